@@ -1,0 +1,16 @@
+"""The step types a worker offers: the built-in pure and I/O steps plus installed plugins."""
+
+from __future__ import annotations
+
+from engine.step_registry import StepRegistry
+
+
+def default_registry() -> StepRegistry:
+    from activities.steps import IO_STEP_TYPES
+    from engine.steps import PURE_STEP_TYPES
+
+    registry = StepRegistry()
+    for step_type in (*PURE_STEP_TYPES, *IO_STEP_TYPES):
+        registry.add(step_type)
+    registry.load_entry_points()
+    return registry
