@@ -1,0 +1,72 @@
+"""Connecting to Temporal the same way from the CLI, the worker and the client API."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_UI_URL = "http://localhost:8233"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where Temporal is and how to authenticate; every field can come from the environment."""
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    api_key: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    tls: bool = False
+    ui_url: str = DEFAULT_UI_URL
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ConnectionSettings:
+        env = os.environ
+        values: dict[str, object] = {
+            "address": env.get("TEMPORAL_ADDRESS", DEFAULT_ADDRESS),
+            "namespace": env.get("TEMPORAL_NAMESPACE", DEFAULT_NAMESPACE),
+            "api_key": env.get("TEMPORAL_API_KEY") or None,
+            "tls_cert": env.get("TEMPORAL_TLS_CERT") or None,
+            "tls_key": env.get("TEMPORAL_TLS_KEY") or None,
+            "tls_ca": env.get("TEMPORAL_TLS_CA") or None,
+            "tls": env.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"),
+            "ui_url": env.get("WFCTL_UI_URL", DEFAULT_UI_URL),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def tls_config(self) -> TLSConfig | bool:
+        if self.tls_cert or self.tls_key or self.tls_ca:
+            return TLSConfig(
+                client_cert=Path(self.tls_cert).read_bytes() if self.tls_cert else None,
+                client_private_key=Path(self.tls_key).read_bytes() if self.tls_key else None,
+                server_root_ca_cert=Path(self.tls_ca).read_bytes() if self.tls_ca else None,
+            )
+        # Temporal Cloud API keys are only accepted over TLS.
+        return self.tls or bool(self.api_key)
+
+    def workflow_url(self, workflow_id: str, run_id: str | None = None) -> str:
+        namespace, wf = quote(self.namespace), quote(workflow_id, safe="")
+        base = f"{self.ui_url}/namespaces/{namespace}/workflows/{wf}"
+        return f"{base}/{run_id}/history" if run_id else base
+
+
+async def connect(settings: ConnectionSettings | None = None) -> Client:
+    settings = settings or ConnectionSettings.from_env()
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        api_key=settings.api_key,
+        tls=settings.tls_config(),
+        data_converter=pydantic_data_converter,
+    )
