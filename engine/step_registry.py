@@ -52,6 +52,25 @@ class UnknownStepType(KeyError):
     pass
 
 
+class StepError(Exception):
+    """A step failed. The activity layer turns it into a Temporal ApplicationError.
+
+    `retryable` decides whether the step's retry policy applies; `retry_after` (seconds, for
+    example from an HTTP Retry-After header) becomes the next retry delay.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        error_type: str = "StepError",
+    ) -> None:
+        super().__init__(message)
+        self.retryable, self.retry_after, self.error_type = retryable, retry_after, error_type
+
+
 class StepRegistry:
     def __init__(self) -> None:
         self._types: dict[str, StepType] = {}
