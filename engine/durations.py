@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -20,9 +21,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"invalid duration {value!r}: must not be negative")
-        return timedelta(seconds=value)
+        return _seconds(value, value)
     if not isinstance(value, str):
         raise ValueError(f"invalid duration {value!r}")
     text = value.strip()
@@ -31,9 +30,7 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     except ValueError:
         pass
     else:
-        if seconds < 0:
-            raise ValueError(f"invalid duration {value!r}: must not be negative")
-        return timedelta(seconds=seconds)
+        return _seconds(seconds, value)
     total = 0.0
     position = 0
     for match in _PART.finditer(text):
@@ -46,3 +43,9 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
             f"invalid duration {value!r}: expected e.g. 500ms, 10s, 2m, 1h30m or seconds"
         )
     return timedelta(seconds=total)
+
+
+def _seconds(seconds: float, original: object) -> timedelta:
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {original!r}: must be a finite, non-negative number")
+    return timedelta(seconds=seconds)
