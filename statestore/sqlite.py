@@ -1,0 +1,214 @@
+"""The embedded state store: one SQLite file holding any number of stacks."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from interfaces.iac import Plan, ResourceState
+from statestore import locking
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wfctl_stacks (
+    stack TEXT PRIMARY KEY,
+    serial INTEGER NOT NULL DEFAULT 0,
+    lock_owner TEXT,
+    lock_acquired_at TEXT,
+    lock_expires_at TEXT
+);
+CREATE TABLE IF NOT EXISTS wfctl_resources (
+    stack TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (stack, name)
+);
+CREATE TABLE IF NOT EXISTS wfctl_plans (
+    stack TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (stack, id)
+);
+"""
+
+_BUMP_SERIAL = """
+INSERT INTO wfctl_stacks (stack, serial) VALUES (?, 1)
+ON CONFLICT (stack) DO UPDATE SET serial = serial + 1
+"""
+
+_CLEAR_LOCK = "lock_owner = NULL, lock_acquired_at = NULL, lock_expires_at = NULL"
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
+
+
+class SqliteStateStore:
+    """IaCStateStore on a SQLite file.
+
+    One connection behind a threading.Lock serves every activity thread of a worker: SQLite
+    allows one writer at a time anyway, and a connection per thread only moves that wait into
+    busy_timeout retries. WAL and busy_timeout are still on for other processes (the CLI, a
+    second worker) opening the same file; writes start with BEGIN IMMEDIATE so they queue on
+    busy_timeout instead of failing on a read-to-write upgrade. Times are UTC from this host.
+    """
+
+    def __init__(self, path: str | Path, stack: str, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path).expanduser()
+        self.stack = stack
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the module's.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    def __repr__(self) -> str:
+        return f"SqliteStateStore({str(self.path)!r}, stack={self.stack!r})"
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._open_conn()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._open_conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"{self!r} is closed")
+        return self._conn
+
+    def save_resource(self, state: ResourceState) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO wfctl_resources (stack, name, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (stack, name) DO UPDATE SET body = excluded.body",
+                (self.stack, state.name, state.model_dump_json()),
+            )
+            conn.execute(_BUMP_SERIAL, (self.stack,))
+
+    def get_resource(self, name: str) -> ResourceState | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT body FROM wfctl_resources WHERE stack = ? AND name = ?",
+                (self.stack, name),
+            ).fetchone()
+        return ResourceState.model_validate_json(row[0]) if row else None
+
+    def list_resources(self) -> list[ResourceState]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT body FROM wfctl_resources WHERE stack = ? ORDER BY name", (self.stack,)
+            ).fetchall()
+        return [ResourceState.model_validate_json(body) for (body,) in rows]
+
+    def delete_resource(self, name: str) -> None:
+        with self._write() as conn:
+            removed = conn.execute(
+                "DELETE FROM wfctl_resources WHERE stack = ? AND name = ?", (self.stack, name)
+            ).rowcount
+            if removed:
+                conn.execute(_BUMP_SERIAL, (self.stack,))
+
+    def save_plan(self, plan: Plan) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO wfctl_plans (stack, id, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (stack, id) DO UPDATE SET body = excluded.body",
+                (self.stack, plan.id, plan.model_dump_json()),
+            )
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT body FROM wfctl_plans WHERE stack = ? AND id = ?", (self.stack, plan_id)
+            ).fetchone()
+        return Plan.model_validate_json(row[0]) if row else None
+
+    def serial(self) -> int:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT serial FROM wfctl_stacks WHERE stack = ?", (self.stack,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def lock(self, owner: str, ttl_seconds: float) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO wfctl_stacks (stack) VALUES (?)", (self.stack,))
+            holder, acquired_at, expires_at = conn.execute(
+                "SELECT lock_owner, lock_acquired_at, lock_expires_at FROM wfctl_stacks"
+                " WHERE stack = ?",
+                (self.stack,),
+            ).fetchone()
+            now = datetime.now(UTC)
+            keep_acquired, expiry = locking.new_expiry(
+                self.stack, owner, holder, _parse(expires_at), now, ttl_seconds
+            )
+            conn.execute(
+                "UPDATE wfctl_stacks SET lock_owner = ?, lock_acquired_at = ?, lock_expires_at = ?"
+                " WHERE stack = ?",
+                (
+                    owner,
+                    acquired_at if keep_acquired else now.isoformat(),
+                    expiry.isoformat(),
+                    self.stack,
+                ),
+            )
+
+    def unlock(self, owner: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                f"UPDATE wfctl_stacks SET {_CLEAR_LOCK} WHERE stack = ? AND lock_owner = ?",
+                (self.stack, owner),
+            )
+
+    def lock_info(self) -> dict[str, str] | None:
+        """The current holder as {owner, acquired_at, expires_at} (UTC ISO), or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT lock_owner, lock_acquired_at, lock_expires_at FROM wfctl_stacks"
+                " WHERE stack = ?",
+                (self.stack,),
+            ).fetchone()
+        if row is None:
+            return None
+        return locking.lock_info(row[0], _parse(row[1]), _parse(row[2]), datetime.now(UTC))
+
+    def force_unlock(self) -> bool:
+        """Clear the lock whoever holds it; True if someone held it."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT lock_owner, lock_expires_at FROM wfctl_stacks WHERE stack = ?",
+                (self.stack,),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(f"UPDATE wfctl_stacks SET {_CLEAR_LOCK} WHERE stack = ?", (self.stack,))
+        return locking.held(row[0], _parse(row[1]), datetime.now(UTC))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
