@@ -1,0 +1,365 @@
+"""The stack document: what a stack file (YAML) or a workflow input (JSON) declares.
+
+`parse_stack` checks the shape, `validate_stack` the meaning (providers, types, names,
+dependencies); both collect every problem and raise one ConfigError listing them, each
+naming the source and the resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.iac.graph import dependencies, find_cycles
+from engine.iac.references import find_references
+from interfaces.errors import ConfigError
+from interfaces.iac import CapabilityDeclaration, ResourceHints, ResourceSpec, Size
+
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# No dots: `${a.b.outputs.x}` would be ambiguous, and names end up in cloud tags and ids.
+RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Substrings of a provider setting's name that mean it holds a credential.
+_SECRET_KEY_PARTS = (
+    "access_key",
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+)
+_SIZES = ", ".join(size.value for size in Size)
+
+
+class Lifecycle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    create_before_destroy: bool = False
+    # Dotted config paths whose changes never cause an action; `tags` also covers `tags.x`.
+    ignore_changes: list[str] = Field(default_factory=list)
+
+
+class StackResource(ResourceSpec):
+    """A resource as a stack declares it: the spec plus where and how it is managed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str  # a key of the stack's `providers`
+    protected: bool = False
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+
+    def spec(self) -> ResourceSpec:
+        """The plain ResourceSpec a driver receives."""
+        return ResourceSpec(
+            name=self.name,
+            type=self.type,
+            config=self.config,
+            size=self.size,
+            hints=self.hints,
+            depends_on=self.depends_on,
+        )
+
+
+class ProviderBlock(BaseModel):
+    """Provider settings (region, endpoint_url, profile, ...); credentials come from the SDK."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    @model_validator(mode="after")
+    def _no_credentials(self) -> ProviderBlock:
+        found = sorted(_secret_keys(self.model_extra or {}))
+        if found:
+            raise ValueError(
+                f"{', '.join(found)} looks like a credential: a stack never holds credentials; "
+                "use the provider SDK's credential chain (environment, profile, instance role)"
+            )
+        return self
+
+
+class StateBlock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str = ".data/state.db"
+    dsn_env: str | None = None
+    dsn: str | None = None
+
+    @model_validator(mode="after")
+    def _postgres_needs_dsn(self) -> StateBlock:
+        if self.backend == "postgres" and not (self.dsn_env or self.dsn):
+            raise ValueError("backend postgres needs dsn_env (preferred) or dsn")
+        return self
+
+
+class StackDocument(BaseModel):
+    """A whole stack. Treat it as immutable: `by_name` is computed once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: str
+    state: StateBlock = Field(default_factory=StateBlock)
+    providers: dict[str, ProviderBlock] = Field(default_factory=dict)
+    resources: list[StackResource] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_provider(cls, data: Any) -> Any:
+        """With a single provider, resources may leave `provider` out."""
+        if not isinstance(data, dict):
+            return data
+        providers, resources = data.get("providers"), data.get("resources")
+        if not isinstance(providers, dict) or len(providers) != 1:
+            return data
+        if not isinstance(resources, list):
+            return data
+        only = next(iter(providers))
+        if all(not isinstance(r, dict) or "provider" in r for r in resources):
+            return data
+        filled = [
+            {**r, "provider": only} if isinstance(r, dict) and "provider" not in r else r
+            for r in resources
+        ]
+        return {**data, "resources": filled}
+
+    @cached_property
+    def by_name(self) -> dict[str, StackResource]:
+        return {resource.name: resource for resource in self.resources}
+
+    def resource(self, name: str) -> StackResource:
+        """The resource called `name`; KeyError when there is none."""
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(f'stack "{self.stack}" has no resource "{name}"') from None
+
+
+def parse_stack(data: Any, source: str = "<input>") -> StackDocument:
+    """A StackDocument from parsed YAML/JSON, or ConfigError listing every shape problem."""
+    if isinstance(data, StackDocument):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: a stack document is a mapping, got {type(data).__name__}")
+    problems = _hint_problems(data, source)
+    try:
+        document = StackDocument.model_validate(dict(data))
+    except ValidationError as error:
+        problems.extend(_describe(error, data, source))
+    if problems:
+        raise ConfigError(problems)
+    return document
+
+
+def load_stack_file(path: str | Path) -> StackDocument:
+    """Read and parse a YAML or JSON stack file (JSON is YAML); ConfigError says file and line."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: cannot read stack file: {error}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as error:
+        location = _yaml_location(error)
+        raise ConfigError(f"{source}{location}: invalid YAML: {_yaml_problem(error)}") from None
+    return parse_stack(data, source)
+
+
+def validate_stack(
+    doc: StackDocument,
+    capabilities: Mapping[str, Iterable[CapabilityDeclaration]],
+    source: str = "<input>",
+) -> None:
+    """Check what the shape cannot: providers, types, names and dependencies.
+
+    `capabilities` is keyed by the stack's provider keys; a provider key missing from it is
+    not type-checked. Raises one ConfigError listing every problem.
+    """
+    problems: list[str] = []
+    if not STACK_NAME.match(doc.stack):
+        problems.append(
+            f'{source}: stack name "{doc.stack}" must be lowercase letters, digits, "-", "_" '
+            'or "." and start with a letter or digit'
+        )
+    supported = {
+        key: {declaration.resource_type for declaration in declared}
+        for key, declared in capabilities.items()
+    }
+    first_index: dict[str, int] = {}
+    for position, resource in enumerate(doc.resources):
+        where = f'{source}: resource "{resource.name}"'
+        if resource.name in first_index:
+            problems.append(
+                f"{where}: duplicate name (resources #{first_index[resource.name] + 1} "
+                f"and #{position + 1})"
+            )
+        else:
+            first_index[resource.name] = position
+        if not RESOURCE_NAME.match(resource.name):
+            problems.append(
+                f'{where}: name must be letters, digits, "-" or "_" and start with a letter '
+                "or digit"
+            )
+        problems.extend(_provider_problems(doc, resource, supported, where))
+    problems.extend(_dependency_problems(doc, set(first_index), source))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _provider_problems(
+    doc: StackDocument,
+    resource: StackResource,
+    supported: Mapping[str, set[str]],
+    where: str,
+) -> list[str]:
+    if resource.provider not in doc.providers:
+        declared = ", ".join(doc.providers) or "none"
+        return [f'{where}: unknown provider "{resource.provider}" (declared: {declared})']
+    types = supported.get(resource.provider)
+    if types is None or resource.type in types:
+        return []
+    listed = ", ".join(sorted(types)) or "none"
+    provider_type = doc.providers[resource.provider].type
+    return [
+        f'{where}: type "{resource.type}" is not supported by provider "{resource.provider}" '
+        f"({provider_type}; supported: {listed})"
+    ]
+
+
+def _dependency_problems(doc: StackDocument, known: set[str], source: str) -> list[str]:
+    problems = []
+    for resource in doc.resources:
+        where = f'{source}: resource "{resource.name}"'
+        for need in resource.depends_on:
+            if need == resource.name:
+                problems.append(f"{where}: depends on itself")
+            elif need not in known:
+                problems.append(f'{where}: depends_on names unknown resource "{need}"')
+        for name, key in sorted(find_references(resource.config)):
+            reference = f"${{{name}.outputs.{key}}}"
+            if name == resource.name:
+                problems.append(f"{where}: reference {reference} points at itself")
+            elif name not in known:
+                problems.append(f'{where}: reference {reference} names unknown resource "{name}"')
+    # Only edges between known resources, without self-loops (both reported above).
+    deps = {
+        name: {need for need in needs if need in known and need != name}
+        for name, needs in dependencies(_unique(doc.resources)).items()
+    }
+    for cycle in find_cycles(deps):
+        problems.append(f"{source}: dependency cycle: {' -> '.join(cycle)}")
+    return problems
+
+
+def _unique(resources: Iterable[StackResource]) -> list[StackResource]:
+    seen: set[str] = set()
+    result = []
+    for resource in resources:
+        if resource.name not in seen:
+            seen.add(resource.name)
+            result.append(resource)
+    return result
+
+
+def _secret_keys(settings: Mapping[str, Any], prefix: str = "") -> set[str]:
+    found = set()
+    for key, value in settings.items():
+        normalized = str(key).lower().replace("-", "_")
+        if any(part in normalized for part in _SECRET_KEY_PARTS):
+            found.add(f"{prefix}{key}")
+        if isinstance(value, Mapping):
+            found |= _secret_keys(value, f"{prefix}{key}.")
+    return found
+
+
+def _hint_problems(data: Mapping[str, Any], source: str) -> list[str]:
+    """ResourceHints ignores unknown keys; a misspelt hint must not pass silently."""
+    resources = data.get("resources")
+    if not isinstance(resources, list):
+        return []
+    allowed = set(ResourceHints.model_fields)
+    problems = []
+    for position, raw in enumerate(resources):
+        hints = raw.get("hints") if isinstance(raw, Mapping) else None
+        if isinstance(hints, Mapping):
+            for key in sorted(set(map(str, hints)) - allowed):
+                problems.append(
+                    f"{source}: {_resource_label(resources, position)}: unknown hint \"{key}\" "
+                    f"({', '.join(sorted(allowed))})"
+                )
+    return problems
+
+
+def _describe(error: ValidationError, data: Mapping[str, Any], source: str) -> list[str]:
+    problems = []
+    for detail in error.errors():
+        loc = list(detail["loc"])
+        where = source
+        if len(loc) >= 2 and loc[0] == "resources" and isinstance(loc[1], int):
+            where = f"{source}: {_resource_label(data.get('resources'), loc[1])}"
+            loc = loc[2:]
+        elif len(loc) >= 2 and loc[0] == "providers":
+            where = f'{source}: provider "{loc[1]}"'
+            loc = loc[2:]
+        elif loc and loc[0] == "state":
+            where = f"{source}: state"
+            loc = loc[1:]
+        # A model's own validator reports under the model; drop pydantic's wrapper tags.
+        loc = [part for part in loc if not (isinstance(part, str) and "[" in part)]
+        field = ".".join(str(part) for part in loc)
+        if field == "size" and detail["type"] == "enum":
+            problems.append(f'{where}: unknown size "{detail["input"]}" ({_SIZES})')
+            continue
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+    return problems
+
+
+def _resource_label(resources: Any, position: int) -> str:
+    raw = resources[position] if isinstance(resources, list) and position < len(resources) else None
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if isinstance(name, str) and name:
+        return f'resource "{name}"'
+    return f"resource #{position + 1}"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (YAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_location(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    problem = getattr(error, "problem", None)
+    return str(problem) if problem else str(error).splitlines()[0]
