@@ -64,6 +64,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.filters.pop("random", None)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Pipeline data is JSON: `order.items` means the key, not the dict method `items`.
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
             raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
