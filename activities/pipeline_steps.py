@@ -1,0 +1,91 @@
+"""Activities of PipelineWorkflow: read a definition snapshot, run one step.
+
+`run_step` serves both kinds of step: the workflow calls it as a local activity for pure
+steps and as a regular activity for I/O steps; the registry says which.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.pipeline_catalog import PipelineCatalog, UnknownPipeline
+from engine.pipeline_config import PipelineDefinition, StepSpec
+from engine.step_registry import StepCall, StepError, StepRegistry, UnknownStepType
+from engine.templates import TemplateEngine, TemplateError
+from interfaces import PipelineContext, StepResult
+
+
+class StepInput(BaseModel):
+    pipeline: str
+    step: StepSpec
+    context: PipelineContext
+    strict_templates: bool = True
+
+
+def _non_retryable(message: str, error_type: str) -> ApplicationError:
+    return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+class PipelineActivities:
+    def __init__(self, catalog: PipelineCatalog, registry: StepRegistry) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        # One engine per strictness, so compiled templates are reused across steps and runs.
+        self._engines = {True: TemplateEngine(strict=True), False: TemplateEngine(strict=False)}
+
+    @activity.defn(name="load_pipeline_definition")
+    async def load_pipeline_definition(self, name: str) -> PipelineDefinition:
+        try:
+            return self.catalog.get(name)
+        except UnknownPipeline as exc:
+            raise _non_retryable(str(exc), "UnknownPipeline") from None
+
+    @activity.defn(name="run_step")
+    async def run_step(self, input: StepInput) -> StepResult:
+        step = input.step
+        try:
+            step_type = self.registry.get(step.type)
+        except UnknownStepType:
+            raise _non_retryable(f'unknown step type "{step.type}"', "UnknownStepType") from None
+        engine = self._engines[input.strict_templates]
+        ctx = input.context
+
+        def render(value: Any) -> Any:
+            return engine.render(value, ctx)
+
+        try:
+            rendered = {
+                key: value if key in step_type.raw_fields else render(value)
+                for key, value in step.config.items()
+            }
+            config = step_type.config_model.model_validate(rendered)
+            call = StepCall(
+                pipeline=input.pipeline,
+                step_name=step.name,
+                context=ctx,
+                render=render,
+                attempt=activity.info().attempt,
+            )
+            return await step_type.execute(config, call)
+        except StepError as exc:
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise ApplicationError(
+                str(exc),
+                type=exc.error_type,
+                non_retryable=not exc.retryable,
+                next_retry_delay=delay,
+            ) from None
+        except TemplateError as exc:
+            raise _non_retryable(str(exc), "TemplateError") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise _non_retryable(f"invalid config after rendering: {problems}", "InvalidConfig") \
+                from None

@@ -1,0 +1,294 @@
+"""Pipeline configuration: the YAML format, its loader and its JSON Schema.
+
+Loading checks everything a run would trip over later (unknown step types, invalid step
+config, template syntax, duplicate names, jumps to steps that do not exist, bad durations) and
+reports every problem with its file, pipeline and step, before any run starts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
+
+from engine.durations import parse_duration
+from engine.step_registry import StepRegistry
+from engine.templates import check_syntax
+from interfaces.errors import ConfigError
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    # Seconds keep the snapshot in history readable and JSON-friendly.
+    PlainSerializer(lambda d: d.total_seconds(), return_type=float),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": 'a duration: "500ms", "10s", "2m", "1h30m", or seconds',
+        }
+    ),
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class RetrySpec(BaseModel):
+    """A step's retry policy; becomes the Temporal activity's RetryPolicy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(3, ge=1)
+    initial_interval: Duration = timedelta(seconds=1)
+    backoff: float = Field(2.0, ge=1.0)
+    max_interval: Duration = timedelta(seconds=30)
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    retry: RetrySpec | None = None
+    timeout: Duration | None = None
+    if_: str | None = Field(default=None, alias="if")
+    skip_if: str | None = None
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    timeout: Duration | None = None
+    on_error: Literal["stop", "skip", "compensate"] = "stop"
+    strict_templates: bool = True
+    compensation: list[StepSpec] = Field(default_factory=list)
+    steps: list[StepSpec] = Field(min_length=1)
+
+
+class PipelinesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipelines: dict[Annotated[str, Field(pattern=NAME_PATTERN)], PipelineSpec]
+
+
+class PipelineDefinition(BaseModel):
+    """A loaded pipeline as the workflow receives it: the snapshot recorded in history."""
+
+    name: str
+    source: str
+    spec: PipelineSpec
+    # Step types that run as regular activities; all others run as local activities.
+    io_types: list[str] = Field(default_factory=list)
+
+    def runs_as_activity(self, step: StepSpec) -> bool:
+        return step.type in self.io_types
+
+
+def _step_label(raw: Any, index: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        return f'step "{raw["name"]}"'
+    return f"step #{index + 1}"
+
+
+def _describe_location(source: str, raw: Any, loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into `file: pipeline "x": step "y": field`."""
+    parts = [source]
+    node = raw
+    rest: list[str] = []
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        if key == "pipelines" and i + 1 < len(loc) and isinstance(node, dict):
+            name = loc[i + 1]
+            parts.append(f'pipeline "{name}"')
+            node = (node.get("pipelines") or {}).get(name) if isinstance(node, dict) else None
+            i += 2
+            continue
+        if key in ("steps", "compensation") and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            items = node.get(key) if isinstance(node, dict) else None
+            index = loc[i + 1]
+            step_raw = items[index] if isinstance(items, list) and index < len(items) else None
+            prefix = "compensation " if key == "compensation" else ""
+            parts.append(prefix + _step_label(step_raw, index))
+            node = step_raw
+            i += 2
+            continue
+        rest.append(str(key))
+        i += 1
+    if rest:
+        parts.append(".".join(rest))
+    return ": ".join(parts)
+
+
+def _validation_problems(source: str, raw: Any, exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = _describe_location(source, raw, tuple(err["loc"]))
+        problems.append(f"{where}: {err['msg']}")
+    return problems
+
+
+def _check_steps(
+    where: str, steps: list[StepSpec], registry: StepRegistry, jump_targets: set[str]
+) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for step in steps:
+        here = f'{where}: step "{step.name}"'
+        if step.name in seen:
+            problems.append(f"{here}: duplicate step name")
+        seen.add(step.name)
+        for field_name, text in (("if", step.if_), ("skip_if", step.skip_if)):
+            if text is not None:
+                problems.extend(f"{here}: {field_name}: {p}" for p in check_syntax(text))
+        if step.type not in registry:
+            known = ", ".join(registry.names())
+            problems.append(f'{here}: unknown step type "{step.type}" (known: {known})')
+            continue
+        step_type = registry.get(step.type)
+        problems.extend(f"{here}: config{p}" for p in check_syntax(step.config))
+        try:
+            config = step_type.config_model.model_validate(step.config)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                path = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{here}: config.{path}: {err['msg']}" if path else
+                                f"{here}: config: {err['msg']}")
+            continue
+        referenced = getattr(config, "referenced_steps", None)
+        for target in referenced() if callable(referenced) else ():
+            # A template picks its target at run time; only literal names can be checked here.
+            if "{{" not in target and target not in jump_targets:
+                problems.append(f'{here}: jumps to step "{target}", which does not exist')
+    return problems
+
+
+def parse_pipelines(
+    data: Any, source: str, registry: StepRegistry
+) -> dict[str, PipelineDefinition]:
+    """Validate one parsed document; raise ConfigError listing every problem."""
+    if not isinstance(data, dict) or "pipelines" not in data:
+        raise ConfigError(f"{source}: expected a mapping with a top-level `pipelines:` key")
+    try:
+        parsed = PipelinesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_validation_problems(source, data, exc)) from None
+    problems: list[str] = []
+    pipelines: dict[str, PipelineDefinition] = {}
+    for name, spec in parsed.pipelines.items():
+        where = f'{source}: pipeline "{name}"'
+        targets = {s.name for s in spec.steps}
+        problems += _check_steps(where, spec.steps, registry, targets)
+        problems += _check_steps(f"{where}: compensation", spec.compensation, registry, set())
+        io_types = sorted(
+            {s.type for s in [*spec.steps, *spec.compensation]
+             if s.type in registry and registry.get(s.type).io}
+        )
+        pipelines[name] = PipelineDefinition(name=name, source=source, spec=spec, io_types=io_types)
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+def parse_pipelines_text(
+    text: str, source: str, registry: StepRegistry
+) -> dict[str, PipelineDefinition]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
+    return parse_pipelines(data, source, registry)
+
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+    """Load one file, or every pipelines file under a folder (other YAML, like stacks, is
+    skipped there). Pipeline names must be unique across files."""
+    root = Path(path)
+    if not root.exists():
+        raise ConfigError(f"{root}: no such file or folder")
+    if root.is_file():
+        return parse_pipelines_text(_read(root), str(root), registry)
+    pipelines: dict[str, PipelineDefinition] = {}
+    problems: list[str] = []
+    for file in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES):
+        text = _read(file)
+        if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
+            continue
+        try:
+            loaded = parse_pipelines_text(text, str(file), registry)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        for name, definition in loaded.items():
+            if name in pipelines:
+                problems.append(
+                    f'{file}: pipeline "{name}" is already defined in {pipelines[name].source}'
+                )
+            pipelines[name] = definition
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+
+
+def pipeline_json_schema(registry: StepRegistry) -> dict[str, Any]:
+    """JSON Schema of the pipelines format, with each step type's own config schema."""
+    variants: list[Any] = []
+    for step_type in registry:
+        variants.append(
+            create_model(
+                "Step_" + re.sub(r"\W", "_", step_type.name),
+                __base__=StepSpec,
+                type=(Literal[step_type.name], ...),  # type: ignore[valid-type]
+                config=(step_type.config_model, Field(default_factory=dict)),
+            )
+        )
+    step_union = Annotated[Any, Field(discriminator="type")]
+    if variants:
+        from typing import Union
+
+        step_union = Annotated[Union[tuple(variants)], Field(discriminator="type")]  # type: ignore[assignment]  # noqa: UP007
+    pipeline = create_model(
+        "Pipeline",
+        __base__=PipelineSpec,
+        steps=(list[step_union], Field(min_length=1)),  # type: ignore[valid-type]
+        compensation=(list[step_union], Field(default_factory=list)),  # type: ignore[valid-type]
+    )
+    document = create_model(
+        "WfctlPipelines",
+        __base__=PipelinesFile,
+        pipelines=(dict[str, pipeline], ...),  # type: ignore[valid-type]
+    )
+    schema = document.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "wfctl pipelines"
+    return schema

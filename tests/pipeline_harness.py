@@ -1,0 +1,32 @@
+"""Run pipelines from a YAML text on the real dev server with an in-process worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from activities.pipeline_catalog import PipelineCatalog
+from activities.step_catalog import default_registry
+from wfctl.client import PipelineExecutor
+from worker import pipeline_worker
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@asynccontextmanager
+async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator[PipelineExecutor]:
+    """A worker serving `config` (a path or YAML text) on a fresh task queue."""
+    registry = default_registry()
+    if isinstance(config, Path):
+        catalog = PipelineCatalog.load(config, registry)
+    else:
+        from engine.pipeline_config import parse_pipelines_text
+
+        catalog = PipelineCatalog(parse_pipelines_text(config, "<test>", registry))
+    task_queue = f"test-pipelines-{uuid.uuid4().hex[:8]}"
+    async with pipeline_worker(client, catalog, registry, task_queue):
+        yield PipelineExecutor(client, task_queue=task_queue)

@@ -1,0 +1,266 @@
+"""The `wfctl` command line: the embedded service, pipelines, config checks (and `infra`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from interfaces.errors import ConfigError
+from wfctl.connection import ConnectionSettings, connect
+
+app = typer.Typer(help="Durable pipelines and infrastructure as code on Temporal.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+pipeline_app = typer.Typer(help="Run and inspect pipelines.", no_args_is_help=True)
+schema_app = typer.Typer(help="JSON Schemas of wfctl's file formats.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(schema_app, name="schema")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def settings_of(ctx: typer.Context) -> ConnectionSettings:
+    return ctx.obj if isinstance(ctx.obj, ConnectionSettings) else ConnectionSettings.from_env()
+
+
+OptStr = str | None
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    address: Annotated[OptStr, typer.Option(help="Temporal address [TEMPORAL_ADDRESS]")] = None,
+    namespace: Annotated[OptStr, typer.Option(help="namespace [TEMPORAL_NAMESPACE]")] = None,
+    api_key: Annotated[OptStr, typer.Option(help="API key [TEMPORAL_API_KEY]")] = None,
+    tls_cert: Annotated[OptStr, typer.Option(help="mTLS client cert [TEMPORAL_TLS_CERT]")] = None,
+    tls_key: Annotated[OptStr, typer.Option(help="mTLS client key [TEMPORAL_TLS_KEY]")] = None,
+) -> None:
+    ctx.obj = ConnectionSettings.from_env(
+        address=address, namespace=namespace, api_key=api_key, tls_cert=tls_cert, tls_key=tls_key
+    )
+
+
+ClientBody = Callable[[Client, ConnectionSettings], Awaitable[T]]
+
+
+def run_with_client(ctx: typer.Context, body: ClientBody[T]) -> T:
+    settings = settings_of(ctx)
+
+    async def go() -> T:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            err_console.print(f"[red]cannot reach Temporal at {settings.address}:[/] {exc}")
+            raise typer.Exit(1) from None
+        return await body(client, settings)
+
+    return asyncio.run(go())
+
+
+def parse_data(data: str | None) -> dict[str, Any]:
+    """`--data '{"a": 1}'` or `--data @file.json` (YAML files too)."""
+    if not data:
+        return {}
+    text = data
+    if data.startswith("@"):
+        path = Path(data[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {path}: {exc}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        import yaml
+
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise typer.BadParameter(f"--data is neither JSON nor YAML: {exc}") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter("--data must be a JSON object")
+    return value
+
+
+def failure_message(exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, WorkflowFailureError) and exc.cause else exc
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="pipeline name")],
+    data: Annotated[str | None, typer.Option("--data", "-d", help="JSON object or @file")] = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="start and print the id")] = False,
+) -> None:
+    """Start a pipeline run; wait for its output unless --no-wait."""
+    from wfctl.client import PipelineExecutor
+
+    payload = parse_data(data)
+
+    async def body(client: Client, settings: ConnectionSettings) -> None:
+        handle = await PipelineExecutor(client).start_pipeline(name, payload)
+        err_console.print(f"workflow {handle.id}\n{settings.workflow_url(handle.id)}")
+        if no_wait:
+            console.print(handle.id)
+            return
+        try:
+            result = await handle.result()
+        except WorkflowFailureError as exc:
+            err_console.print(f"[red]pipeline {name} failed:[/] {failure_message(exc)}")
+            raise typer.Exit(1) from None
+        console.print_json(json.dumps(result, default=str))
+
+    run_with_client(ctx, body)
+
+
+STATUSES = ["Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut",
+            "ContinuedAsNew"]
+
+
+@pipeline_app.command("list")
+def pipeline_list(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option(help="only runs of this pipeline")] = None,
+    status: Annotated[str | None, typer.Option(help="Running, Completed, Failed, ...")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many runs")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+) -> None:
+    """Recent pipeline runs, from Temporal visibility."""
+    clauses = ["WorkflowType = 'PipelineWorkflow'"]
+    if pipeline:
+        clauses.append(f"PipelineName = '{_quote(pipeline)}'")
+    if status:
+        match = next((s for s in STATUSES if s.lower() == status.lower()), None)
+        if match is None:
+            raise typer.BadParameter(f"unknown status {status!r} ({', '.join(STATUSES)})")
+        clauses.append(f"ExecutionStatus = '{match}'")
+    query = " AND ".join(clauses)
+
+    async def body(client: Client, settings: ConnectionSettings) -> list[dict[str, Any]]:
+        rows = []
+        async for wf in client.list_workflows(query, limit=limit):
+            names = wf.typed_search_attributes
+            from workflows.search_attributes import PIPELINE_NAME
+
+            rows.append({
+                "workflow_id": wf.id,
+                "pipeline": names.get(PIPELINE_NAME) or "",
+                "status": wf.status.name.title().replace("_", "") if wf.status else "",
+                "started": wf.start_time.isoformat() if wf.start_time else "",
+                "closed": wf.close_time.isoformat() if wf.close_time else "",
+            })
+        return rows
+
+    rows = run_with_client(ctx, body)
+    if as_json:
+        for row in rows:
+            console.print_json(json.dumps(row))
+        return
+    table = Table("workflow id", "pipeline", "status", "started", "closed")
+    for row in rows:
+        table.add_row(row["workflow_id"], row["pipeline"], row["status"], row["started"][:19],
+                      row["closed"][:19])
+    console.print(table)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+@pipeline_app.command("show")
+def pipeline_show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """The step timeline of a run, read from its Temporal history."""
+    from wfctl.history import TemporalEventRecorder
+
+    async def body(client: Client, settings: ConnectionSettings) -> tuple[Any, list[Any]]:
+        handle = client.get_workflow_handle(run_id)
+        try:
+            description = await handle.describe()
+        except Exception as exc:  # the service's NotFound carries the clearest message
+            err_console.print(f"[red]no run {run_id}:[/] {exc}")
+            raise typer.Exit(1) from None
+        return description, await TemporalEventRecorder(client).timeline(run_id)
+
+    description, timeline = run_with_client(ctx, body)
+    status = description.status.name.title() if description.status else "Unknown"
+    if as_json:
+        console.print_json(json.dumps({
+            "workflow_id": run_id,
+            "status": status,
+            "steps": [e.model_dump(mode="json") for e in timeline],
+        }))
+        return
+    console.print(f"{run_id}  [bold]{status}[/]  {settings_of(ctx).workflow_url(run_id)}")
+    table = Table("step", "type", "status", "attempts", "duration", "error")
+    for event in timeline:
+        duration = f"{event.duration_seconds * 1000:.0f} ms" if event.duration_seconds else ""
+        table.add_row(event.step, event.type, event.status, str(event.attempts), duration,
+                      event.error)
+    console.print(table)
+
+
+@app.command("validate")
+def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
+    """Check a pipeline file (or folder) without running anything."""
+    from activities.step_catalog import default_registry
+    from engine.pipeline_config import load_pipelines
+
+    try:
+        pipelines = load_pipelines(path, default_registry())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]error:[/] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{path}: {len(pipelines)} pipelines OK: {', '.join(sorted(pipelines))}")
+
+
+@schema_app.command("pipeline")
+def schema_pipeline() -> None:
+    """Print the JSON Schema of the pipelines format."""
+    from activities.step_catalog import default_registry
+    from engine.pipeline_config import pipeline_json_schema
+
+    sys.stdout.write(json.dumps(pipeline_json_schema(default_registry()), indent=2) + "\n")
+
+
+@app.command("dev")
+def dev(
+    config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
+    port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="web UI port")] = 8233,
+    data_dir: Annotated[Path, typer.Option(help="where history and state live")] = Path(".data"),
+    sandbox_port: Annotated[int, typer.Option(help="AWS sandbox (moto) port; 0 = off")] = 5000,
+) -> None:
+    """Run everything locally: Temporal dev server + web UI, AWS sandbox, the worker."""
+    from wfctl.dev import run_dev
+
+    raise typer.Exit(run_dev(config=config, port=port, ui_port=ui_port, data_dir=data_dir,
+                             sandbox_port=sandbox_port))
+
+
+def _register_infra() -> None:
+    try:
+        from wfctl.infra_cli import infra_app
+    except ImportError:
+        return
+    app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastructure stacks.")
+
+
+_register_infra()

