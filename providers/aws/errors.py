@@ -1,0 +1,130 @@
+"""Classification of boto3/botocore failures into wfctl's provider errors, in one place.
+
+Retryable: throttling, 5xx, timeouts and connection failures (Temporal retries them, honouring
+Retry-After). Everything else is final: validation, auth, quota, dependency violations carry
+the AWS code; a missing resource is a NotFoundError so drift can call it a ghost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from interfaces.errors import NotFoundError, ProviderError
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "ProvisionedThroughputExceededException",
+        "BandwidthLimitExceeded",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "RequestExpired",
+    }
+)
+
+
+def is_not_found_code(code: str) -> bool:
+    """InvalidVpcID.NotFound, DBInstanceNotFound, ResourceNotFoundException, NoSuchBucket..."""
+    return "NotFound" in code or code.startswith("NoSuch")
+
+
+def classify(error: Exception, resource_desc: str) -> ProviderError:
+    """The ProviderError a botocore failure means; other exceptions are not ours to classify."""
+    if isinstance(error, ProviderError):
+        return error
+    if isinstance(error, ClientError):
+        return _classify_client_error(error, resource_desc)
+    if isinstance(error, ConnectTimeoutError | ReadTimeoutError):
+        return ProviderError(f"{resource_desc}: {error}", code="Timeout", retryable=True)
+    if isinstance(error, EndpointConnectionError | ConnectionClosedError):
+        return ProviderError(f"{resource_desc}: {error}", code="ConnectionError", retryable=True)
+    if isinstance(error, NoCredentialsError):
+        return ProviderError(
+            f"{resource_desc}: no AWS credentials found (environment, profile or role)",
+            code="NoCredentials",
+        )
+    if isinstance(error, ParamValidationError):
+        return ProviderError(f"{resource_desc}: {error}", code="ParamValidation")
+    return ProviderError(f"{resource_desc}: {error}", code=type(error).__name__)
+
+
+def _classify_client_error(error: ClientError, resource_desc: str) -> ProviderError:
+    body: dict[str, Any] = error.response.get("Error", {})
+    meta: dict[str, Any] = error.response.get("ResponseMetadata", {})
+    status = int(meta.get("HTTPStatusCode") or 0)
+    code = str(body.get("Code") or status or "Unknown")
+    message = f"{resource_desc}: {body.get('Message') or error}"
+    if code in THROTTLING_CODES or code in TRANSIENT_CODES or status == 429 or status >= 500:
+        return ProviderError(
+            message,
+            code=code,
+            retryable=True,
+            retry_after=_retry_after(meta.get("HTTPHeaders", {})),
+        )
+    if is_not_found_code(code) or (status == 404 and not body.get("Code")):
+        return NotFoundError(message, code=code if code != "404" else "NotFound")
+    # Validation, AccessDenied, quota (*LimitExceeded, *QuotaExceeded), DependencyViolation
+    # and anything unknown: retrying the same request would fail the same way.
+    return ProviderError(message, code=code, retryable=False)
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@contextmanager
+def aws_errors(resource_desc: str) -> Iterator[None]:
+    """Re-raise botocore failures inside the block as classified ProviderErrors.
+
+    Usable as `with aws_errors("aws infra.vpc net"):` or as a decorator.
+    """
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        raise classify(error, resource_desc) from error
