@@ -135,7 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
 def start_in_thread(port: int = 0) -> tuple[str, EchoServer]:
     """Serve on 127.0.0.1 (port 0: any free port) in a daemon thread; stop with `server.stop()`."""
     server = EchoServer(port, quiet=True)
-    threading.Thread(target=server.serve_forever, name="echo-server", daemon=True).start()
+    # A short poll interval so `stop()` returns at once in tests.
+    serve = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="echo-server", daemon=True
+    )
+    serve.start()
     return server.url, server
 
 

@@ -1,0 +1,195 @@
+"""step.http_call: one HTTP request, with failures classified for Temporal's retry policy.
+
+429 and 5xx answers, connection errors and timeouts are retryable (a Retry-After header becomes
+the next retry delay); other 4xx answers are not, unless `error_on_status: false` asks for them
+as ordinary output.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from engine.durations import parse_duration
+from engine.step_registry import StepCall, StepError, StepType
+from engine.steps.config import StepConfig, TemplateString, rendered_mapping
+from engine.templates import has_template_syntax
+from interfaces import StepResult
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+DEFAULT_TIMEOUT_SECONDS = 30.0
+_BODY_EXCERPT = 200
+# Header and query names whose values must not reach an error message (the Temporal history).
+_SECRET_NAME = re.compile(
+    r"token|secret|passw|key|auth|sig|credential|session|cookie", re.IGNORECASE
+)
+
+
+class HttpCallConfig(StepConfig):
+    method: str = "GET"
+    url: str
+    headers: dict[str, Any] | TemplateString | None = None
+    query: dict[str, Any] | TemplateString | None = None
+    # `json` would shadow BaseModel.json; the file still says `json:`.
+    json_: Any = Field(default=None, alias="json")
+    body: str | None = None
+    timeout: float | str = DEFAULT_TIMEOUT_SECONDS
+    error_on_status: bool | TemplateString = True
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if has_template_syntax(method):
+            return method
+        if method.upper() not in METHODS:
+            known = ", ".join(METHODS)
+            raise ValueError(f"unknown HTTP method {method!r}; expected one of {known}")
+        return method.upper()
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, timeout: float | str) -> float | str:
+        if isinstance(timeout, str) and has_template_syntax(timeout):
+            return timeout
+        seconds = parse_duration(timeout).total_seconds()
+        if seconds <= 0:
+            raise ValueError("timeout must be positive")
+        return seconds
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpCallConfig:
+        if self.json_ is not None and self.body is not None:
+            raise ValueError("give `json` or `body`, not both")
+        return self
+
+
+async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
+    if not isinstance(config.error_on_status, bool) or not isinstance(config.timeout, float):
+        raise StepError(
+            "error_on_status must render to a bool and timeout to a duration",
+            error_type="ConfigError",
+        )
+    headers = {
+        name: str(value)
+        for name, value in rendered_mapping(config.headers or {}, "headers").items()
+    }
+    query = rendered_mapping(config.query or {}, "query")
+    secrets = _secret_values({**headers, **query})
+    where = f"{config.method} {redact_url(config.url)}"
+    try:
+        async with httpx.AsyncClient(timeout=config.timeout) as client:
+            response = await client.request(
+                config.method,
+                config.url,
+                headers=headers,
+                params=query or None,
+                json=config.json_,
+                content=config.body,
+            )
+    except httpx.TimeoutException as exc:
+        raise StepError(
+            f"{where}: timed out after {config.timeout:g}s ({type(exc).__name__})",
+            retryable=True,
+            error_type="HttpTimeout",
+        ) from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise StepError(f"{where}: invalid URL: {exc}", error_type="InvalidUrl") from None
+    except httpx.TransportError as exc:
+        raise StepError(
+            f"{where}: {type(exc).__name__}: {exc}",
+            retryable=True,
+            error_type="HttpConnectionError",
+        ) from None
+    except httpx.HTTPError as exc:  # undecodable content, redirect loops: retrying won't help
+        raise StepError(f"{where}: {type(exc).__name__}: {exc}", error_type="HttpError") from None
+    status = response.status_code
+    transient = status == 429 or status >= 500
+    if transient or (config.error_on_status and status >= 400):
+        raise StepError(
+            f"{where} answered {status}: {_excerpt(response.text, secrets)}",
+            retryable=transient,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            error_type="HttpError",
+        )
+    return StepResult(
+        output={"status_code": status, "headers": dict(response.headers), "body": _body(response)}
+    )
+
+
+def _body(response: httpx.Response) -> Any:
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            return response.json()
+        except ValueError:  # a server that says JSON and sends something else
+            pass
+    return response.text
+
+
+def _secret_values(fields: dict[str, Any]) -> list[str]:
+    # Short values ("1", "on") would blank out unrelated text and protect nothing.
+    return [
+        str(value)
+        for name, value in fields.items()
+        if _SECRET_NAME.search(name) and len(str(value)) >= 4
+    ]
+
+
+def _excerpt(text: str, secrets: list[str]) -> str:
+    """The start of a response body, minus any secret the server echoed back."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _BODY_EXCERPT else flat[:_BODY_EXCERPT] + "..."
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delta seconds or an HTTP date) as seconds from now."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password and without the values of secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = urlencode(
+        [
+            (name, "***" if _SECRET_NAME.search(name) else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+HTTP_CALL = StepType(
+    name="step.http_call",
+    config_model=HttpCallConfig,
+    execute=execute,
+    io=True,
+    description="Make an HTTP request; 429/5xx and connection errors are retried.",
+)
