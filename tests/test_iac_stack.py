@@ -340,3 +340,27 @@ def test_resolve_known_keeps_unknown_references() -> None:
         "later": "${cache.outputs.url}",
         "mixed": "vpc-1/${cache.outputs.url}",
     }
+
+
+def test_a_misspelt_reference_is_named() -> None:
+    problems = problems_of(
+        stack(
+            res("net"),
+            res("db", config={"vpc": "${net.output.vpc_id}", "shell": "echo ${HOME} ${x.y}"}),
+        )
+    )
+    assert problems == [
+        'shop.yaml: resource "db": ${net.output.vpc_id} is not a valid reference '
+        "(the form is ${<resource>.outputs.<key>})"
+    ]
+
+
+def test_by_name_follows_a_replaced_resource_list() -> None:
+    doc = parse_stack(stack(res("net")))
+    assert list(doc.by_name) == ["net"]
+    more = [*doc.resources, *parse_stack(stack(res("db"))).resources]
+    copied = doc.model_copy(update={"resources": more})
+    assert list(copied.by_name) == ["net", "db"]
+    assert list(doc.by_name) == ["net"]
+    doc.resources = []
+    assert doc.by_name == {}

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from interfaces.errors import ConfigError
 
 # The resource part stops at the first `.outputs.`; neither part may hold `}` or whitespace.
 REFERENCE = re.compile(r"\$\{\s*([^\s{}]+?)\.outputs\.([^\s{}]+?)\s*\}")
+
+# `${name.anything}`: when `name` is a resource, the author meant a reference.
+_LOOKS_LIKE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z0-9_-]+)\.[^{}]*\}")
 
 _MISSING = object()
 
@@ -33,16 +36,18 @@ class UnresolvedReference(ConfigError):
 def find_references(value: Any) -> set[tuple[str, str]]:
     """Every (resource, key) referenced anywhere in a nested config value."""
     found: set[tuple[str, str]] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "${" in item:
-                found.update((m.group(1), m.group(2)) for m in REFERENCE.finditer(item))
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
+    for text in _strings(value):
+        found.update((m.group(1), m.group(2)) for m in REFERENCE.finditer(text))
+    return found
+
+
+def malformed_references(value: Any, resources: Collection[str]) -> list[str]:
+    """Texts like `${net.output.id}` that name a resource but are not a valid reference."""
+    found = []
+    for text in _strings(value):
+        for match in _LOOKS_LIKE_REFERENCE.finditer(text):
+            if match.group(1) in resources and not REFERENCE.fullmatch(match.group(0)):
+                found.append(match.group(0))
     return found
 
 
@@ -72,6 +77,20 @@ def lookup_output(outputs: Mapping[str, Mapping[str, Any]], resource: str, key: 
             )
         raise UnresolvedReference(resource, key)
     return value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a nested value that may hold a reference."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "${" in item:
+                yield item
+        elif isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
 
 
 def _resolve(value: Any, outputs: Mapping[str, Mapping[str, Any]], *, strict: bool) -> Any:

@@ -11,13 +11,13 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.iac.graph import dependencies, find_cycles
-from engine.iac.references import find_references
+from engine.iac.references import find_references, malformed_references
 from interfaces.errors import ConfigError
 from interfaces.iac import CapabilityDeclaration, ResourceHints, ResourceSpec, Size
 
@@ -101,7 +101,7 @@ class StateBlock(BaseModel):
 
 
 class StackDocument(BaseModel):
-    """A whole stack. Treat it as immutable: `by_name` is computed once."""
+    """A whole stack. `by_name` is cached: replace `resources`, never mutate the list in place."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -132,7 +132,19 @@ class StackDocument(BaseModel):
 
     @cached_property
     def by_name(self) -> dict[str, StackResource]:
+        """name -> resource (the last one of a duplicated name), in declaration order."""
         return {resource.name: resource for resource in self.resources}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "resources":
+            self.__dict__.pop("by_name", None)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        if update and "resources" in update:
+            copied.__dict__.pop("by_name", None)
+        return copied
 
     def resource(self, name: str) -> StackResource:
         """The resource called `name`; KeyError when there is none."""
@@ -243,6 +255,11 @@ def _dependency_problems(doc: StackDocument, known: set[str], source: str) -> li
                 problems.append(f"{where}: depends on itself")
             elif need not in known:
                 problems.append(f'{where}: depends_on names unknown resource "{need}"')
+        for text in malformed_references(resource.config, known):
+            problems.append(
+                f"{where}: {text} is not a valid reference (the form is "
+                "${<resource>.outputs.<key>})"
+            )
         for name, key in sorted(find_references(resource.config)):
             reference = f"${{{name}.outputs.{key}}}"
             if name == resource.name:
