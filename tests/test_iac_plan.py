@@ -473,3 +473,44 @@ def test_ten_thousand_resources_plan_quickly() -> None:
     assert counts["create"] == 10_000 - len(range(0, 10_000, 3))
     print(f"\nplan of 10,000 resources (desired_specs + compute_plan + action_dependencies): "
           f"{seconds:.3f}s, {counts}")
+
+
+def test_references_to_a_replaced_resource_are_reopened() -> None:
+    doc = doc_of(
+        res("net", config={"cidr": "10.1.0.0/16"}),
+        res(
+            "subnet",
+            config={"vpc": "${net.outputs.id}", "name": "sub-${net.outputs.id}", "zone": "a"},
+        ),
+        res("sg", config={"vpcs": ["${net.outputs.id}"], "tags": {"v": 1}}, depends_on=["net"]),
+        res("quiet", config={"vpc": "${net.outputs.id}"}, lifecycle={"ignore_changes": ["vpc"]}),
+        res("other", config={"zone": "a"}, depends_on=["net"]),
+    )
+    recorded = [
+        state("net", {"cidr": "10.0.0.0/16"}, outputs={"id": "vpc-1"}),
+        state("subnet", {"vpc": "vpc-1", "name": "sub-vpc-1", "zone": "b"}, dependencies=["net"]),
+        state("sg", {"vpcs": ["vpc-1"], "tags": {"v": 1}}, dependencies=["net"]),
+        state("quiet", {"vpc": "vpc-1"}, dependencies=["net"]),
+        state("other", {"zone": "a"}, dependencies=["net"]),
+    ]
+    force = FieldChange(path="cidr", old="10.0.0.0/16", new="10.1.0.0/16", force_new=True)
+    plan = plan_for(doc, recorded, {"net": DiffResult(needs_replace=True, changes=[force])})
+    # Only resources that read the replaced resource's outputs change; depends_on alone does not.
+    assert kinds(plan) == [("replace", "net"), ("update", "subnet"), ("update", "sg")]
+    subnet, sg = plan.actions[1], plan.actions[2]
+    assert subnet.resource.config == {
+        "vpc": "${net.outputs.id}",
+        "name": "sub-${net.outputs.id}",
+        "zone": "a",
+    }
+    assert [(c.path, c.old, c.new) for c in subnet.changes] == [
+        ("config.zone", "b", "a"),
+        ("config.vpc", "vpc-1", "${net.outputs.id}"),
+        ("config.name", "sub-vpc-1", "sub-${net.outputs.id}"),
+    ]
+    assert sg.resource.config == {"vpcs": ["${net.outputs.id}"], "tags": {"v": 1}}
+    assert [(c.path, c.old, c.new) for c in sg.changes] == [
+        ("config.vpcs", ["vpc-1"], ["${net.outputs.id}"])
+    ]
+    # Without the replacement, the recorded outputs hold and nothing changes.
+    assert kinds(plan_for(doc, recorded)) == [("update", "net"), ("update", "subnet")]

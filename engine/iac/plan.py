@@ -22,7 +22,7 @@ from engine.iac.graph import (
     reverse_order,
     topological_order,
 )
-from engine.iac.references import resolve_known
+from engine.iac.references import find_references, resolve_known
 from engine.iac.sizing import apply_sizing
 from engine.iac.stack import StackDocument
 from interfaces.errors import ConfigError
@@ -99,14 +99,21 @@ def compute_plan(
     selected, selected_gone = _select(deps, gone_deps, states, desired, targets, doc.stack)
 
     actions = []
+    # Outputs that stay valid through this plan: a replaced resource's will be new ones.
+    lasting = {name: recorded.outputs for name, recorded in states.items()}
     for name in topological_order(deps):
         if name not in selected:
             continue
-        action = _desired_action(
-            desired[name], states.get(name), diffs.get(name), _lifecycle(doc, name)
-        )
+        spec, current = desired[name], states.get(name)
+        ignore_changes = _lifecycle(doc, name)
+        action = _desired_action(spec, current, diffs.get(name), ignore_changes)
+        declared = doc.by_name.get(name)
+        if current is not None and declared is not None and len(lasting) < len(states):
+            action = _reopen_references(action, spec, current, declared, lasting, ignore_changes)
         if action is not None:
             actions.append(action)
+            if action.action == "replace":
+                lasting.pop(name, None)
     for name in reverse_order(gone_deps):
         if name in selected_gone:
             state = states[name]
@@ -252,6 +259,79 @@ def _action_from_diff(
     if update:
         return PlanAction(action="update", resource=spec, current=state, changes=kept)
     return None
+
+
+def _reopen_references(
+    action: PlanAction | None,
+    spec: ResourceSpec,
+    current: ResourceState,
+    declared: ResourceSpec,
+    lasting: Mapping[str, Mapping[str, Any]],
+    ignore_changes: list[str],
+) -> PlanAction | None:
+    """Put back the references to replaced resources, so apply resolves them afresh.
+
+    `desired` resolved them from the recorded outputs, which the replacement invalidates;
+    a resource using them must be updated even when nothing else changed.
+    """
+    stale: list[tuple[str, ...]] = []
+    config = _reopened(declared.config, spec.config, lasting, (), stale)
+    paths = [p for p in dict.fromkeys(stale) if not is_ignored(".".join(p), ignore_changes)]
+    if not paths:
+        return action
+    spec = spec.model_copy(update={"config": config})
+    if action is not None and action.action in ("create", "replace"):
+        return action.model_copy(update={"resource": spec})
+    reopened = [
+        FieldChange(
+            path=config_path(".".join(path)),
+            old=_at(current.applied_config, path),
+            new=_at(config, path),
+        )
+        for path in paths
+    ]
+    known = {change.path for change in reopened}
+    kept = [change for change in (action.changes if action else []) if change.path not in known]
+    return PlanAction(
+        action="update", resource=spec, current=current, changes=[*kept, *reopened]
+    )
+
+
+def _reopened(
+    declared: Any,
+    desired: Any,
+    lasting: Mapping[str, Mapping[str, Any]],
+    path: tuple[str, ...],
+    stale: list[tuple[str, ...]],
+) -> Any:
+    """`desired`, with each string that references a resource missing from `lasting`
+    re-resolved from the declared text (the reference stays `${...}`)."""
+    if isinstance(declared, str):
+        if "${" in declared and any(name not in lasting for name, _ in find_references(declared)):
+            stale.append(path)
+            return resolve_known(declared, lasting)
+        return desired
+    if isinstance(declared, Mapping) and isinstance(desired, Mapping):
+        return {
+            key: _reopened(declared[key], value, lasting, (*path, str(key)), stale)
+            if key in declared
+            else value
+            for key, value in desired.items()
+        }
+    if isinstance(declared, list) and isinstance(desired, list) and len(declared) == len(desired):
+        # Lists compare whole: a change anywhere in one is a change of the list.
+        pairs = zip(declared, desired, strict=True)
+        return [_reopened(d, v, lasting, path, stale) for d, v in pairs]
+    return desired
+
+
+def _at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = config
+    for part in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _desired_dependencies(
