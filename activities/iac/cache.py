@@ -1,0 +1,104 @@
+"""Providers and state stores kept open across activities of one worker.
+
+Opening a provider (SDK clients, credential lookup) or a database connection per activity
+would dominate a 50 ms action; both are cached, providers per (stack, provider key, config
+hash) so a changed provider block gets a fresh instance, stores per (stack, state block).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from interfaces.errors import ConfigError
+from interfaces.iac import Plan
+from interfaces.iac_protocols import IaCProvider, IaCStateStore
+from providers.registry import create_provider
+from statestore import open_state_store
+from workflows.iac.models import StackTarget
+
+MAX_STORES = 32
+MAX_PLANS = 8
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class IacCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._providers: dict[tuple[str, str, str], IaCProvider] = {}
+        self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str], Plan] = OrderedDict()
+
+    def provider(self, target: StackTarget, key: str) -> IaCProvider:
+        block = target.providers.get(key)
+        if not isinstance(block, dict) or not block.get("type"):
+            raise ConfigError(f'stack "{target.stack}" has no provider "{key}"')
+        cache_key = (target.stack, key, _digest(block))
+        with self._lock:
+            found = self._providers.get(cache_key)
+        if found is not None:
+            return found
+        provider = create_provider(str(block["type"]))
+        provider.initialize({**block, "stack": target.stack})
+        with self._lock:
+            # Another thread may have opened the same provider meanwhile; keep one.
+            kept = self._providers.setdefault(cache_key, provider)
+        if kept is not provider:
+            provider.close()
+        return kept
+
+    def store(self, target: StackTarget) -> IaCStateStore:
+        cache_key = (target.stack, _digest(target.state))
+        with self._lock:
+            found = self._stores.get(cache_key)
+            if found is not None:
+                self._stores.move_to_end(cache_key)
+                return found
+        store = open_state_store(target.state, target.stack)
+        evicted: list[IaCStateStore] = []
+        with self._lock:
+            kept = self._stores.setdefault(cache_key, store)
+            self._stores.move_to_end(cache_key)
+            while len(self._stores) > MAX_STORES:
+                evicted.append(self._stores.popitem(last=False)[1])
+        if kept is not store:
+            evicted.append(store)
+        for old in evicted:
+            old.close()
+        return kept
+
+    def plan(self, target: StackTarget, plan_id: str) -> Plan:
+        cache_key = (target.stack, plan_id)
+        with self._lock:
+            found = self._plans.get(cache_key)
+            if found is not None:
+                return found
+        plan = self.store(target).get_plan(plan_id)
+        if plan is None:
+            raise ConfigError(f'stack "{target.stack}" has no saved plan "{plan_id}"')
+        self.remember_plan(target, plan)
+        return plan
+
+    def remember_plan(self, target: StackTarget, plan: Plan) -> None:
+        with self._lock:
+            self._plans[(target.stack, plan.id)] = plan
+            while len(self._plans) > MAX_PLANS:
+                self._plans.popitem(last=False)
+
+    def close(self) -> None:
+        with self._lock:
+            providers, stores = list(self._providers.values()), list(self._stores.values())
+            self._providers.clear()
+            self._stores.clear()
+            self._plans.clear()
+        for provider in providers:
+            provider.close()
+        for store in stores:
+            store.close()

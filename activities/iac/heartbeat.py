@@ -1,0 +1,38 @@
+"""Heartbeats from a side thread while a synchronous driver call blocks the activity thread.
+
+A driver call (a create, a health poll loop) can outlast the heartbeat timeout; without
+heartbeats in the meantime Temporal would think the worker dead and run the action again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from temporalio import activity
+
+
+@contextmanager
+def heartbeating() -> Iterator[None]:
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        yield
+        return
+    interval = max(0.05, min(timeout.total_seconds() / 3, 10.0))
+    stop = threading.Event()
+    context = contextvars.copy_context()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            activity.heartbeat()
+
+    thread = threading.Thread(target=context.run, args=(beat,), daemon=True)
+    activity.heartbeat()
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,138 @@
+"""Looking at live resources without changing them: drift, status, import, the state listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.iac.cache import IacCache
+from engine.iac.plan import config_hash, config_path, is_ignored
+from engine.iac.plan_render import is_sensitive, mask_sensitive
+from interfaces.errors import ConfigError, NotFoundError, ProviderError
+from interfaces.iac import DriftResult, ResourceRef, ResourceSpec, ResourceState, ResourceStatus
+from workflows.iac.models import (
+    DriftBatch,
+    ImportRequest,
+    InspectRequest,
+    ResourceLiveStatus,
+    StackTarget,
+    StateEntry,
+)
+
+MASK = "(sensitive)"
+
+
+def list_state(cache: IacCache, target: StackTarget) -> list[StateEntry]:
+    return [
+        StateEntry(name=s.name, type=s.type, provider=s.provider, provider_id=s.provider_id)
+        for s in cache.store(target).list_resources()
+    ]
+
+
+def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
+    """Compare what each resource was applied with to what its driver reads now."""
+    store = cache.store(request.target)
+    batch = DriftBatch()
+    for name in request.names:
+        state = store.get_resource(name)
+        if state is None:
+            continue
+        batch.checked += 1
+        driver = cache.provider(request.target, state.provider).resource_driver(state.type)
+        try:
+            current = driver.read(_ref(state))
+        except NotFoundError:
+            batch.ghosts.append(name)
+            batch.results.append(
+                DriftResult(
+                    name=name,
+                    type=state.type,
+                    drifted=True,
+                    expected=_masked(state.applied_config, state.sensitive),
+                    fields=["(deleted)"],
+                )
+            )
+            continue
+        applied = ResourceSpec(name=name, type=state.type, config=state.applied_config)
+        ignored = request.ignore_changes.get(name, [])
+        changes = [
+            change
+            for change in driver.diff(applied, current).changes
+            if not is_ignored(change.path, ignored)
+        ]
+        if changes:
+            secret = [*state.sensitive, *current.sensitive]
+            batch.results.append(
+                DriftResult(
+                    name=name,
+                    type=state.type,
+                    drifted=True,
+                    expected={c.path: _shown(c.path, c.new, secret) for c in changes},
+                    actual={c.path: _shown(c.path, c.old, secret) for c in changes},
+                    fields=[config_path(c.path) for c in changes],
+                )
+            )
+    return batch
+
+
+def live_status(cache: IacCache, request: InspectRequest) -> list[ResourceLiveStatus]:
+    store = cache.store(request.target)
+    found = []
+    for name in request.names:
+        state = store.get_resource(name)
+        if state is None:
+            continue
+        entry = ResourceLiveStatus(
+            name=name, type=state.type, provider=state.provider, provider_id=state.provider_id
+        )
+        try:
+            driver = cache.provider(request.target, state.provider).resource_driver(state.type)
+            entry.status = driver.read(_ref(state)).status
+        except NotFoundError:
+            entry.status = ResourceStatus.DELETED
+        except (ProviderError, ConfigError) as error:
+            entry.message = str(error)
+        found.append(entry)
+    return found
+
+
+def import_resource(cache: IacCache, request: ImportRequest) -> ResourceState:
+    wanted = request.resource
+    store = cache.store(request.target)
+    existing = store.get_resource(wanted.name)
+    if existing is not None:
+        raise ConfigError(
+            f'"{wanted.name}" is already in the state of stack "{request.target.stack}" '
+            f"(cloud id {existing.provider_id})"
+        )
+    provider = cache.provider(request.target, wanted.provider)
+    imported = provider.import_resource(wanted.id, wanted.type)
+    state = imported.model_copy(
+        update={
+            "id": f"{request.target.stack}/{wanted.name}",
+            "name": wanted.name,
+            "type": wanted.type,
+            "provider": wanted.provider,
+            "provider_id": imported.provider_id or wanted.id,
+            "config_hash": config_hash(imported.applied_config),
+            "dependencies": list(request.depends_on),
+        }
+    )
+    store.save_resource(state)
+    return state.model_copy(
+        update={
+            "outputs": _masked(state.outputs, state.sensitive),
+            "applied_config": _masked(state.applied_config, state.sensitive),
+        }
+    )
+
+
+def _ref(state: ResourceState) -> ResourceRef:
+    return ResourceRef(name=state.name, type=state.type, provider_id=state.provider_id)
+
+
+def _masked(values: dict[str, Any], sensitive: list[str]) -> dict[str, Any]:
+    return mask_sensitive(values, sensitive)
+
+
+def _shown(path: str, value: Any, sensitive: list[str]) -> Any:
+    return MASK if is_sensitive(path, sensitive) else value

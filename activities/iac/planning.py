@@ -1,0 +1,195 @@
+"""Planning inside one activity: validate, size, read state, ask drivers to diff, save the plan.
+
+One activity instead of one per step because its inputs (the document, every recorded state)
+are the large values of a run: moving them through workflow history once per step would
+fill it long before a 10,000-resource stack is planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from activities.iac.cache import IacCache
+from activities.iac.heartbeat import heartbeating
+from engine.iac.graph import resource_dependencies
+from engine.iac.plan import (
+    action_dependencies,
+    compute_plan,
+    desired_specs,
+    needs_driver_diff,
+    plan_counts,
+    protected_violations,
+)
+from engine.iac.stack import StackDocument, parse_stack, validate_stack
+from interfaces.errors import ConfigError, NotFoundError
+from interfaces.iac import (
+    DiffResult,
+    Plan,
+    ProviderSizing,
+    ResourceRef,
+    ResourceSpec,
+    ResourceState,
+)
+from workflows.iac.models import PlanDigest, PlanNode, PlanRequest, SavedPlanRequest, StackTarget
+
+DIFF_THREADS = 16
+
+
+class StalePlanError(ConfigError):
+    pass
+
+
+def target_of(doc: StackDocument, raw: Mapping[str, object]) -> StackTarget:
+    return StackTarget(
+        stack=doc.stack,
+        state=dict(raw.get("state") or {}),  # type: ignore[call-overload]
+        providers={key: block.model_dump() for key, block in doc.providers.items()},
+    )
+
+
+def load_document(cache: IacCache, raw: Mapping[str, object]) -> StackDocument:
+    """Parse and validate a stack document against its providers' capabilities."""
+    doc = parse_stack(raw, f'stack "{raw.get("stack", "?")}"')
+    target = target_of(doc, raw)
+    capabilities = {key: cache.provider(target, key).capabilities() for key in doc.providers}
+    validate_stack(doc, capabilities, f'stack "{doc.stack}"')
+    return doc
+
+
+def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
+    doc = load_document(cache, request.document)
+    target = target_of(doc, request.document)
+    store = cache.store(target)
+    # Serial first: a change landing between the two reads makes the plan stale, never wrong.
+    serial = store.serial()
+    states = {state.name: state for state in store.list_resources()}
+    if request.destroy:
+        desired: dict[str, ResourceSpec] = {}
+        diffs: dict[str, DiffResult | None] = {}
+    else:
+        desired = desired_specs(
+            doc, _sizings(cache, target, doc), {n: s.outputs for n, s in states.items()}
+        )
+        diffs, gone = _driver_diffs(cache, target, desired, states)
+        # Deleted behind our back: plan a create, as Terraform does.
+        states = {name: state for name, state in states.items() if name not in gone}
+    plan = compute_plan(
+        doc,
+        desired,
+        states,
+        diffs,
+        plan_id=request.plan_id,
+        created_at=datetime.fromisoformat(request.created_at),
+        state_serial=serial,
+        targets=request.targets,
+    )
+    violations = protected_violations(plan, doc, request.allow_replace)
+    if violations:
+        raise ConfigError(violations)
+    store.save_plan(plan)
+    cache.remember_plan(target, plan)
+    return digest(plan, doc, states, request.inline_limit)
+
+
+def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
+    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    target = target_of(doc, request.document)
+    store = cache.store(target)
+    plan = cache.plan(target, request.plan_id)
+    if request.check_serial:
+        serial = store.serial()
+        if serial != plan.state_serial:
+            raise StalePlanError(
+                f"Saved plan is stale: the state of stack {doc.stack!r} changed since plan "
+                f"{plan.id} was made (serial {plan.state_serial}, now {serial}); plan again."
+            )
+        violations = protected_violations(plan, doc, request.allow_replace)
+        if violations:
+            raise ConfigError(violations)
+    states = {state.name: state for state in store.list_resources()}
+    return digest(plan, doc, states, request.inline_limit)
+
+
+def digest(
+    plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState], inline_limit: int
+) -> PlanDigest:
+    waits = action_dependencies(plan, doc, states)
+    nodes = []
+    for action in plan.actions:
+        name = action.resource.name
+        declared = doc.by_name.get(name)
+        if declared is not None and action.action != "delete":
+            provider = declared.provider
+        else:
+            provider = action.current.provider if action.current else ""
+        block = doc.providers.get(provider)
+        if declared is not None:
+            depends_on = sorted(resource_dependencies(declared))
+        else:
+            depends_on = list(action.current.dependencies) if action.current else []
+        nodes.append(
+            PlanNode(
+                name=name,
+                action=action.action,
+                type=action.resource.type,
+                provider=provider,
+                provider_type=block.type if block else provider,
+                deps=sorted(need for need in waits.get(name, ()) if need != name),
+                depends_on=depends_on,
+                create_before_destroy=bool(
+                    declared is not None and declared.lifecycle.create_before_destroy
+                ),
+            )
+        )
+    return PlanDigest(
+        plan_id=plan.id,
+        stack=doc.stack,
+        state_serial=plan.state_serial,
+        counts=plan_counts(plan),
+        nodes=nodes,
+        plan=plan if len(plan.actions) <= inline_limit else None,
+    )
+
+
+def _sizings(
+    cache: IacCache, target: StackTarget, doc: StackDocument
+) -> dict[str, ProviderSizing | None]:
+    sizings: dict[str, ProviderSizing | None] = {}
+    for resource in doc.resources:
+        if resource.size is not None:
+            provider = cache.provider(target, resource.provider)
+            sizings[resource.name] = provider.resolve_sizing(
+                resource.type, resource.size, resource.hints
+            )
+    return sizings
+
+
+def _driver_diffs(
+    cache: IacCache,
+    target: StackTarget,
+    desired: Mapping[str, ResourceSpec],
+    states: Mapping[str, ResourceState],
+) -> tuple[dict[str, DiffResult | None], set[str]]:
+    names = needs_driver_diff(desired, states)
+
+    def one(name: str) -> tuple[str, DiffResult | None]:
+        state = states[name]
+        driver = cache.provider(target, state.provider).resource_driver(state.type)
+        ref = ResourceRef(name=name, type=state.type, provider_id=state.provider_id)
+        try:
+            current = driver.read(ref)
+        except NotFoundError:
+            return name, None
+        return name, driver.diff(desired[name], current)
+
+    diffs: dict[str, DiffResult | None] = {}
+    gone: set[str] = set()
+    with heartbeating(), ThreadPoolExecutor(DIFF_THREADS) as pool:
+        for name, result in pool.map(one, names):
+            if result is None:
+                gone.add(name)
+            else:
+                diffs[name] = result
+    return diffs, gone

@@ -1,0 +1,129 @@
+"""The IaC activities a worker registers, as methods sharing one provider/store cache.
+
+Drivers and stores are synchronous, so these are sync activities: the worker needs an
+`activity_executor` (a ThreadPoolExecutor). The lock activities are async because they may
+ask Temporal whether the lock's holder still runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.iac import actions, inspection, locks, planning
+from activities.iac.cache import IacCache
+from activities.iac.errors import application_error
+from activities.iac.heartbeat import heartbeating
+from interfaces.iac import ResourceState
+from workflows.iac.models import (
+    ActionRequest,
+    ActionResult,
+    DriftBatch,
+    ImportRequest,
+    InspectRequest,
+    LockRequest,
+    PlanDigest,
+    PlanRequest,
+    ResourceLiveStatus,
+    SavedPlanRequest,
+    StackTarget,
+    StateEntry,
+)
+
+T = TypeVar("T")
+
+
+def _classified(doing: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except Exception as error:
+        converted = application_error(error, doing)
+        if converted is None:
+            raise
+        raise converted from error
+
+
+class IacActivities:
+    def __init__(self, client: Client | None = None) -> None:
+        """`client` lets the lock activity free locks of runs that died without releasing."""
+        self.cache = IacCache()
+        self.client = client
+
+    @activity.defn
+    def plan_stack(self, request: PlanRequest) -> PlanDigest:
+        stack = request.document.get("stack", "?")
+        with heartbeating():
+            return _classified(
+                f"plan stack {stack}", lambda: planning.plan_stack(self.cache, request)
+            )
+
+    @activity.defn
+    def load_saved_plan(self, request: SavedPlanRequest) -> PlanDigest:
+        return _classified(
+            f"load plan {request.plan_id}", lambda: planning.load_saved_plan(self.cache, request)
+        )
+
+    @activity.defn
+    def apply_action(self, request: ActionRequest) -> ActionResult:
+        with heartbeating():
+            return _classified(request.summary(), lambda: actions.run_action(self.cache, request))
+
+    @activity.defn
+    def list_state(self, target: StackTarget) -> list[StateEntry]:
+        return _classified(
+            f"list state of {target.stack}", lambda: inspection.list_state(self.cache, target)
+        )
+
+    @activity.defn
+    def check_drift(self, request: InspectRequest) -> DriftBatch:
+        with heartbeating():
+            return _classified(
+                f"check drift of {len(request.names)} resources",
+                lambda: inspection.check_drift(self.cache, request),
+            )
+
+    @activity.defn
+    def read_live_status(self, request: InspectRequest) -> list[ResourceLiveStatus]:
+        with heartbeating():
+            return _classified(
+                f"read status of {len(request.names)} resources",
+                lambda: inspection.live_status(self.cache, request),
+            )
+
+    @activity.defn
+    def import_resource(self, request: ImportRequest) -> ResourceState:
+        wanted = request.resource
+        return _classified(
+            f"import {wanted.type} {wanted.name} ({wanted.id})",
+            lambda: inspection.import_resource(self.cache, request),
+        )
+
+    @activity.defn
+    async def lock_state(self, request: LockRequest) -> None:
+        try:
+            await locks.take_lock(self.cache, self.client, request)
+        except Exception as error:
+            converted = application_error(error, f"lock state of {request.target.stack}")
+            if converted is None:
+                raise
+            raise converted from error
+
+    @activity.defn
+    async def unlock_state(self, request: LockRequest) -> None:
+        await locks.release_lock(self.cache, request)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.plan_stack,
+            self.load_saved_plan,
+            self.apply_action,
+            self.list_state,
+            self.check_drift,
+            self.read_live_status,
+            self.import_resource,
+            self.lock_state,
+            self.unlock_state,
+        ]

@@ -1,0 +1,101 @@
+"""Helpers for the IaC workflow tests: a worker on a private task queue, stack documents."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.worker import Worker
+
+import tests.iac_test_provider  # noqa: F401  (registers the "test" provider type)
+from activities.iac import iac_activities
+from interfaces.iac import ResourceState
+from tests.conftest import PG_DSN
+from tests.iac_test_provider import TestCloud
+from workflows.iac import IAC_WORKFLOWS
+from workflows.iac.models import (
+    ApplyOutcome,
+    DestroyOutcome,
+    DriftReport,
+    PlanOutcome,
+    StatusReport,
+)
+
+
+@asynccontextmanager
+async def iac_worker(client: Client, threads: int = 32) -> AsyncIterator[str]:
+    """A worker serving every IaC workflow and activity on a fresh task queue (yielded)."""
+    queue = f"iac-test-{uuid.uuid4()}"
+    with ThreadPoolExecutor(threads) as executor:
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=IAC_WORKFLOWS,
+            activities=iac_activities(client),
+            activity_executor=executor,
+            max_concurrent_activities=threads,
+        ):
+            yield queue
+
+
+def state_block(backend: str, tmp_path: Path) -> dict[str, Any]:
+    if backend == "postgres":
+        return {"backend": "postgres", "dsn": PG_DSN}
+    return {"backend": "sqlite", "path": str(tmp_path / "state.db")}
+
+
+class Stack:
+    """A stack document under construction, with its fake cloud."""
+
+    def __init__(self, tmp_path: Path, backend: str = "sqlite", **provider: Any) -> None:
+        self.name = f"t-{uuid.uuid4().hex[:10]}"
+        self.cloud = TestCloud(tmp_path / f"{self.name}-cloud.db")
+        self.provider: dict[str, Any] = {"type": "test", "cloud": str(self.cloud.path), **provider}
+        self.state = state_block(backend, tmp_path)
+        self.resources: list[dict[str, Any]] = []
+
+    def add(self, name: str, type: str = "test.thing", **fields: Any) -> Stack:
+        self.resources.append({"name": name, "type": type, **fields})
+        return self
+
+    def document(self, **options: Any) -> dict[str, Any]:
+        return {
+            "stack": self.name,
+            "state": self.state,
+            "providers": {"main": self.provider},
+            "resources": self.resources,
+            **options,
+        }
+
+    @property
+    def workflow_id(self) -> str:
+        return f"stack:{self.name}"
+
+
+RESULT_TYPES: dict[str, type] = {
+    "PlanWorkflow": PlanOutcome,
+    "ApplyWorkflow": ApplyOutcome,
+    "DestroyWorkflow": DestroyOutcome,
+    "DriftWorkflow": DriftReport,
+    "StatusWorkflow": StatusReport,
+    "ImportWorkflow": ResourceState,
+}
+
+
+async def start(
+    client: Client, workflow: str, queue: str, doc: dict[str, Any], workflow_id: str = ""
+) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        workflow,
+        doc,
+        id=workflow_id or f"stack:{doc['stack']}",
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        result_type=RESULT_TYPES[workflow],
+    )

@@ -1,0 +1,94 @@
+"""Apply, plan and destroy against the real dev server, both state stores, the test driver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from statestore import open_state_store
+from tests.iac_wf_support import Stack, iac_worker, start
+from workflows.iac.models import PlanOutcome
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def test_apply_creates_in_dependency_order_with_references(
+    client: Client, tmp_path: Path, backend: str
+) -> None:
+    stack = Stack(tmp_path, backend, latency=0.05)
+    stack.add("net", "test.network", config={"cidr": "10.0.0.0/16"})
+    stack.add("db", "test.database", size="s", config={"vpc": "${net.outputs.id}"})
+    stack.add("app", config={"db": "${db.outputs.endpoint}", "net": "${net.outputs.id}"})
+    async with iac_worker(client) as queue:
+        handle = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        result = await handle.result()
+    assert result.status == "applied", result.errors
+    assert result.counts == {"create": 3}
+    live = stack.cloud.live()
+    assert live["db"]["config"]["vpc"] == live["net"]["provider_id"]
+    assert live["db"]["config"]["instance_type"] == "test-s"
+    assert live["app"]["config"]["db"] == "db.db.test:5432"
+    calls = {c["name"]: c for c in stack.cloud.calls("create")}
+    assert calls["net"]["ended"] <= calls["db"]["started"] <= calls["db"]["ended"]
+    assert calls["db"]["ended"] <= calls["app"]["started"]
+    db_output = next(r for r in result.resources if r.name == "db")
+    assert db_output.outputs["password"] == "(sensitive)"
+
+    store = open_state_store(stack.state, stack.name)
+    try:
+        states = {s.name: s for s in store.list_resources()}
+        assert set(states) == {"net", "db", "app"}
+        assert states["db"].outputs["password"].startswith("pw-")
+        assert states["app"].dependencies == ["db", "net"]
+    finally:
+        store.close()
+
+
+async def test_plan_kinds_then_destroy(client: Client, tmp_path: Path, backend: str) -> None:
+    stack = Stack(tmp_path, backend)
+    stack.add("net", "test.network", config={"cidr": "10.0.0.0/16"})
+    stack.add("keep", config={"size": 1})
+    stack.add("change", config={"size": 1})
+    stack.add("gone", config={"size": 1})
+    async with iac_worker(client) as queue:
+        first = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await first.result()).status == "applied"
+
+        stack.resources = [
+            {"name": "net", "type": "test.network", "config": {"cidr": "10.1.0.0/16"}},
+            {"name": "keep", "type": "test.thing", "config": {"size": 1}},
+            {"name": "change", "type": "test.thing", "config": {"size": 2}},
+            {"name": "new", "type": "test.thing", "config": {"size": 1}},
+        ]
+        planned = await client.execute_workflow(
+            "PlanWorkflow",
+            stack.document(),
+            id=f"plan:{stack.name}",
+            task_queue=queue,
+            result_type=PlanOutcome,
+        )
+        kinds = {a.resource.name: a.action for a in planned.plan.actions}
+        assert kinds == {"net": "replace", "change": "update", "new": "create", "gone": "delete"}
+        assert planned.counts == {"create": 1, "update": 1, "replace": 1, "delete": 1}
+
+        second = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        result = await second.result()
+        assert result.status == "applied", result.errors
+        live = stack.cloud.live()
+        assert set(live) == {"net", "keep", "change", "new"}
+        assert live["net"]["config"]["cidr"] == "10.1.0.0/16"
+        assert live["change"]["config"]["size"] == 2
+
+        again = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await again.result()).status == "no_changes"
+
+        destroy = await start(client, "DestroyWorkflow", queue, stack.document(auto_approve=True))
+        destroyed = await destroy.result()
+    assert destroyed.status == "applied", destroyed.errors
+    assert sorted(destroyed.destroyed) == ["change", "keep", "net", "new"]
+    assert stack.cloud.live() == {}

@@ -1,0 +1,115 @@
+"""ApplyWorkflow and DestroyWorkflow: plan (or load a saved plan), approve, walk, report.
+
+Start them with workflow id `stack:<name>` and WorkflowIDConflictPolicy.FAIL: the id is the
+stack's lock, and the run also holds the state store's lock until it ends (a continue-as-new
+hands it on to the next run of the chain, which has the same owner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.iac.calls import parse_input
+    from workflows.iac.models import (
+        ApplyCarry,
+        ApplyOutcome,
+        DestroyOutcome,
+        PlanDigest,
+        StackRunInput,
+    )
+    from workflows.iac.stack_run import Rejected, StackRun
+
+
+@dataclass
+class RunEnd:
+    carry: ApplyCarry
+    digest: PlanDigest
+    status: str
+    reason: str = ""
+    rolled_back: list[str] = field(default_factory=list)
+
+
+class PlanRun(StackRun):
+    """Apply and destroy are the same run over different plans."""
+
+    async def execute(self, raw: Any, kind: str) -> RunEnd:
+        request, _ = parse_input(raw, StackRunInput)
+        self.set_phase(request.stack, "plan" if request.resume is None else kind)
+        renewer = await self.hold_lock(request)
+        continuing = False
+        try:
+            if request.resume is not None:
+                carry = request.resume
+                digest = await self.saved_plan(request, check_serial=False)
+            else:
+                if request.plan_id:
+                    digest = await self.saved_plan(request, check_serial=True)
+                else:
+                    digest = await self.make_plan(
+                        request, destroy=kind == "destroy", allow_replace=request.allow_replace
+                    )
+                carry = ApplyCarry(plan_id=digest.plan_id, kind=kind)  # type: ignore[arg-type]
+                if not digest.nodes:
+                    return RunEnd(carry, digest, "no_changes")
+                if not request.auto_approve:
+                    try:
+                        await self.await_approval(request)
+                    except Rejected as rejected:
+                        return RunEnd(carry, digest, rejected.status, rejected.reason)
+            self.set_phase(request.stack, kind)
+            if not await self.walk(request, digest, carry):
+                continuing = True
+                renewer.cancel()
+                workflow.continue_as_new(
+                    request.model_copy(
+                        update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
+                    )
+                )
+            if not carry.errors:
+                return RunEnd(carry, digest, "applied")
+            if request.rollback and carry.created:
+                rolled = await self.roll_back(request, digest, carry)
+                return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
+            return RunEnd(carry, digest, "failed")
+        finally:
+            if not continuing:
+                self.set_phase(request.stack, "done")
+                await self.release_lock(request, renewer)
+
+
+@workflow.defn(name="ApplyWorkflow")
+class ApplyWorkflow(PlanRun):
+    @workflow.run
+    async def run(self, input: Any) -> ApplyOutcome:
+        end = await self.execute(input, "apply")
+        return ApplyOutcome(
+            plan_id=end.digest.plan_id,
+            stack=end.digest.stack,
+            status=end.status,  # type: ignore[arg-type]
+            resources=end.carry.outputs,
+            errors=end.carry.errors,
+            counts=end.carry.counts,
+            skipped=end.carry.skipped,
+            rolled_back=end.rolled_back,
+            reason=end.reason,
+        )
+
+
+@workflow.defn(name="DestroyWorkflow")
+class DestroyWorkflow(PlanRun):
+    @workflow.run
+    async def run(self, input: Any) -> DestroyOutcome:
+        end = await self.execute(input, "destroy")
+        return DestroyOutcome(
+            plan_id=end.digest.plan_id,
+            stack=end.digest.stack,
+            status=end.status,  # type: ignore[arg-type]
+            destroyed=end.carry.done,
+            errors=end.carry.errors,
+            skipped=end.carry.skipped,
+            reason=end.reason,
+        )

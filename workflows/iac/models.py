@@ -1,0 +1,268 @@
+"""Inputs, results and activity messages of the IaC workflows: JSON-friendly pydantic models.
+
+A workflow input is the stack document's own fields (stack, state, providers, resources) plus
+the run's options, so `temporal workflow start --input "$(cat stack.json)"` works as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interfaces.iac import (
+    ActionError,
+    ApplyResult,
+    DestroyResult,
+    DriftResult,
+    Plan,
+    ResourceOutput,
+    ResourceStatus,
+)
+
+ActionKind = Literal["create", "update", "replace", "delete"]
+
+DEFAULT_PARALLELISM = 10
+# Headroom under Temporal's 10,240-event limit per run; the in-flight actions' events come on top.
+DEFAULT_MAX_HISTORY_EVENTS = 8000
+
+
+class StackRunInput(BaseModel):
+    """A stack document plus the options of one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The stack document.
+    stack: str
+    state: dict[str, Any] = Field(default_factory=dict)
+    providers: dict[str, Any] = Field(default_factory=dict)
+    resources: list[Any] = Field(default_factory=list)
+
+    # Options.
+    auto_approve: bool = False
+    plan_id: str = ""  # apply a saved plan instead of planning anew
+    targets: list[str] = Field(default_factory=list)
+    parallelism: int = Field(DEFAULT_PARALLELISM, ge=1, le=1000)
+    provider_parallelism: dict[str, int] = Field(default_factory=dict)  # per provider key cap
+    allow_replace: list[str] = Field(default_factory=list)  # protected resources allowed to go
+    rollback: bool = False
+    approval_timeout: float = Field(3600.0, gt=0)  # seconds to wait for approve/reject
+    destroy: bool = False  # PlanWorkflow: plan the destruction of the stack
+    lock_ttl: float = Field(300.0, gt=0)  # the run renews its state lock every third of it
+    action_timeout: float = Field(3600.0, gt=0)  # one create/update/delete incl. becoming ready
+    heartbeat_timeout: float = Field(30.0, gt=0)
+    max_history_events: int = Field(DEFAULT_MAX_HISTORY_EVENTS, ge=200, le=10_000)
+    resume: ApplyCarry | None = None  # set by continue-as-new, never by callers
+
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "stack": self.stack,
+            "providers": self.providers,
+            "resources": self.resources,
+        }
+        if self.state:
+            data["state"] = self.state
+        return data
+
+    def target(self) -> StackTarget:
+        return StackTarget(stack=self.stack, state=self.state, providers=self.providers)
+
+
+class ImportTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str
+    provider: str  # a key of the stack's providers
+    id: str  # the cloud's id of the resource
+
+
+class ImportInput(StackRunInput):
+    resource: ImportTarget
+
+
+# ---- what activities receive ----
+
+
+class StackTarget(BaseModel):
+    """Where a stack's state lives and how to reach its providers (no resources)."""
+
+    stack: str
+    state: dict[str, Any] = Field(default_factory=dict)
+    providers: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanRequest(BaseModel):
+    document: dict[str, Any]
+    plan_id: str
+    created_at: str  # ISO time from workflow.now()
+    targets: list[str] = Field(default_factory=list)
+    destroy: bool = False
+    allow_replace: list[str] = Field(default_factory=list)
+    inline_limit: int = 1000  # actions above which the plan is not returned inline
+
+
+class SavedPlanRequest(BaseModel):
+    document: dict[str, Any]
+    plan_id: str
+    check_serial: bool = True  # refuse a plan whose state serial has moved
+    allow_replace: list[str] = Field(default_factory=list)
+    inline_limit: int = 1000
+
+
+class PlanNode(BaseModel):
+    """One action of a plan as the workflow schedules it."""
+
+    name: str
+    action: ActionKind
+    type: str
+    provider: str  # provider key
+    provider_type: str = ""
+    deps: list[str] = Field(default_factory=list)  # actions that must succeed first (sorted)
+    depends_on: list[str] = Field(default_factory=list)  # every resource it depends on
+    create_before_destroy: bool = False
+
+
+class PlanDigest(BaseModel):
+    """A saved plan as a workflow needs it: ids, counts and the action graph."""
+
+    plan_id: str
+    stack: str
+    state_serial: int
+    counts: dict[str, int] = Field(default_factory=dict)
+    nodes: list[PlanNode] = Field(default_factory=list)
+    plan: Plan | None = None  # the full plan when small enough to travel through history
+
+
+class ActionRequest(BaseModel):
+    target: StackTarget
+    plan_id: str = ""  # deletes need none: they act on the recorded state
+    name: str
+    action: ActionKind
+    type: str
+    provider: str
+    provider_type: str = ""
+    depends_on: list[str] = Field(default_factory=list)
+    create_before_destroy: bool = False
+
+    def summary(self) -> str:
+        return f"{self.action} {self.type} {self.name} ({self.provider_type or self.provider})"
+
+
+class ActionResult(BaseModel):
+    name: str
+    action: ActionKind
+    output: ResourceOutput | None = None  # sensitive values masked
+
+
+class LockRequest(BaseModel):
+    target: StackTarget
+    owner: str
+    ttl: float = 300.0
+
+
+class StateEntry(BaseModel):
+    name: str
+    type: str
+    provider: str
+    provider_id: str = ""
+
+
+class InspectRequest(BaseModel):
+    target: StackTarget
+    names: list[str]
+    ignore_changes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ImportRequest(BaseModel):
+    target: StackTarget
+    resource: ImportTarget
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class DriftBatch(BaseModel):
+    checked: int = 0
+    results: list[DriftResult] = Field(default_factory=list)  # drifted ones only
+    ghosts: list[str] = Field(default_factory=list)
+
+
+# ---- what workflows return and expose ----
+
+
+class Progress(BaseModel):
+    phase: str = ""
+    total: int = 0
+    done: int = 0
+    running: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    skipped: int = 0
+
+
+class PlanOutcome(BaseModel):
+    plan_id: str
+    stack: str
+    state_serial: int
+    counts: dict[str, int] = Field(default_factory=dict)
+    plan: Plan | None = None  # None for plans too large to inline: read it from the state store
+
+
+RunStatus = Literal[
+    "applied", "no_changes", "failed", "rejected", "approval_timeout", "rolled_back"
+]
+
+
+class ApplyOutcome(ApplyResult):
+    stack: str = ""
+    status: RunStatus = "applied"
+    counts: dict[str, int] = Field(default_factory=dict)  # per action kind that succeeded
+    skipped: list[str] = Field(default_factory=list)
+    rolled_back: list[str] = Field(default_factory=list)
+    reason: str = ""  # why it was rejected
+
+
+class DestroyOutcome(DestroyResult):
+    stack: str = ""
+    status: RunStatus = "applied"
+    plan_id: str = ""
+    skipped: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+class DriftReport(BaseModel):
+    stack: str
+    checked: int = 0
+    drifted: bool = False
+    results: list[DriftResult] = Field(default_factory=list)  # drifted resources only
+    ghosts: list[str] = Field(default_factory=list)  # recorded in state, gone from the cloud
+
+
+class ResourceLiveStatus(BaseModel):
+    name: str
+    type: str
+    provider: str
+    provider_id: str = ""
+    status: ResourceStatus = ResourceStatus.UNKNOWN
+    message: str = ""
+
+
+class StatusReport(BaseModel):
+    stack: str
+    resources: list[ResourceLiveStatus] = Field(default_factory=list)
+
+
+class ApplyCarry(BaseModel):
+    """What an apply hands to itself across continue-as-new."""
+
+    plan_id: str
+    kind: Literal["apply", "destroy"] = "apply"
+    done: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    created: list[str] = Field(default_factory=list)
+    errors: list[ActionError] = Field(default_factory=list)
+    outputs: list[ResourceOutput] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+StackRunInput.model_rebuild()
+ImportInput.model_rebuild()

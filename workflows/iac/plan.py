@@ -1,0 +1,24 @@
+"""PlanWorkflow: compute and save a plan; nothing changes in the cloud or the state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.iac.calls import parse_input
+    from workflows.iac.models import PlanOutcome, StackRunInput
+    from workflows.iac.stack_run import StackRun
+
+
+@workflow.defn(name="PlanWorkflow")
+class PlanWorkflow(StackRun):
+    @workflow.run
+    async def run(self, input: Any) -> PlanOutcome:
+        request, _ = parse_input(input, StackRunInput)
+        self.set_phase(request.stack, "plan")
+        await self.make_plan(request, destroy=request.destroy, allow_replace=request.allow_replace)
+        self.set_phase(request.stack, "done")
+        assert self._plan is not None
+        return self._plan

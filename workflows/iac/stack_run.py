@@ -1,0 +1,281 @@
+"""What apply, destroy, drift and import share: input, lock, plan, approval, the walk.
+
+Each workflow class is a thin `@workflow.run` over these steps; the query and update
+handlers are defined here once and inherited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.iac.calls import (
+        ACTION_RETRY,
+        as_workflow_failure,
+        call,
+    )
+    from workflows.iac.models import (
+        ActionRequest,
+        ActionResult,
+        ApplyCarry,
+        LockRequest,
+        PlanDigest,
+        PlanNode,
+        PlanOutcome,
+        PlanRequest,
+        Progress,
+        SavedPlanRequest,
+        StackRunInput,
+    )
+    from workflows.iac.walk import DONE, DagWalk
+    from workflows.search_attributes import PHASE, STACK_NAME
+
+# Outputs listed in a result; beyond this, read them from the state (`wfctl infra outputs`).
+RESULT_OUTPUTS_LIMIT = 500
+# History events one in-flight action may still add after the walk stopped starting new ones.
+EVENTS_PER_RUNNING_ACTION = 4
+
+
+class Rejected(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class StackRun:
+    def __init__(self) -> None:
+        self._progress = Progress()
+        self._plan: PlanOutcome | None = None
+        self._awaiting_approval = False
+        self._decision: tuple[str, str] | None = None
+        self._walk: DagWalk | None = None
+
+    # ---- handlers ----
+
+    @workflow.query
+    def plan(self) -> PlanOutcome | None:
+        """The plan this run applies (its actions inline when small enough)."""
+        return self._plan
+
+    @workflow.query
+    def progress(self) -> Progress:
+        progress = self._progress.model_copy()
+        if self._walk is not None:
+            walk = self._walk
+            progress.done = walk.count(DONE)
+            progress.running = list(walk.running)
+            progress.failed = walk.names("failed")
+            progress.skipped = walk.count("skipped")
+        return progress
+
+    @workflow.update
+    async def approve(self, plan_id: str) -> str:
+        self._decision = ("approved", "")
+        return f"plan {plan_id} approved"
+
+    @approve.validator
+    def _check_approval(self, plan_id: str) -> None:
+        if not self._awaiting_approval or self._plan is None:
+            raise ValueError("this run is not waiting for an approval")
+        if plan_id != self._plan.plan_id:
+            raise ValueError(
+                f"plan {plan_id!r} is not the plan of this run ({self._plan.plan_id})"
+            )
+
+    @workflow.update
+    async def reject(self, reason: str = "") -> str:
+        self._decision = ("rejected", reason)
+        return "plan rejected"
+
+    @reject.validator
+    def _check_rejection(self, reason: str = "") -> None:
+        if not self._awaiting_approval:
+            raise ValueError("this run is not waiting for an approval")
+
+    # ---- steps ----
+
+    def set_phase(self, stack: str, phase: str) -> None:
+        self._progress.phase = phase
+        workflow.upsert_search_attributes([STACK_NAME.value_set(stack), PHASE.value_set(phase)])
+
+    @staticmethod
+    def lock_owner() -> str:
+        info = workflow.info()
+        return f"{info.workflow_id}@{info.first_execution_run_id}"
+
+    async def hold_lock(self, request: StackRunInput) -> asyncio.Task[None]:
+        """Take the state lock, and keep renewing it until the returned task is cancelled."""
+        lock = LockRequest(target=request.target(), owner=self.lock_owner(), ttl=request.lock_ttl)
+        try:
+            await call("lock_state", lock, type(None), f"lock state of {request.stack}")
+        except ActivityError as error:
+            raise as_workflow_failure(error) from None
+
+        async def renew() -> None:
+            while True:
+                await workflow.sleep(timedelta(seconds=request.lock_ttl / 3))
+                await call("lock_state", lock, type(None), f"renew lock of {request.stack}")
+
+        return asyncio.create_task(renew())
+
+    async def release_lock(self, request: StackRunInput, renewer: asyncio.Task[None]) -> None:
+        renewer.cancel()
+        lock = LockRequest(target=request.target(), owner=self.lock_owner(), ttl=request.lock_ttl)
+        await call("unlock_state", lock, type(None), f"unlock state of {request.stack}")
+
+    async def make_plan(
+        self, request: StackRunInput, *, destroy: bool, allow_replace: list[str]
+    ) -> PlanDigest:
+        plan_request = PlanRequest(
+            document=request.document(),
+            plan_id=str(workflow.uuid4()),
+            created_at=workflow.now().isoformat(),
+            targets=request.targets,
+            destroy=destroy,
+            allow_replace=allow_replace,
+        )
+        what = "destroy" if destroy else "plan"
+        try:
+            digest = await call(
+                "plan_stack",
+                plan_request,
+                PlanDigest,
+                f"{what} stack {request.stack} ({len(request.resources)} resources)",
+                timeout=timedelta(minutes=30),
+                heartbeat=timedelta(seconds=request.heartbeat_timeout),
+            )
+        except ActivityError as error:
+            raise as_workflow_failure(error) from None
+        self._remember(digest)
+        return digest
+
+    async def saved_plan(self, request: StackRunInput, *, check_serial: bool) -> PlanDigest:
+        load = SavedPlanRequest(
+            document=request.document(),
+            plan_id=request.plan_id,
+            check_serial=check_serial,
+            allow_replace=request.allow_replace,
+        )
+        try:
+            digest = await call(
+                "load_saved_plan", load, PlanDigest, f"load plan {request.plan_id}"
+            )
+        except ActivityError as error:
+            raise as_workflow_failure(error) from None
+        self._remember(digest)
+        return digest
+
+    def _remember(self, digest: PlanDigest) -> None:
+        self._plan = PlanOutcome(
+            plan_id=digest.plan_id,
+            stack=digest.stack,
+            state_serial=digest.state_serial,
+            counts=digest.counts,
+            plan=digest.plan,
+        )
+        self._progress.total = len(digest.nodes)
+
+    async def await_approval(self, request: StackRunInput) -> None:
+        """Wait for `approve` or `reject`; raise Rejected on a rejection or a timeout."""
+        self.set_phase(request.stack, "approval")
+        self._awaiting_approval = True
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None,
+                timeout=timedelta(seconds=request.approval_timeout),
+            )
+        except TimeoutError:
+            raise Rejected(
+                "approval_timeout", f"no approval within {request.approval_timeout:g}s"
+            ) from None
+        finally:
+            self._awaiting_approval = False
+        assert self._decision is not None
+        verdict, reason = self._decision
+        if verdict != "approved":
+            raise Rejected("rejected", reason)
+
+    async def walk(self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry) -> bool:
+        """Run the plan's actions; False when paused to continue as new (carry is updated)."""
+        target = request.target()
+
+        async def execute(node: PlanNode) -> ActionResult:
+            block = target.providers.get(node.provider)
+            action = ActionRequest(
+                target=target.model_copy(
+                    update={"providers": {node.provider: block} if block else {}}
+                ),
+                plan_id=digest.plan_id,
+                name=node.name,
+                action=node.action,
+                type=node.type,
+                provider=node.provider,
+                provider_type=node.provider_type,
+                depends_on=node.depends_on,
+                create_before_destroy=node.create_before_destroy,
+            )
+            return await workflow.execute_activity(
+                "apply_action",
+                action,
+                result_type=ActionResult,
+                start_to_close_timeout=timedelta(seconds=request.action_timeout),
+                heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout),
+                retry_policy=ACTION_RETRY,
+                summary=action.summary(),
+            )
+
+        walk = DagWalk(
+            digest.nodes,
+            execute,
+            parallelism=request.parallelism,
+            provider_parallelism=request.provider_parallelism,
+        )
+        walk.restore(carry.done, carry.failed, carry.skipped)
+        self._walk = walk
+        reserve = EVENTS_PER_RUNNING_ACTION * request.parallelism + 50
+        limit = max(request.max_history_events - reserve, 100)
+        finished = await walk.run(
+            lambda: workflow.info().get_current_history_length() >= limit
+        )
+        carry.done = walk.names(DONE)
+        carry.failed = walk.names("failed")
+        carry.skipped = walk.names("skipped")
+        carry.errors.extend(walk.errors)
+        for result in walk.results:
+            carry.counts[result.action] = carry.counts.get(result.action, 0) + 1
+            if result.action == "create":
+                carry.created.append(result.name)
+            if result.output is not None and len(carry.outputs) < RESULT_OUTPUTS_LIMIT:
+                carry.outputs.append(result.output)
+        return finished
+
+    async def roll_back(
+        self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry
+    ) -> list[str]:
+        """Delete what this run created, dependents first; the names deleted."""
+        self.set_phase(request.stack, "rollback")
+        created = set(carry.created)
+        by_name = {node.name: node for node in digest.nodes}
+        nodes = []
+        for name in reversed(carry.created):
+            node = by_name[name]
+            users = [
+                other for other in carry.created if name in by_name[other].depends_on
+            ]
+            nodes.append(node.model_copy(update={"action": "delete", "deps": sorted(users)}))
+        rollback = ApplyCarry(plan_id=digest.plan_id)
+        undo = digest.model_copy(update={"nodes": [n for n in nodes if n.name in created]})
+        await self.walk(request, undo, rollback)
+        return rollback.done
+
+
+def continue_with(request: StackRunInput, carry: ApplyCarry) -> Any:
+    """The input of the next run of this chain: same document, the progress so far."""
+    return request.model_copy(
+        update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
+    )

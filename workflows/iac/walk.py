@@ -1,0 +1,145 @@
+"""Walking a plan's action graph: each action starts once all it waits for succeeded.
+
+The walk knows nothing of what an action does (the caller's `execute` does it) -- only
+order, limits (overall and per provider), skipping the dependents of a failure, and pausing
+so the run can continue as new before its history grows too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from interfaces.iac import ActionError
+    from workflows.iac.calls import failure_reason
+    from workflows.iac.models import ActionResult, PlanNode
+
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+
+class DagWalk:
+    def __init__(
+        self,
+        nodes: Iterable[PlanNode],
+        execute: Callable[[PlanNode], Awaitable[ActionResult]],
+        *,
+        parallelism: int,
+        provider_parallelism: dict[str, int] | None = None,
+    ) -> None:
+        self.nodes = {node.name: node for node in nodes}
+        self.status: dict[str, str] = {}
+        self.running: dict[str, PlanNode] = {}
+        self.errors: list[ActionError] = []
+        self.results: list[ActionResult] = []  # in completion order
+        self._execute = execute
+        self._parallelism = parallelism
+        self._caps = provider_parallelism or {}
+        self._per_provider: dict[str, int] = {}
+        self._waiting = {
+            name: sum(1 for need in node.deps if need in self.nodes)
+            for name, node in self.nodes.items()
+        }
+        self._users: dict[str, list[str]] = {name: [] for name in self.nodes}
+        for name, node in self.nodes.items():
+            for need in node.deps:
+                if need in self._users:
+                    self._users[need].append(name)
+        self._ready: dict[str, deque[str]] = {}
+        self._started = False
+        self._changed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def restore(self, done: Iterable[str], failed: Iterable[str], skipped: Iterable[str]) -> None:
+        """Take over the outcome of actions an earlier run (before continue-as-new) finished."""
+        for name in done:
+            if name in self.nodes:
+                self._succeeded(name)
+        for name in (*failed, *skipped):
+            if name in self.nodes:
+                self.status[name] = FAILED if name in failed else SKIPPED
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for status in self.status.values() if status == outcome)
+
+    def names(self, outcome: str) -> list[str]:
+        return [name for name, status in self.status.items() if status == outcome]
+
+    @property
+    def finished(self) -> bool:
+        return len(self.status) == len(self.nodes)
+
+    async def run(self, should_pause: Callable[[], bool] = lambda: False) -> bool:
+        """Walk until every action finished (True) or, paused, nothing runs any more (False)."""
+        if not self._started:
+            self._started = True
+            for name, node in self.nodes.items():
+                if name not in self.status and self._waiting[name] == 0:
+                    self._ready.setdefault(node.provider, deque()).append(name)
+        try:
+            while True:
+                if not should_pause():
+                    self._launch()
+                if not self.running:
+                    return self.finished
+                self._changed = False
+                await workflow.wait_condition(lambda: self._changed)
+        except asyncio.CancelledError:
+            for task in list(self._tasks):
+                task.cancel()
+            raise
+
+    def _launch(self) -> None:
+        while len(self.running) < self._parallelism:
+            name = self._next_ready()
+            if name is None:
+                return
+            node = self.nodes[name]
+            self.running[name] = node
+            self._per_provider[node.provider] = self._per_provider.get(node.provider, 0) + 1
+            task = asyncio.create_task(self._run_one(node))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _next_ready(self) -> str | None:
+        for provider, queue in self._ready.items():
+            cap = self._caps.get(provider, self._parallelism)
+            if queue and self._per_provider.get(provider, 0) < cap:
+                return queue.popleft()
+        return None
+
+    async def _run_one(self, node: PlanNode) -> None:
+        try:
+            result = await self._execute(node)
+        except ActivityError as error:
+            self.errors.append(
+                ActionError(resource=node.name, action=node.action, error=failure_reason(error))
+            )
+            self._failed(node.name)
+        else:
+            self.results.append(result)
+            self._succeeded(node.name)
+        finally:
+            self.running.pop(node.name, None)
+            self._per_provider[node.provider] -= 1
+            self._changed = True
+
+    def _succeeded(self, name: str) -> None:
+        self.status[name] = DONE
+        for user in self._users[name]:
+            self._waiting[user] -= 1
+            if self._started and self._waiting[user] == 0 and user not in self.status:
+                self._ready.setdefault(self.nodes[user].provider, deque()).append(user)
+
+    def _failed(self, name: str) -> None:
+        self.status[name] = FAILED
+        pending = list(self._users[name])
+        while pending:
+            user = pending.pop()
+            if user not in self.status:
+                self.status[user] = SKIPPED
+                pending.extend(self._users[user])
