@@ -514,3 +514,26 @@ def test_references_to_a_replaced_resource_are_reopened() -> None:
     ]
     # Without the replacement, the recorded outputs hold and nothing changes.
     assert kinds(plan_for(doc, recorded)) == [("update", "net"), ("update", "subnet")]
+
+
+def test_destroy_is_a_plan_with_nothing_desired() -> None:
+    doc = doc_of(res("net"), res("db", depends_on=["net"]), res("never-made"))
+    recorded = {
+        "net": state("net"),
+        "db": state("db", dependencies=["net"]),
+        "extra": state("extra"),
+    }
+
+    def destroy(*targets: str) -> Plan:
+        return compute_plan(
+            doc, {}, recorded, {}, plan_id="d", created_at=WHEN, state_serial=3, targets=targets
+        )
+
+    assert kinds(destroy()) == [("delete", "db"), ("delete", "net"), ("delete", "extra")]
+    assert kinds(destroy("net")) == [("delete", "db"), ("delete", "net")]
+    assert kinds(destroy("never-made")) == []
+    assert action_dependencies(destroy(), doc, recorded) == {
+        "db": set(),
+        "extra": set(),
+        "net": {"db"},
+    }

@@ -96,7 +96,7 @@ def compute_plan(
     deps = _desired_dependencies(doc, desired)
     gone = [name for name in states if name not in desired]
     gone_deps = {name: set(states[name].dependencies) for name in gone}
-    selected, selected_gone = _select(deps, gone_deps, states, desired, targets, doc.stack)
+    selected, selected_gone = _select(deps, gone_deps, states, targets, doc)
 
     actions = []
     # Outputs that stay valid through this plan: a replaced resource's will be new ones.
@@ -346,19 +346,22 @@ def _select(
     deps: Mapping[str, set[str]],
     gone_deps: Mapping[str, set[str]],
     states: Mapping[str, ResourceState],
-    desired: Mapping[str, ResourceSpec],
     targets: Sequence[str],
-    stack: str,
+    doc: StackDocument,
 ) -> tuple[set[str], set[str]]:
     if not targets:
         return set(deps), set(gone_deps)
-    unknown = [name for name in targets if name not in desired and name not in states]
+    # A declared target with no state has nothing to destroy: not an error.
+    unknown = [n for n in targets if n not in deps and n not in states and n not in doc.by_name]
     if unknown:
         raise ConfigError(
-            [f'target "{name}" is neither declared in stack "{stack}" nor recorded in its state'
-             for name in unknown]
+            [
+                f'target "{name}" is neither declared in stack "{doc.stack}" '
+                "nor recorded in its state"
+                for name in unknown
+            ]
         )
-    selected = closure(deps, [name for name in targets if name in desired]) & set(deps)
+    selected = closure(deps, [name for name in targets if name in deps]) & set(deps)
     # Deleting a target first needs its recorded dependents gone too (when they are undeclared).
     gone_users: dict[str, set[str]] = {name: set() for name in gone_deps}
     for name, needs in gone_deps.items():
