@@ -9,6 +9,10 @@ from temporalio.exceptions import ApplicationError
 from interfaces.errors import ConfigError, ProviderError, StateLockedError
 
 
+class StalePlanError(ConfigError):
+    """A saved plan whose state serial has moved: its message is the whole story."""
+
+
 def application_error(error: Exception, doing: str) -> ApplicationError | None:
     """The ApplicationError for a classified error, or None to let the default retry decide.
 
@@ -21,6 +25,8 @@ def application_error(error: Exception, doing: str) -> ApplicationError | None:
             delay = timedelta(seconds=error.retry_after) if error.retry_after else None
             return ApplicationError(message, type=kind, next_retry_delay=delay)
         return ApplicationError(message, type=kind, non_retryable=True)
+    if isinstance(error, StalePlanError):
+        return ApplicationError(str(error), type="StalePlan", non_retryable=True)
     if isinstance(error, StateLockedError):
         return ApplicationError(str(error), type="StateLocked", non_retryable=True)
     if isinstance(error, ConfigError):

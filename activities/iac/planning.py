@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from activities.iac.cache import IacCache
+from activities.iac.errors import StalePlanError
 from activities.iac.heartbeat import heartbeating
 from engine.iac.graph import resource_dependencies
 from engine.iac.plan import (
@@ -35,10 +36,6 @@ from interfaces.iac import (
 from workflows.iac.models import PlanDigest, PlanNode, PlanRequest, SavedPlanRequest, StackTarget
 
 DIFF_THREADS = 16
-
-
-class StalePlanError(ConfigError):
-    pass
 
 
 def target_of(doc: StackDocument, raw: Mapping[str, object]) -> StackTarget:
