@@ -218,7 +218,7 @@ class TestDriver:
         if self.resource_type == "test.database":
             outputs.update(endpoint=f"{name}.db.test:5432", password=f"pw-{provider_id}")
             sensitive = ["password"]
-        ready = polls > self.ready_after
+        ready = polls >= self.ready_after
         return ResourceOutput(
             name=name,
             type=self.resource_type,
@@ -297,12 +297,12 @@ class TestDriver:
         return DiffResult(needs_update=bool(changes), needs_replace=replace, changes=changes)
 
     def health_check(self, ref: ResourceRef) -> HealthResult:
+        name, _, _, polls = self._row(ref.provider_id)
         with self.cloud.connect() as conn:
             conn.execute(
                 "UPDATE resources SET polls = polls + 1 WHERE provider_id = ?", (ref.provider_id,)
             )
-        name, _, _, polls = self._row(ref.provider_id)
-        if polls > self.ready_after:
+        if polls >= self.ready_after:
             return HealthResult(healthy=True)
         return HealthResult(healthy=False, message=f"{name} warming up ({polls})")
 
