@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -17,7 +18,7 @@ from interfaces import (
     ResourceSpec,
     ResourceStatus,
 )
-from interfaces.errors import UnsupportedOperationError
+from interfaces.errors import NotFoundError, ProviderError, UnsupportedOperationError
 from providers.aws import tags as awstags
 from providers.aws.errors import aws_errors
 from providers.aws.session import AwsSession
@@ -37,6 +38,9 @@ class AwsContext:
     tags: Mapping[str, str] = field(default_factory=dict)
     poll_interval: float = 5.0
     wait_timeout: float = 1800.0
+    # How long a delete keeps trying while AWS still reports a dependency (ENIs of a just
+    # deleted database release slowly) before the DependencyViolation is final.
+    dependency_timeout: float = 300.0
 
 
 class AwsDriver:
@@ -86,6 +90,46 @@ class AwsDriver:
             interval=self.context.poll_interval,
             describe=what,
         )
+
+    def retry_while(
+        self, codes: Iterable[str], action: Callable[[], Any], name: str, what: str
+    ) -> None:
+        """Run `action` (AWS calls for resource `name`), repeating it while it fails with one
+        of `codes`, for at most dependency_timeout; then that error is raised as it is."""
+        codes = frozenset(codes)
+        last: ProviderError | None = None
+
+        def attempt() -> bool | None:
+            nonlocal last
+            try:
+                with self.errors(name):
+                    action()
+            except ProviderError as error:
+                if error.code not in codes:
+                    raise
+                last = error
+                return None
+            return True
+
+        try:
+            self.wait(attempt, what, timeout=self.context.dependency_timeout)
+        except ProviderError as error:
+            if error.code == "WaitTimeout" and last is not None:
+                raise last from error
+            raise
+
+    @contextmanager
+    def ignoring_missing(self, name: str) -> Iterator[None]:
+        """For deletes: a resource that is already gone is what we wanted."""
+        try:
+            with self.errors(name):
+                yield
+        except NotFoundError:
+            pass
+
+    def invalid(self, name: str, problem: str) -> ProviderError:
+        """A config problem the engine's validation could not see; retrying will not help."""
+        return ProviderError(f"{self.describe(name)}: {problem}", code="InvalidConfig")
 
     def output(
         self,
@@ -182,3 +226,12 @@ def _canonical(value: Any) -> Any:
     if value is None:
         return None
     return str(value)
+
+
+def identifier(text: str, max_length: int) -> str:
+    """An RDS/ElastiCache style identifier: lowercase letters, digits and single hyphens,
+    starting with a letter, not ending with a hyphen."""
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = f"w-{cleaned}"
+    return cleaned[:max_length].rstrip("-")

@@ -23,6 +23,7 @@ from botocore.exceptions import (
     ParamValidationError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from interfaces.errors import NotFoundError, ProviderError
 
@@ -76,6 +77,9 @@ def classify(error: Exception, resource_desc: str) -> ProviderError:
             f"{resource_desc}: no AWS credentials found (environment, profile or role)",
             code="NoCredentials",
         )
+    if isinstance(error, ResponseParserError):
+        # An HTML error page from a proxy or an overloaded endpoint: worth another try.
+        return ProviderError(f"{resource_desc}: {error}", code="BadResponse", retryable=True)
     if isinstance(error, ParamValidationError):
         return ProviderError(f"{resource_desc}: {error}", code="ParamValidation")
     return ProviderError(f"{resource_desc}: {error}", code=type(error).__name__)
@@ -94,8 +98,9 @@ def _classify_client_error(error: ClientError, resource_desc: str) -> ProviderEr
             retryable=True,
             retry_after=_retry_after(meta.get("HTTPHeaders", {})),
         )
-    if is_not_found_code(code) or (status == 404 and not body.get("Code")):
-        return NotFoundError(message, code=code if code != "404" else "NotFound")
+    if is_not_found_code(code) or status == 404:
+        # S3's HEAD requests have no body: their code is just "404".
+        return NotFoundError(message, code="NotFound" if code == "404" else code)
     # Validation, AccessDenied, quota (*LimitExceeded, *QuotaExceeded), DependencyViolation
     # and anything unknown: retrying the same request would fail the same way.
     return ProviderError(message, code=code, retryable=False)
@@ -126,5 +131,5 @@ def aws_errors(resource_desc: str) -> Iterator[None]:
     """
     try:
         yield
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, ResponseParserError) as error:
         raise classify(error, resource_desc) from error

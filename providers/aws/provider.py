@@ -28,6 +28,7 @@ class AwsProvider:
 
     Recognised keys: region, profile, endpoint_url, tags (added to every resource),
     poll_interval and wait_timeout (seconds, for resources becoming ready or gone),
+    dependency_timeout (seconds a delete retries a DependencyViolation),
     max_attempts, connect_timeout, read_timeout (the SDK's own retry and timeouts).
     """
 
@@ -52,6 +53,7 @@ class AwsProvider:
             tags={str(k): str(v) for k, v in user_tags.items()},
             poll_interval=float(config.get("poll_interval", 5.0)),
             wait_timeout=float(config.get("wait_timeout", 1800.0)),
+            dependency_timeout=float(config.get("dependency_timeout", 300.0)),
         )
         self._drivers.clear()
 

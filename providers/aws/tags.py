@@ -11,7 +11,6 @@ from typing import Any
 
 STACK_TAG = "wfctl:stack"
 NAME_TAG = "wfctl:name"
-OWN_TAGS = frozenset({STACK_TAG, NAME_TAG})
 
 
 def resource_tags(
@@ -40,7 +39,7 @@ def tags_from_list(
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """Tags without our own bookkeeping ones: what a resource's `tags` output shows."""
-    return {k: v for k, v in tags.items() if k not in OWN_TAGS and not k.startswith("aws:")}
+    return {k: v for k, v in tags.items() if not k.startswith(("wfctl:", "aws:"))}
 
 
 def is_ours(tags: Mapping[str, str], stack: str, name: str) -> bool:
@@ -58,3 +57,25 @@ def ec2_filters(stack: str, name: str) -> list[dict[str, Any]]:
 def ec2_tag_spec(resource_type: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
     """TagSpecifications for an EC2 Create* call: tagged atomically with the create."""
     return [{"ResourceType": resource_type, "Tags": tag_list(tags)}]
+
+
+def tag_changes(
+    current: Mapping[str, str], desired: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """(tags to set, user tag keys to remove) turning `current` into `desired`.
+
+    Tags AWS manages (aws:*) are never removed.
+    """
+    to_set = {k: v for k, v in desired.items() if current.get(k) != v}
+    to_remove = [k for k in current if k not in desired and not k.startswith("aws:")]
+    return to_set, to_remove
+
+
+def sync_ec2_tags(
+    ec2: Any, resource_id: str, current: Mapping[str, str], desired: Mapping[str, str]
+) -> None:
+    to_set, to_remove = tag_changes(current, desired)
+    if to_set:
+        ec2.create_tags(Resources=[resource_id], Tags=tag_list(to_set))
+    if to_remove:
+        ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_remove])

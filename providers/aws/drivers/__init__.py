@@ -3,5 +3,19 @@
 from __future__ import annotations
 
 from providers.aws.base import AwsDriver
+from providers.aws.drivers.database import DatabaseDriver
+from providers.aws.drivers.dns import DnsDriver
+from providers.aws.drivers.firewall import FirewallDriver
+from providers.aws.drivers.storage import StorageDriver
+from providers.aws.drivers.vpc import VpcDriver
 
-DRIVERS: dict[str, type[AwsDriver]] = {}
+DRIVERS: dict[str, type[AwsDriver]] = {
+    driver.resource_type: driver
+    for driver in (
+        VpcDriver,
+        FirewallDriver,
+        StorageDriver,
+        DnsDriver,
+        DatabaseDriver,
+    )
+}

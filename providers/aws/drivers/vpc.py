@@ -1,0 +1,247 @@
+"""infra.vpc: an EC2 VPC, its subnets, and an internet gateway with a public route table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
+from interfaces.errors import NotFoundError
+from providers.aws import tags as awstags
+from providers.aws.base import AwsDriver
+
+
+class VpcDriver(AwsDriver):
+    """Config: cidr (required), subnets (CIDRs, or {cidr, az}; AZs round-robin when not
+    given), public (internet gateway + a route table sending 0.0.0.0/0 to it), tags."""
+
+    resource_type = "infra.vpc"
+    FORCE_NEW = frozenset({"cidr"})
+    UPDATABLE = frozenset({"subnets", "public", "tags"})
+
+    # -- spec's operations ----------------------------------------------------------------
+
+    def create(self, spec: ResourceSpec) -> ResourceOutput:
+        cidr = spec.config.get("cidr")
+        if not cidr:
+            raise self.invalid(spec.name, "config needs `cidr`, for example 10.0.0.0/16")
+        with self.errors(spec.name):
+            vpc = self._find(spec.name)
+            if vpc is None:
+                vpc = self.ec2.create_vpc(
+                    CidrBlock=cidr,
+                    TagSpecifications=awstags.ec2_tag_spec("vpc", self.tags_for(spec)),
+                )["Vpc"]
+            self._converge(vpc["VpcId"], spec)
+        return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=vpc["VpcId"]))
+
+    def read(self, ref: ResourceRef) -> ResourceOutput:
+        with self.errors(ref.name):
+            vpc_id = ref.provider_id or self._require(ref.name)["VpcId"]
+            vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+            subnets = sorted(self._subnets(vpc_id), key=lambda s: s["CidrBlock"])
+            gateway = self._gateway(vpc_id)
+            table = self._route_table(vpc_id, _tags(vpc).get(awstags.NAME_TAG, ref.name))
+        outputs: dict[str, Any] = {
+            "vpc_id": vpc_id,
+            "cidr": vpc["CidrBlock"],
+            "subnets": [s["CidrBlock"] for s in subnets],
+            "subnet_ids": [s["SubnetId"] for s in subnets],
+            "availability_zones": [s["AvailabilityZone"] for s in subnets],
+            "public": gateway is not None,
+            "internet_gateway_id": gateway["InternetGatewayId"] if gateway else "",
+            "route_table_id": table["RouteTableId"] if table else "",
+            "tags": awstags.user_tags(_tags(vpc)),
+        }
+        status = ResourceStatus.READY if vpc["State"] == "available" else ResourceStatus.CREATING
+        return self.output(ref.name, vpc_id, outputs, status)
+
+    def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
+        with self.errors(spec.name):
+            self._converge(ref.provider_id, spec)
+        return self.read(ref)
+
+    def delete(self, ref: ResourceRef) -> None:
+        vpc_id = ref.provider_id
+        try:
+            with self.errors(ref.name):
+                vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+        except NotFoundError:
+            return
+        # A retried delete may find any of these parts gone already; each step reads first.
+        owner = _tags(vpc).get(awstags.NAME_TAG, ref.name)
+        with self.errors(ref.name):
+            self._set_public(vpc_id, owner, {}, public=False)
+            for subnet in self._subnets(vpc_id):
+                if awstags.is_ours(_tags(subnet), self.stack, owner):
+                    self.retry_while(
+                        {"DependencyViolation"},
+                        lambda s=subnet: self.ec2.delete_subnet(SubnetId=s["SubnetId"]),
+                        ref.name,
+                        f"subnet {subnet['SubnetId']} to be free",
+                    )
+        with self.ignoring_missing(ref.name):
+            self.retry_while(
+                {"DependencyViolation"},
+                lambda: self.ec2.delete_vpc(VpcId=vpc_id),
+                ref.name,
+                f"{self.describe(ref.name)} to be free of dependencies",
+            )
+
+    # -- parts ----------------------------------------------------------------------------
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+    def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
+        fields = super().desired_fields(spec)
+        if "subnets" in fields:
+            fields["subnets"] = [cidr for cidr, _ in self._subnet_specs(spec)]
+        if "public" in fields:
+            fields["public"] = bool(fields["public"])
+        return fields
+
+    def _subnet_specs(self, spec: ResourceSpec) -> list[tuple[str, str | None]]:
+        result: list[tuple[str, str | None]] = []
+        for item in spec.config.get("subnets") or []:
+            if isinstance(item, str):
+                result.append((item, None))
+            elif isinstance(item, dict) and item.get("cidr"):
+                result.append((str(item["cidr"]), item.get("az")))
+            else:
+                raise self.invalid(spec.name, f"subnet {item!r} needs a cidr")
+        return result
+
+    def _find(self, name: str) -> dict[str, Any] | None:
+        found = self.ec2.describe_vpcs(Filters=awstags.ec2_filters(self.stack, name))["Vpcs"]
+        return found[0] if found else None
+
+    def _require(self, name: str) -> dict[str, Any]:
+        vpc = self._find(name)
+        if vpc is None:
+            raise NotFoundError(f"{self.describe(name)} does not exist", code="VpcNotFound")
+        return vpc
+
+    def _subnets(self, vpc_id: str) -> list[dict[str, Any]]:
+        return self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+            "Subnets"
+        ]
+
+    def _gateway(self, vpc_id: str) -> dict[str, Any] | None:
+        found = self.ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
+        )["InternetGateways"]
+        return found[0] if found else None
+
+    def _route_table(self, vpc_id: str, name: str) -> dict[str, Any] | None:
+        found = self.ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, *awstags.ec2_filters(self.stack, name)]
+        )["RouteTables"]
+        return found[0] if found else None
+
+    def _converge(self, vpc_id: str, spec: ResourceSpec) -> None:
+        """Make the VPC's parts match the spec; safe to repeat after any partial failure."""
+        self.wait(
+            lambda: self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["State"] == "available"
+            or None,
+            f"{self.describe(spec.name)} to be available",
+        )
+        desired_tags = self.tags_for(spec)
+        vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+        awstags.sync_ec2_tags(self.ec2, vpc_id, _tags(vpc), desired_tags)
+        subnet_ids = self._converge_subnets(vpc_id, spec, desired_tags)
+        self._set_public(
+            vpc_id, spec.name, desired_tags, public=bool(spec.config.get("public")),
+            subnet_ids=subnet_ids,
+        )  # fmt: skip
+
+    def _converge_subnets(
+        self, vpc_id: str, spec: ResourceSpec, desired_tags: dict[str, str]
+    ) -> list[str]:
+        wanted = self._subnet_specs(spec)
+        existing = {s["CidrBlock"]: s for s in self._subnets(vpc_id)}
+        zones: list[str] = []
+        ids: list[str] = []
+        for index, (cidr, az) in enumerate(wanted):
+            subnet = existing.get(cidr)
+            if subnet is None:
+                if az is None:
+                    zones = zones or self._zones()
+                    az = zones[index % len(zones)]
+                subnet = self.ec2.create_subnet(
+                    VpcId=vpc_id,
+                    CidrBlock=cidr,
+                    AvailabilityZone=az,
+                    TagSpecifications=awstags.ec2_tag_spec("subnet", desired_tags),
+                )["Subnet"]
+            else:
+                awstags.sync_ec2_tags(self.ec2, subnet["SubnetId"], _tags(subnet), desired_tags)
+            ids.append(subnet["SubnetId"])
+        wanted_cidrs = {cidr for cidr, _ in wanted}
+        for cidr, subnet in existing.items():
+            if cidr not in wanted_cidrs and awstags.is_ours(_tags(subnet), self.stack, spec.name):
+                self.ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        return ids
+
+    def _zones(self) -> list[str]:
+        zones = self.ec2.describe_availability_zones(
+            Filters=[{"Name": "state", "Values": ["available"]}]
+        )["AvailabilityZones"]
+        return sorted(z["ZoneName"] for z in zones)
+
+    def _set_public(
+        self,
+        vpc_id: str,
+        name: str,
+        desired_tags: dict[str, str],
+        *,
+        public: bool,
+        subnet_ids: list[str] | None = None,
+    ) -> None:
+        gateway = self._gateway(vpc_id)
+        table = self._route_table(vpc_id, name)
+        if not public:
+            if table is not None:
+                for association in table.get("Associations", []):
+                    if not association.get("Main"):
+                        self.ec2.disassociate_route_table(
+                            AssociationId=association["RouteTableAssociationId"]
+                        )
+                self.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+            if gateway is not None and awstags.is_ours(_tags(gateway), self.stack, name):
+                self.ec2.detach_internet_gateway(
+                    InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
+                )
+                self.ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+            return
+        if gateway is None:
+            gateway = self.ec2.create_internet_gateway(
+                TagSpecifications=awstags.ec2_tag_spec("internet-gateway", desired_tags)
+            )["InternetGateway"]
+            self.ec2.attach_internet_gateway(
+                InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
+            )
+        if table is None:
+            table = self.ec2.create_route_table(
+                VpcId=vpc_id,
+                TagSpecifications=awstags.ec2_tag_spec("route-table", desired_tags),
+            )["RouteTable"]
+        if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])):
+            self.ec2.create_route(
+                RouteTableId=table["RouteTableId"],
+                DestinationCidrBlock="0.0.0.0/0",
+                GatewayId=gateway["InternetGatewayId"],
+            )
+        associated = {a.get("SubnetId") for a in table.get("Associations", [])}
+        for subnet_id in subnet_ids or []:
+            if subnet_id not in associated:
+                self.ec2.associate_route_table(
+                    RouteTableId=table["RouteTableId"], SubnetId=subnet_id
+                )
+            self.ec2.modify_subnet_attribute(
+                SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True}
+            )
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return awstags.tags_from_list(item.get("Tags"))
