@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,3 +100,12 @@ async def start(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=RESULT_TYPES[workflow],
     )
+
+
+async def wait_for_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome:
+    for _ in range(200):
+        plan = await handle.query("plan", result_type=PlanOutcome)
+        if plan is not None:
+            return plan
+        await asyncio.sleep(0.05)
+    raise AssertionError("no plan")

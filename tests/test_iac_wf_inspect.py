@@ -38,8 +38,8 @@ async def test_drift_reports_changed_fields_and_ghosts(
     by_name = {result.name: result for result in report.results}
     assert set(by_name) == {"changed", "ghost"}
     assert by_name["changed"].fields == ["config.size"]
-    assert by_name["changed"].expected == {"size": 1}
-    assert by_name["changed"].actual == {"size": 3}
+    assert by_name["changed"].expected == {"config.size": 1}
+    assert by_name["changed"].actual == {"config.size": 3}
 
 
 async def test_import_adopts_an_existing_resource_then_status_reads_it(

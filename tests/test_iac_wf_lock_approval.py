@@ -6,13 +6,11 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import (
     Client,
     WorkflowFailureError,
-    WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -20,17 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from statestore import open_state_store
 from tests.conftest import temporal_binary
-from tests.iac_wf_support import Stack, iac_worker, start
+from tests.iac_wf_support import Stack, iac_worker, start, wait_for_plan
 from workflows.iac.models import PlanOutcome, Progress
-
-
-async def wait_for_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome:
-    for _ in range(200):
-        plan = await handle.query("plan", result_type=PlanOutcome)
-        if plan is not None:
-            return plan
-        await asyncio.sleep(0.05)
-    raise AssertionError("no plan")
 
 
 def lock_info(stack: Stack) -> dict[str, str] | None:

@@ -66,8 +66,8 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
                     name=name,
                     type=state.type,
                     drifted=True,
-                    expected={c.path: _shown(c.path, c.new, secret) for c in changes},
-                    actual={c.path: _shown(c.path, c.old, secret) for c in changes},
+                    expected={config_path(c.path): _shown(c.path, c.new, secret) for c in changes},
+                    actual={config_path(c.path): _shown(c.path, c.old, secret) for c in changes},
                     fields=[config_path(c.path) for c in changes],
                 )
             )

@@ -1,0 +1,444 @@
+"""`wfctl infra ...`: plan, apply, destroy, drift, import, status, outputs, unlock, state.
+
+Every command reads the stack file given with -f, starts (or reads) the stack's workflow and
+prints its workflow id and web UI link. Exit codes: 0 success, 1 failure, 2 drift found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+
+from engine.iac.plan_render import mask_sensitive, render_plan
+from interfaces.errors import WfctlError
+from interfaces.iac import Plan
+from wfctl.connection import ConnectionSettings, connect
+from wfctl.stack_client import StackClient, load_document, masked_plan, open_store
+from workflows import task_queues
+from workflows.iac.models import ApplyOutcome, DestroyOutcome, PlanOutcome
+
+infra_app = typer.Typer(help="Plan, apply and inspect infrastructure stacks.", no_args_is_help=True)
+state_app = typer.Typer(help="Read the recorded state of a stack.", no_args_is_help=True)
+infra_app.add_typer(state_app, name="state")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+StackFile = Annotated[Path, typer.Option("-f", "--file", help="stack file (YAML or JSON)")]
+TaskQueue = Annotated[
+    str, typer.Option(envvar="WFCTL_IAC_TASK_QUEUE", help="task queue of the IaC worker")
+]
+Targets = Annotated[list[str] | None, typer.Option("--target", help="only these resources")]
+Allow = Annotated[
+    list[str] | None,
+    typer.Option("--allow-replace", help="protected resources that may be replaced or deleted"),
+]
+DEFAULT_FILE = Path("stack.yaml")
+
+
+def _settings(ctx: typer.Context) -> ConnectionSettings:
+    return ctx.obj if isinstance(ctx.obj, ConnectionSettings) else ConnectionSettings.from_env()
+
+
+def _run(ctx: typer.Context, body: Callable[[Client, ConnectionSettings], Awaitable[T]]) -> T:
+    settings = _settings(ctx)
+
+    async def go() -> T:
+        try:
+            client = await connect(settings)
+        except RuntimeError as error:
+            err.print(f"[red]Error:[/red] cannot reach Temporal at {settings.address}: {error}")
+            raise typer.Exit(1) from None
+        return await body(client, settings)
+
+    try:
+        return asyncio.run(go())
+    except WorkflowFailureError as failure:
+        err.print(f"[red]Error:[/red] {_failure_text(failure)}", highlight=False)
+        raise typer.Exit(1) from None
+    except WfctlError as error:
+        err.print(f"[red]Error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _failure_text(failure: WorkflowFailureError) -> str:
+    cause = failure.cause
+    while cause is not None and not isinstance(cause, ApplicationError) and cause.cause:
+        cause = cause.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or failure)
+
+
+def _document(path: Path) -> dict[str, Any]:
+    try:
+        return load_document(path)
+    except WfctlError as error:
+        err.print(f"[red]Error:[/red] {error}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _announce(handle: WorkflowHandle[Any, Any], settings: ConnectionSettings) -> None:
+    err.print(f"Workflow: {handle.id}", highlight=False)
+    url = settings.workflow_url(handle.id, handle.result_run_id)
+    err.print(f"Web UI:   {url}", highlight=False)
+
+
+def _print_plan(plan: Plan | None, as_json: bool) -> None:
+    if plan is None:
+        err.print("the plan is not available (its state store is not reachable from here)")
+        return
+    plan = masked_plan(plan)
+    if as_json:
+        console.print_json(plan.model_dump_json())
+    else:
+        console.print(render_plan(plan), highlight=False, markup=False)
+
+
+@infra_app.command("plan")
+def plan_command(
+    ctx: typer.Context,
+    file: StackFile = DEFAULT_FILE,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the plan here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the plan as JSON")] = False,
+    destroy: Annotated[bool, typer.Option(help="plan the destruction of the stack")] = False,
+    target: Targets = None,
+    allow_replace: Allow = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Show what apply would change (and save the plan with -o)."""
+    document = _document(file)
+
+    async def body(client: Client, settings: ConnectionSettings) -> None:
+        stacks = StackClient(client, task_queue)
+        handle = await stacks.start(
+            "plan", document, destroy=destroy, targets=target, allow_replace=allow_replace
+        )
+        _announce(handle, settings)
+        outcome: PlanOutcome = await handle.result()
+        plan = outcome.plan or stacks.saved_plan(document, outcome.plan_id)
+        _print_plan(plan, as_json)
+        if out is not None and plan is not None:
+            out.write_text(masked_plan(plan).model_dump_json(indent=2))
+            err.print(f"Saved the plan to {out}: apply it with `wfctl infra apply --plan {out}`")
+
+    _run(ctx, body)
+
+
+async def _wait_for_plan(
+    stacks: StackClient, handle: WorkflowHandle[Any, Any]
+) -> PlanOutcome | None:
+    while True:
+        plan = await stacks.current_plan(handle)
+        if plan is not None:
+            return plan
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return None
+        await asyncio.sleep(0.2)
+
+
+async def _approve(
+    stacks: StackClient, handle: WorkflowHandle[Any, Any], document: dict[str, Any]
+) -> None:
+    plan = await _wait_for_plan(stacks, handle)
+    if plan is None or not any(plan.counts.values()):
+        return
+    _print_plan(plan.plan or stacks.saved_plan(document, plan.plan_id), False)
+    answer = await asyncio.to_thread(
+        typer.prompt,
+        "\nDo you want to perform these actions? Only 'yes' will be accepted to approve",
+        default="",
+        show_default=False,
+    )
+    if answer.strip() == "yes":
+        await stacks.approve(handle, plan.plan_id)
+    else:
+        await stacks.reject(handle, "declined at the prompt")
+
+
+async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
+    """Wait for the result, showing progress from the workflow's `progress` query."""
+    result_task = asyncio.ensure_future(handle.result())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("applying", total=None)
+        while not result_task.done():
+            try:
+                progress = await stacks.progress(handle)
+                running = ", ".join(progress.running[:3])
+                bar.update(
+                    task,
+                    total=progress.total or None,
+                    completed=progress.done,
+                    description=f"{progress.phase} {running}".strip(),
+                )
+            except Exception:  # noqa: BLE001 - the query may race the run's end; keep waiting
+                pass
+            await asyncio.wait({result_task}, timeout=0.5)
+    return result_task.result()
+
+
+def _summary(outcome: ApplyOutcome | DestroyOutcome) -> int:
+    for error in outcome.errors:
+        err.print(
+            f"[red]Error:[/red] {error.action} {error.resource}: {error.error}", highlight=False
+        )
+    if outcome.skipped:
+        err.print(f"Skipped (a dependency failed): {', '.join(outcome.skipped)}", highlight=False)
+    if outcome.status == "no_changes":
+        console.print("No changes. Infrastructure matches the configuration.")
+        return 0
+    if outcome.status in ("rejected", "approval_timeout"):
+        console.print(f"Apply cancelled ({outcome.status.replace('_', ' ')}). {outcome.reason}")
+        return 1
+    if isinstance(outcome, ApplyOutcome):
+        if outcome.rolled_back:
+            console.print(f"Rolled back: {', '.join(outcome.rolled_back)}")
+        counts = outcome.counts
+        line = (
+            f"{counts.get('create', 0)} added, {counts.get('update', 0)} changed, "
+            f"{counts.get('replace', 0)} replaced, {counts.get('delete', 0)} destroyed."
+        )
+        word = "Apply"
+    else:
+        line = f"{len(outcome.destroyed)} destroyed."
+        word = "Destroy"
+    if outcome.status == "applied":
+        console.print(f"{word} complete! Resources: {line}")
+        return 0
+    console.print(f"{word} failed. Resources: {line}")
+    return 1
+
+
+def _apply_like(
+    ctx: typer.Context, kind: str, document: dict[str, Any], options: dict[str, Any], queue: str
+) -> None:
+    async def body(client: Client, settings: ConnectionSettings) -> int:
+        stacks = StackClient(client, queue)
+        handle = await stacks.start(kind, document, **options)
+        _announce(handle, settings)
+        if not options.get("auto_approve"):
+            await _approve(stacks, handle, document)
+        return _summary(await _follow(stacks, handle))
+
+    code = _run(ctx, body)
+    raise typer.Exit(code)
+
+
+@infra_app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    file: StackFile = DEFAULT_FILE,
+    plan: Annotated[Path | None, typer.Option("--plan", help="apply this saved plan")] = None,
+    auto_approve: Annotated[bool, typer.Option(help="skip the approval prompt")] = False,
+    parallelism: Annotated[int, typer.Option(help="actions at once (also per provider)")] = 10,
+    rollback: Annotated[bool, typer.Option(help="on failure, delete what this run made")] = False,
+    target: Targets = None,
+    allow_replace: Allow = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Make the infrastructure match the stack."""
+    document = _document(file)
+    options: dict[str, Any] = {
+        "auto_approve": auto_approve,
+        "parallelism": parallelism,
+        "rollback": rollback,
+        "targets": target,
+        "allow_replace": allow_replace,
+    }
+    if plan is not None:
+        options["plan_id"] = json.loads(plan.read_text())["id"]
+        options["auto_approve"] = True  # the saved plan is what was reviewed
+    _apply_like(ctx, "apply", document, options, task_queue)
+
+
+@infra_app.command("destroy")
+def destroy_command(
+    ctx: typer.Context,
+    file: StackFile = DEFAULT_FILE,
+    auto_approve: Annotated[bool, typer.Option(help="skip the approval prompt")] = False,
+    parallelism: Annotated[int, typer.Option(help="actions at once")] = 10,
+    target: Targets = None,
+    allow_replace: Allow = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Delete every resource of the stack, dependents first."""
+    options = {
+        "auto_approve": auto_approve,
+        "parallelism": parallelism,
+        "targets": target,
+        "allow_replace": allow_replace,
+    }
+    _apply_like(ctx, "destroy", _document(file), options, task_queue)
+
+
+@infra_app.command("drift")
+def drift_command(
+    ctx: typer.Context,
+    file: StackFile = DEFAULT_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Compare the cloud with the recorded state; exit 2 when something drifted."""
+    document = _document(file)
+
+    async def body(client: Client, settings: ConnectionSettings) -> int:
+        handle = await StackClient(client, task_queue).start("drift", document)
+        _announce(handle, settings)
+        report = await handle.result()
+        if as_json:
+            console.print_json(report.model_dump_json())
+        elif not report.drifted:
+            console.print(f"No drift: {report.checked} resources match their recorded state.")
+        for result in [] if as_json else report.results:
+            if result.name in report.ghosts:
+                console.print(f'- {result.type} "{result.name}" is gone from the cloud')
+                continue
+            console.print(f'~ {result.type} "{result.name}" drifted:', highlight=False)
+            for field in result.expected:
+                console.print(
+                    f"    {field}: {result.expected[field]!r} -> {result.actual.get(field)!r}",
+                    highlight=False,
+                    markup=False,
+                )
+        return 2 if report.drifted else 0
+
+    raise typer.Exit(_run(ctx, body))
+
+
+@infra_app.command("import")
+def import_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="resource name in the stack")],
+    cloud_id: Annotated[str, typer.Argument(help="the cloud's id of the resource")],
+    file: StackFile = DEFAULT_FILE,
+    type: Annotated[str | None, typer.Option(help="resource type (default: declared)")] = None,
+    provider: Annotated[str | None, typer.Option(help="provider key (default: declared)")] = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Adopt an existing cloud resource into the stack's state."""
+    document = _document(file)
+    declared = next((r for r in document.get("resources", []) if r.get("name") == name), {})
+    resource_type, provider_key = type or declared.get("type"), provider or declared.get("provider")
+    if not resource_type or not provider_key:
+        err.print(f'Error: "{name}" is not declared in {file}: give --type and --provider')
+        raise typer.Exit(1)
+
+    async def body(client: Client, settings: ConnectionSettings) -> None:
+        stacks = StackClient(client, task_queue)
+        resource = {"name": name, "type": resource_type, "provider": provider_key, "id": cloud_id}
+        handle = await stacks.start("import", document, resource=resource)
+        _announce(handle, settings)
+        state = await handle.result()
+        console.print(f'Imported {state.type} "{state.name}" ({state.provider_id}).')
+
+    _run(ctx, body)
+
+
+@infra_app.command("status")
+def status_command(
+    ctx: typer.Context,
+    file: StackFile = DEFAULT_FILE,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Live status of every recorded resource."""
+    document = _document(file)
+
+    async def body(client: Client, settings: ConnectionSettings) -> None:
+        handle = await StackClient(client, task_queue).start("status", document)
+        _announce(handle, settings)
+        report = await handle.result()
+        table = Table("name", "type", "status", "cloud id", "message")
+        for entry in report.resources:
+            table.add_row(
+                entry.name, entry.type, entry.status.value, entry.provider_id, entry.message
+            )
+        console.print(table)
+
+    _run(ctx, body)
+
+
+@infra_app.command("outputs")
+def outputs_command(
+    file: StackFile = DEFAULT_FILE,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recorded outputs of every resource (sensitive values masked)."""
+    outputs = StackClient.outputs(_document(file))
+    if as_json:
+        console.print_json(json.dumps(outputs, default=str))
+        return
+    for name, values in outputs.items():
+        console.print(f"{name}:", highlight=False)
+        for key, value in values.items():
+            console.print(f"  {key} = {value}", highlight=False, markup=False)
+
+
+@infra_app.command("unlock")
+def unlock_command(
+    file: StackFile = DEFAULT_FILE,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Remove a stuck state lock (runs that died release theirs on the next run anyway)."""
+    document = _document(file)
+    store = open_store(document)
+    try:
+        holder = store.lock_info()  # type: ignore[attr-defined]
+        if holder is None:
+            console.print(f"The state of stack {document['stack']!r} is not locked.")
+            return
+        console.print(
+            f"Locked by {holder['owner']} since {holder['acquired_at']} "
+            f"(expires {holder['expires_at']}).",
+            highlight=False,
+        )
+        if not yes and not typer.confirm("Remove this lock?", default=False):
+            raise typer.Exit(1)
+        store.force_unlock()  # type: ignore[attr-defined]
+        console.print("Lock removed.")
+    finally:
+        store.close()
+
+
+@state_app.command("list")
+def state_list(file: StackFile = DEFAULT_FILE) -> None:
+    """Every recorded resource."""
+    table = Table("name", "type", "provider", "cloud id", "updated")
+    for state in StackClient.state(_document(file)):
+        table.add_row(
+            state.name, state.type, state.provider, state.provider_id, state.updated_at.isoformat()
+        )
+    console.print(table)
+
+
+@state_app.command("show")
+def state_show(
+    name: Annotated[str, typer.Argument(help="resource name")],
+    file: StackFile = DEFAULT_FILE,
+) -> None:
+    """One recorded resource as JSON (sensitive values masked)."""
+    found = {s.name: s for s in StackClient.state(_document(file))}.get(name)
+    if found is None:
+        err.print(f'Error: "{name}" is not in the state')
+        raise typer.Exit(1)
+    shown = found.model_copy(
+        update={
+            "outputs": mask_sensitive(found.outputs, found.sensitive),
+            "applied_config": mask_sensitive(found.applied_config, found.sensitive),
+        }
+    )
+    console.print_json(shown.model_dump_json())

@@ -1,0 +1,200 @@
+"""The Python client API for stacks: plan, apply, destroy, drift, import, status, outputs.
+
+    client = await wfctl.connection.connect()
+    stacks = StackClient(client)
+    document = load_document("stack.yaml")
+    plan = await stacks.plan(document)
+    result = await stacks.apply(document, auto_approve=True)
+
+Apply, destroy, drift and import run under workflow id `stack:<name>` with a FAIL conflict
+policy: while one runs, another is refused with StackBusyError naming the holder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from engine.iac.plan_render import mask_sensitive
+from engine.iac.stack import load_stack_file
+from interfaces.errors import WfctlError
+from interfaces.iac import Plan, ResourceState
+from interfaces.iac_protocols import IaCStateStore
+from statestore import open_state_store
+from workflows import task_queues
+from workflows.iac.models import (
+    ApplyOutcome,
+    DestroyOutcome,
+    DriftReport,
+    PlanOutcome,
+    Progress,
+    StatusReport,
+)
+from workflows.search_attributes import PHASE, STACK_NAME
+
+LOCKING_KINDS = ("apply", "destroy", "drift", "import")
+WORKFLOW_TYPES = {
+    "plan": ("PlanWorkflow", PlanOutcome),
+    "apply": ("ApplyWorkflow", ApplyOutcome),
+    "destroy": ("DestroyWorkflow", DestroyOutcome),
+    "drift": ("DriftWorkflow", DriftReport),
+    "import": ("ImportWorkflow", ResourceState),
+    "status": ("StatusWorkflow", StatusReport),
+}
+
+
+class StackBusyError(WfctlError):
+    """Another run holds the stack (its workflow id `stack:<name>`)."""
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """A stack file as workflow input; a relative SQLite state path is made absolute against
+    the file's folder, so the worker finds the same database wherever it runs from."""
+    doc = load_stack_file(path)
+    data = doc.model_dump(mode="json", exclude_defaults=True)
+    state = doc.state.model_dump(mode="json", exclude_none=True)
+    if doc.state.backend == "sqlite":
+        state_path = Path(doc.state.path).expanduser()
+        if not state_path.is_absolute():
+            state_path = Path(path).resolve().parent / state_path
+        state["path"] = str(state_path)
+    data["state"] = state
+    data["stack"] = doc.stack
+    return data
+
+
+def workflow_id(kind: str, stack: str) -> str:
+    if kind in LOCKING_KINDS:
+        return f"stack:{stack}"
+    return f"stack:{stack}:{kind}:{uuid.uuid4().hex[:8]}"
+
+
+def open_store(document: dict[str, Any]) -> IaCStateStore:
+    return open_state_store(document.get("state") or {}, document["stack"])
+
+
+def masked_plan(plan: Plan) -> Plan:
+    """The plan with recorded sensitive values masked, fit to print or write to a file."""
+    actions = []
+    for action in plan.actions:
+        current = action.current
+        if current is not None:
+            current = current.model_copy(
+                update={
+                    "outputs": mask_sensitive(current.outputs, current.sensitive),
+                    "applied_config": mask_sensitive(current.applied_config, current.sensitive),
+                }
+            )
+        actions.append(action.model_copy(update={"current": current}))
+    return plan.model_copy(update={"actions": actions})
+
+
+class StackClient:
+    def __init__(self, client: Client, task_queue: str = task_queues.IAC) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start(
+        self, kind: str, document: dict[str, Any], **options: Any
+    ) -> WorkflowHandle[Any, Any]:
+        """Start the `kind` workflow (plan, apply, destroy, drift, import, status)."""
+        workflow, result_type = WORKFLOW_TYPES[kind]
+        stack = document["stack"]
+        wid = workflow_id(kind, stack)
+        try:
+            return await self.client.start_workflow(
+                workflow,
+                {**document, **{k: v for k, v in options.items() if v is not None}},
+                id=wid,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                result_type=result_type,
+                static_summary=f"{kind} stack {stack}",
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(STACK_NAME, stack), SearchAttributePair(PHASE, kind)]
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            raise StackBusyError(await self.holder_message(stack)) from None
+
+    async def holder_message(self, stack: str) -> str:
+        wid = f"stack:{stack}"
+        description = await self.client.get_workflow_handle(wid).describe()
+        started = description.start_time.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return (
+            f"stack {stack!r} is busy: {description.workflow_type} {wid} "
+            f"(run {description.run_id}, started {started}) holds it; "
+            "wait for it to finish or cancel it"
+        )
+
+    async def plan(self, document: dict[str, Any], **options: Any) -> PlanOutcome:
+        handle = await self.start("plan", document, **options)
+        outcome: PlanOutcome = await handle.result()
+        if outcome.plan is None:
+            outcome.plan = self.saved_plan(document, outcome.plan_id)
+        return outcome
+
+    async def apply(self, document: dict[str, Any], **options: Any) -> ApplyOutcome:
+        return await (await self.start("apply", document, **options)).result()
+
+    async def destroy(self, document: dict[str, Any], **options: Any) -> DestroyOutcome:
+        return await (await self.start("destroy", document, **options)).result()
+
+    async def drift(self, document: dict[str, Any], **options: Any) -> DriftReport:
+        return await (await self.start("drift", document, **options)).result()
+
+    async def status(self, document: dict[str, Any], **options: Any) -> StatusReport:
+        return await (await self.start("status", document, **options)).result()
+
+    async def import_resource(
+        self, document: dict[str, Any], name: str, type: str, provider: str, cloud_id: str
+    ) -> ResourceState:
+        resource = {"name": name, "type": type, "provider": provider, "id": cloud_id}
+        return await (await self.start("import", document, resource=resource)).result()
+
+    async def approve(self, handle: WorkflowHandle[Any, Any], plan_id: str) -> None:
+        await handle.execute_update("approve", plan_id)
+
+    async def reject(self, handle: WorkflowHandle[Any, Any], reason: str = "") -> None:
+        await handle.execute_update("reject", reason)
+
+    @staticmethod
+    async def current_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome | None:
+        return await handle.query("plan", result_type=PlanOutcome)
+
+    @staticmethod
+    async def progress(handle: WorkflowHandle[Any, Any]) -> Progress:
+        return await handle.query("progress", result_type=Progress)
+
+    @staticmethod
+    def saved_plan(document: dict[str, Any], plan_id: str) -> Plan | None:
+        store = open_store(document)
+        try:
+            return store.get_plan(plan_id)
+        finally:
+            store.close()
+
+    @staticmethod
+    def state(document: dict[str, Any]) -> list[ResourceState]:
+        store = open_store(document)
+        try:
+            return store.list_resources()
+        finally:
+            store.close()
+
+    @staticmethod
+    def outputs(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """name -> recorded outputs, sensitive values masked."""
+        return {
+            state.name: mask_sensitive(state.outputs, state.sensitive)
+            for state in StackClient.state(document)
+        }
