@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from providers.aws.base import AwsDriver
+from providers.aws.drivers.cache import CacheDriver
 from providers.aws.drivers.database import DatabaseDriver
 from providers.aws.drivers.dns import DnsDriver
 from providers.aws.drivers.firewall import FirewallDriver
@@ -17,5 +18,6 @@ DRIVERS: dict[str, type[AwsDriver]] = {
         StorageDriver,
         DnsDriver,
         DatabaseDriver,
+        CacheDriver,
     )
 }
