@@ -137,12 +137,10 @@ class TestCloud:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def fresh_creates(self) -> dict[str, int]:
-        """name -> creates that made a new resource (adoptions of an existing one excluded)."""
-        counts: dict[str, int] = {}
-        for call in self.calls("create"):
-            if call["ended"] is not None and not call["adopted"]:
-                counts[call["name"]] = counts.get(call["name"], 0) + 1
-        return counts
+        """name -> resources ever made under it (a create that adopted one makes none)."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT name, COUNT(*) FROM resources GROUP BY name").fetchall()
+        return {name: count for name, count in rows}
 
     def live(self) -> dict[str, dict[str, Any]]:
         """name -> {provider_id, type, config} of every resource not deleted."""
