@@ -92,3 +92,30 @@ async def test_plan_kinds_then_destroy(client: Client, tmp_path: Path, backend: 
     assert destroyed.status == "applied", destroyed.errors
     assert sorted(destroyed.destroyed) == ["change", "keep", "net", "new"]
     assert stack.cloud.live() == {}
+
+
+async def test_long_apply_continues_as_new_below_the_history_limit(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = Stack(tmp_path)
+    for i in range(60):
+        stack.add(f"r{i}", depends_on=[f"r{i - 1}"] if i % 3 else [])
+    async with iac_worker(client) as queue:
+        handle = await start(
+            client,
+            "ApplyWorkflow",
+            queue,
+            stack.document(auto_approve=True, parallelism=5, max_history_events=200),
+        )
+        result = await handle.result()
+        runs = [run async for run in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+        lengths = [
+            len((await client.get_workflow_handle(handle.id, run_id=run.run_id)
+                 .fetch_history()).events)
+            for run in runs
+        ]
+    assert result.status == "applied", result.errors
+    assert result.counts == {"create": 60}
+    assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(60)}
+    assert len(runs) >= 2, lengths
+    assert max(lengths) <= 260, lengths

@@ -18,7 +18,7 @@ from interfaces.iac import Plan
 from interfaces.iac_protocols import IaCProvider, IaCStateStore
 from providers.registry import create_provider
 from statestore import open_state_store
-from workflows.iac.models import StackTarget
+from workflows.iac.models import PlanNode, StackTarget
 
 MAX_STORES = 32
 MAX_PLANS = 8
@@ -35,6 +35,7 @@ class IacCache:
         self._providers: dict[tuple[str, str, str], IaCProvider] = {}
         self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
         self._plans: OrderedDict[tuple[str, str], Plan] = OrderedDict()
+        self._nodes: OrderedDict[tuple[str, str], list[PlanNode]] = OrderedDict()
 
     def provider(self, target: StackTarget, key: str) -> IaCProvider:
         block = target.providers.get(key)
@@ -92,12 +93,23 @@ class IacCache:
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
 
+    def nodes(self, target: StackTarget, plan_id: str) -> list[PlanNode] | None:
+        with self._lock:
+            return self._nodes.get((target.stack, plan_id))
+
+    def remember_nodes(self, target: StackTarget, plan_id: str, nodes: list[PlanNode]) -> None:
+        with self._lock:
+            self._nodes[(target.stack, plan_id)] = nodes
+            while len(self._nodes) > MAX_PLANS:
+                self._nodes.popitem(last=False)
+
     def close(self) -> None:
         with self._lock:
             providers, stores = list(self._providers.values()), list(self._stores.values())
             self._providers.clear()
             self._stores.clear()
             self._plans.clear()
+            self._nodes.clear()
         for provider in providers:
             provider.close()
         for store in stores:

@@ -33,7 +33,14 @@ from interfaces.iac import (
     ResourceSpec,
     ResourceState,
 )
-from workflows.iac.models import PlanDigest, PlanNode, PlanRequest, SavedPlanRequest, StackTarget
+from workflows.iac.models import (
+    NodesRequest,
+    PlanDigest,
+    PlanNode,
+    PlanRequest,
+    SavedPlanRequest,
+    StackTarget,
+)
 
 DIFF_THREADS = 16
 
@@ -87,7 +94,7 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
         raise ConfigError(violations)
     store.save_plan(plan)
     cache.remember_plan(target, plan)
-    return digest(plan, doc, states, request.inline_limit)
+    return digest(cache, target, plan, doc, states, request.inline_limit)
 
 
 def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
@@ -106,12 +113,45 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         if violations:
             raise ConfigError(violations)
     states = {state.name: state for state in store.list_resources()}
-    return digest(plan, doc, states, request.inline_limit)
+    return digest(cache, target, plan, doc, states, request.inline_limit)
+
+
+def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
+    """One page of a plan's nodes (computed again if this worker has not got them)."""
+    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    target = target_of(doc, request.document)
+    nodes = cache.nodes(target, request.plan_id)
+    if nodes is None:
+        plan = cache.plan(target, request.plan_id)
+        states = {state.name: state for state in cache.store(target).list_resources()}
+        nodes = _nodes(plan, doc, states)
+        cache.remember_nodes(target, request.plan_id, nodes)
+    return nodes[request.offset : request.offset + request.limit]
 
 
 def digest(
-    plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState], inline_limit: int
+    cache: IacCache,
+    target: StackTarget,
+    plan: Plan,
+    doc: StackDocument,
+    states: Mapping[str, ResourceState],
+    inline_limit: int,
 ) -> PlanDigest:
+    nodes = _nodes(plan, doc, states)
+    cache.remember_nodes(target, plan.id, nodes)
+    small = len(plan.actions) <= inline_limit
+    return PlanDigest(
+        plan_id=plan.id,
+        stack=doc.stack,
+        state_serial=plan.state_serial,
+        counts=plan_counts(plan),
+        node_count=len(nodes),
+        nodes=nodes if small else [],
+        plan=plan if small else None,
+    )
+
+
+def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) -> list[PlanNode]:
     waits = action_dependencies(plan, doc, states)
     nodes = []
     for action in plan.actions:
@@ -140,14 +180,7 @@ def digest(
                 ),
             )
         )
-    return PlanDigest(
-        plan_id=plan.id,
-        stack=doc.stack,
-        state_serial=plan.state_serial,
-        counts=plan_counts(plan),
-        nodes=nodes,
-        plan=plan if len(plan.actions) <= inline_limit else None,
-    )
+    return nodes
 
 
 def _sizings(

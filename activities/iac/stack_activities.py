@@ -25,7 +25,9 @@ from workflows.iac.models import (
     ImportRequest,
     InspectRequest,
     LockRequest,
+    NodesRequest,
     PlanDigest,
+    PlanNode,
     PlanRequest,
     ResourceLiveStatus,
     SavedPlanRequest,
@@ -64,6 +66,12 @@ class IacActivities:
     def load_saved_plan(self, request: SavedPlanRequest) -> PlanDigest:
         return _classified(
             f"load plan {request.plan_id}", lambda: planning.load_saved_plan(self.cache, request)
+        )
+
+    @activity.defn
+    def plan_nodes(self, request: NodesRequest) -> list[PlanNode]:
+        return _classified(
+            f"read plan {request.plan_id}", lambda: planning.plan_nodes(self.cache, request)
         )
 
     @activity.defn
@@ -119,6 +127,7 @@ class IacActivities:
         return [
             self.plan_stack,
             self.load_saved_plan,
+            self.plan_nodes,
             self.apply_action,
             self.list_state,
             self.check_drift,

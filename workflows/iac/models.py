@@ -99,7 +99,7 @@ class PlanRequest(BaseModel):
     targets: list[str] = Field(default_factory=list)
     destroy: bool = False
     allow_replace: list[str] = Field(default_factory=list)
-    inline_limit: int = 1000  # actions above which the plan is not returned inline
+    inline_limit: int = 1000  # actions above which the plan and its nodes are not inline
 
 
 class SavedPlanRequest(BaseModel):
@@ -130,8 +130,18 @@ class PlanDigest(BaseModel):
     stack: str
     state_serial: int
     counts: dict[str, int] = Field(default_factory=dict)
+    node_count: int = 0
+    # All nodes when few; else none, and the workflow reads them in pages (plan_nodes), as
+    # one payload of 10,000 nodes would pass Temporal's 2 MB limit.
     nodes: list[PlanNode] = Field(default_factory=list)
     plan: Plan | None = None  # the full plan when small enough to travel through history
+
+
+class NodesRequest(BaseModel):
+    document: dict[str, Any]
+    plan_id: str
+    offset: int
+    limit: int
 
 
 class ActionRequest(BaseModel):

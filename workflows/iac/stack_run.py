@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         ApplyCarry,
         LockRequest,
+        NodesRequest,
         PlanDigest,
         PlanNode,
         PlanOutcome,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
 RESULT_OUTPUTS_LIMIT = 500
 # History events one in-flight action may still add after the walk stopped starting new ones.
 EVENTS_PER_RUNNING_ACTION = 4
+NODES_PAGE = 2000
 
 
 class Rejected(Exception):
@@ -151,6 +153,7 @@ class StackRun:
             )
         except ActivityError as error:
             raise as_workflow_failure(error) from None
+        await self._complete_nodes(request, digest)
         self._remember(digest)
         return digest
 
@@ -167,8 +170,26 @@ class StackRun:
             )
         except ActivityError as error:
             raise as_workflow_failure(error) from None
+        await self._complete_nodes(request, digest)
         self._remember(digest)
         return digest
+
+    async def _complete_nodes(self, request: StackRunInput, digest: PlanDigest) -> None:
+        """Read the nodes of a large plan in pages, each well under the payload limit."""
+        page = NODES_PAGE
+        while len(digest.nodes) < digest.node_count:
+            offset = len(digest.nodes)
+            nodes_request = NodesRequest(
+                document=request.document(), plan_id=digest.plan_id, offset=offset, limit=page
+            )
+            digest.nodes.extend(
+                await call(
+                    "plan_nodes",
+                    nodes_request,
+                    list[PlanNode],
+                    f"read plan {digest.plan_id} actions {offset + 1}-{offset + page}",
+                )
+            )
 
     def _remember(self, digest: PlanDigest) -> None:
         self._plan = PlanOutcome(
