@@ -11,10 +11,14 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from engine.iac.references import resolve_references
+from engine.iac.sizing import apply_sizing
+from engine.iac.stack import load_stack_file
 from interfaces import ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError, UnsupportedOperationError
 from providers.aws import AwsProvider
@@ -604,3 +608,39 @@ def test_throttling_on_other_services_is_retryable(
     assert caught.value.retryable
     assert driver.create(spec).provider_id
     assert len(proxy.throttled) == 1
+
+
+def test_example_stack_applies_and_destroys_through_the_drivers(
+    aws_provider: MakeProvider,
+) -> None:
+    """examples/aws-stack.yaml in dependency order with the engine's pure sizing and
+    reference resolution; the workflows that do this for real are tested elsewhere."""
+    document = load_stack_file(Path(__file__).parent.parent / "examples" / "aws-stack.yaml")
+    settings = document.providers["aws"].model_dump()
+    settings.pop("endpoint_url")
+    provider = aws_provider(**settings, stack=unique(document.stack))
+    outputs: dict[str, dict[str, Any]] = {}
+    applied: list[tuple[ResourceSpec, str]] = []
+    for resource in document.resources:
+        spec = resource.spec()
+        if spec.size is not None:
+            spec = apply_sizing(spec, provider.resolve_sizing(spec.type, spec.size, spec.hints))
+        spec = spec.model_copy(update={"config": resolve_references(spec.config, outputs)})
+        created = provider.resource_driver(spec.type).create(spec)
+        outputs[spec.name] = created.outputs
+        applied.append((spec, created.provider_id))
+
+    assert outputs["orders-db"]["instance_type"] == "db.t3.small"
+    assert outputs["orders-db"]["storage_gb"] == 100
+    assert outputs["sessions"]["instance_type"] == "cache.t3.micro"
+    assert outputs["orders-db"]["subnet_ids"] == sorted(outputs["net"]["subnet_ids"])
+    for spec, provider_id in applied:
+        driver = provider.resource_driver(spec.type)
+        live = driver.read(ResourceRef(name=spec.name, type=spec.type, provider_id=provider_id))
+        assert driver.diff(spec, live).changes == [], spec.name
+
+    for spec, provider_id in reversed(applied):
+        ref = ResourceRef(name=spec.name, type=spec.type, provider_id=provider_id)
+        provider.resource_driver(spec.type).delete(ref)
+        with pytest.raises(NotFoundError):
+            provider.resource_driver(spec.type).read(ref)

@@ -312,7 +312,7 @@ class SlowWaitWorkflow:
 
 
 async def test_wait_until_heartbeats_inside_an_activity(client: Client) -> None:
-    # 2 s of polling under a 1 s heartbeat timeout only completes if the wait heartbeats.
+    # 1.5 s of polling under a 1 s heartbeat timeout only completes if the wait heartbeats.
     queue = f"aws-frame-{uuid.uuid4()}"
     with ThreadPoolExecutor(2) as pool:
         async with Worker(
@@ -323,6 +323,6 @@ async def test_wait_until_heartbeats_inside_an_activity(client: Client) -> None:
             activity_executor=pool,
         ):
             result = await client.execute_workflow(
-                SlowWaitWorkflow.run, 20, id=f"aws-frame-{uuid.uuid4()}", task_queue=queue
+                SlowWaitWorkflow.run, 15, id=f"aws-frame-{uuid.uuid4()}", task_queue=queue
             )
-    assert result == 20
+    assert result == 15

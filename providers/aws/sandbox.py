@@ -61,3 +61,23 @@ def _fill_moto_gaps() -> None:
     ElastiCacheBackend.delete_cache_subnet_group = delete_cache_subnet_group
     ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_action
     ElastiCacheBackend._wfctl_filled = True
+
+
+def main() -> None:
+    """`python -m providers.aws.sandbox [port]`: run the sandbox until interrupted."""
+    import sys
+    import threading
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    url, stop = start_sandbox(port)
+    print(f"AWS sandbox (moto) on {url}; Ctrl-C stops it", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()
