@@ -34,13 +34,19 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.aws_fixtures"]
 
-MY_TYPES = {
+ALL_TYPES = {
     "infra.vpc",
     "infra.firewall",
     "infra.database",
     "infra.cache",
-    "infra.storage",
+    "infra.container_service",
+    "infra.load_balancer",
     "infra.dns",
+    "infra.registry",
+    "infra.storage",
+    "infra.iam_role",
+    "infra.certificate",
+    "infra.api_gateway",
 }
 
 
@@ -260,7 +266,7 @@ def test_provider_needs_a_stack_name(aws_env: None) -> None:
 def test_capabilities_and_drivers(aws_provider: Callable[..., AwsProvider]) -> None:
     provider = aws_provider()
     capabilities = {c.resource_type: c for c in provider.capabilities()}
-    assert MY_TYPES <= set(capabilities)
+    assert set(capabilities) == ALL_TYPES
     for resource_type, capability in capabilities.items():
         assert {"create", "read", "update", "delete", "diff", "health_check"} <= set(
             capability.operations

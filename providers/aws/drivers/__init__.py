@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from providers.aws.base import AwsDriver
+from providers.aws.drivers.api_gateway import ApiGatewayDriver
 from providers.aws.drivers.cache import CacheDriver
+from providers.aws.drivers.certificate import CertificateDriver
+from providers.aws.drivers.container_service import ContainerServiceDriver
 from providers.aws.drivers.database import DatabaseDriver
 from providers.aws.drivers.dns import DnsDriver
 from providers.aws.drivers.firewall import FirewallDriver
+from providers.aws.drivers.iam_role import IamRoleDriver
+from providers.aws.drivers.load_balancer import LoadBalancerDriver
+from providers.aws.drivers.registry import RegistryDriver
 from providers.aws.drivers.storage import StorageDriver
 from providers.aws.drivers.vpc import VpcDriver
 
@@ -19,5 +25,11 @@ DRIVERS: dict[str, type[AwsDriver]] = {
         DnsDriver,
         DatabaseDriver,
         CacheDriver,
+        ContainerServiceDriver,
+        LoadBalancerDriver,
+        RegistryDriver,
+        IamRoleDriver,
+        CertificateDriver,
+        ApiGatewayDriver,
     )
 }
