@@ -662,3 +662,69 @@ def test_invalid_config_is_a_final_error(
     with pytest.raises(ProviderError, match=problem) as caught:
         driver.create(ResourceSpec(name="bad", type=resource_type, config=config))
     assert not caught.value.retryable and caught.value.code == "InvalidConfig"
+
+
+def test_update_of_an_imported_service_keeps_what_wfctl_does_not_manage(
+    aws_provider: MakeProvider,
+) -> None:
+    provider = aws_provider()
+    ecs = provider.context.session.client("ecs")
+    network = make_network(provider)
+    cluster, family = unique("legacy"), unique("legacy-api")
+    ecs.create_cluster(clusterName=cluster)
+    task = ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "api", "image": "shop/api:1", "command": ["serve"],
+                               "portMappings": [{"containerPort": 9000}]}],
+        cpu="512", memory="1024", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+    )["taskDefinition"]  # fmt: skip
+    service = ecs.create_service(
+        cluster=cluster, serviceName="api", taskDefinition=task["taskDefinitionArn"],
+        desiredCount=1, launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {
+            "subnets": network.subnets, "securityGroups": network.security_groups[:1]}},
+    )["service"]  # fmt: skip
+
+    state = provider.import_resource(service["serviceArn"], "infra.container_service")
+    assert state.applied_config["image"] == "shop/api:1"
+    assert (state.applied_config["cpu"], state.applied_config["memory"]) == ("512", "1024")
+    driver = provider.resource_driver("infra.container_service")
+    ref = ResourceRef(name="api", type="infra.container_service", provider_id=state.provider_id)
+    spec = ResourceSpec(name="api", type="infra.container_service", config=state.applied_config)
+    updated = driver.update(ref, with_config(spec, {"image": "shop/api:2"}))
+    assert updated.outputs["image"] == "shop/api:2"
+    assert updated.outputs["family"] == family and updated.outputs["container_name"] == "api"
+    revision = ecs.describe_task_definition(taskDefinition=updated.outputs["task_definition_arn"])
+    container = revision["taskDefinition"]["containerDefinitions"][0]
+    assert container["command"] == ["serve"] and revision["taskDefinition"]["cpu"] == "512"
+    driver.delete(ref)
+    # Not made by wfctl: the cluster stays.
+    assert ecs.describe_clusters(clusters=[cluster])["clusters"][0]["status"] == "ACTIVE"
+
+
+def test_load_balancer_moves_to_https_with_an_issued_certificate(
+    aws_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    provider = aws_provider()
+    network = make_network(provider)
+    certificate = provider.resource_driver("infra.certificate").create(
+        ResourceSpec(name="cert", type="infra.certificate", config={"domain_name": "shop.example"})
+    )
+    assert certificate.outputs["status"] == "ISSUED"
+    driver = provider.resource_driver("infra.load_balancer")
+    spec = ResourceSpec(
+        name="edge",
+        type="infra.load_balancer",
+        config={"subnets": network.subnets, "security_groups": network.security_groups[:1]},
+    )
+    created = driver.create(spec)
+    assert (created.outputs["port"], created.outputs["protocol"]) == (80, "HTTP")
+    https = with_config(spec, {"certificate_arn": certificate.provider_id, "port": 443})
+    assert {c.path for c in driver.diff(https, created).changes} == {"certificate_arn", "port"}
+    ref = ResourceRef(name="edge", type=spec.type, provider_id=created.provider_id)
+    updated = driver.update(ref, https)
+    assert (updated.outputs["port"], updated.outputs["protocol"]) == (443, "HTTPS")
+    assert updated.outputs["certificate_arn"] == certificate.provider_id
+    assert updated.outputs["listener_arn"] == created.outputs["listener_arn"]
+    driver.delete(ref)

@@ -14,6 +14,11 @@ from providers.aws.base import BASE_OPERATIONS, AwsDriver
 # Fields that live in the task definition: changing one registers a new revision.
 TASK_FIELDS = ("image", "container_port", "environment", "cpu", "memory",
                "execution_role_arn", "task_role_arn")  # fmt: skip
+# What DescribeTaskDefinition returns that RegisterTaskDefinition takes back.
+_REGISTERABLE = ("taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions",
+                 "volumes", "placementConstraints", "requiresCompatibilities", "cpu", "memory",
+                 "runtimePlatform", "ephemeralStorage", "pidMode", "ipcMode",
+                 "proxyConfiguration")  # fmt: skip
 _MIB_PER_UNIT = {"ki": 1 / 1024, "k": 1 / 1024, "mi": 1, "m": 1, "gi": 1024, "g": 1024, "": 1}
 _DEFAULT_CONTAINER = "app"
 
@@ -51,7 +56,7 @@ class ContainerServiceDriver(AwsDriver):
         # Every value checked before the first call, so a bad one leaves nothing behind.
         for check in (self._cpu, self._memory, self._launch_type, self._desired_count):
             check(spec)
-        self._container_definition(spec, None)
+        self._wanted_task(spec, None)
         cluster, service_name = self.cluster_name(spec), self.service_name(spec)
         with self.errors(spec.name):
             self._ensure_cluster(cluster, spec)
@@ -345,49 +350,58 @@ class ContainerServiceDriver(AwsDriver):
             }
         ]
 
-    def _container_definition(
-        self, spec: ResourceSpec, task: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        container: dict[str, Any] = {
-            "name": _container_name(task),
-            "image": str(spec.config["image"]),
-            "essential": True,
-            "environment": [
+    def _wanted_task(self, spec: ResourceSpec, current: dict[str, Any] | None) -> dict[str, Any]:
+        """The task definition to register: the current one (settings made outside wfctl
+        stay) with the fields the spec sets; on create, the spec with defaults."""
+        config = current or {}
+        task = {k: config[k] for k in _REGISTERABLE if config.get(k) not in (None, "", [], {})}
+        task["family"] = config.get("family") or self.service_name(spec)
+        task.setdefault("networkMode", "awsvpc")
+        containers = [dict(c) for c in config.get("containerDefinitions") or [{}]]
+        container = containers[0]
+        container.setdefault("name", _DEFAULT_CONTAINER)
+        container.setdefault("essential", True)
+        container["image"] = str(spec.config["image"])
+        if current is None or "environment" in spec.config:
+            container["environment"] = [
                 {"name": k, "value": v} for k, v in sorted(self._environment(spec).items())
-            ],
-        }
-        if spec.config.get("container_port"):
-            container["portMappings"] = [
-                {"containerPort": int(spec.config["container_port"]), "protocol": "tcp"}
             ]
-        return container
+        if current is None or "container_port" in spec.config:
+            port = spec.config.get("container_port")
+            container["portMappings"] = (
+                [{"containerPort": int(port), "protocol": "tcp"}] if port else []
+            )
+        task["containerDefinitions"] = containers
+        if current is None or "cpu" in spec.config:
+            task["cpu"] = self._cpu(spec)
+        if current is None or "memory" in spec.config:
+            task["memory"] = self._memory(spec)
+        if current is None or "launch_type" in spec.config:
+            task["requiresCompatibilities"] = [self._launch_type(spec)]
+        for key, field in (("executionRoleArn", "execution_role_arn"),
+                           ("taskRoleArn", "task_role_arn")):  # fmt: skip
+            if field in spec.config:
+                task.pop(key, None)
+                if spec.config[field]:
+                    task[key] = str(spec.config[field])
+        return task
 
     def _task_definition(self, spec: ResourceSpec, current: dict[str, Any] | None) -> str:
         """The ARN of a task definition revision matching the spec: the service's current one
         or the family's latest when they match (a retried create, an update touching only
         the service), else a newly registered revision."""
-        family = self.service_name(spec)
-        wanted = {
-            "family": family,
-            "containerDefinitions": [self._container_definition(spec, current)],
-            "cpu": self._cpu(spec),
-            "memory": self._memory(spec),
-            "networkMode": "awsvpc",
-            "requiresCompatibilities": [self._launch_type(spec)],
-        }
-        for key, field in (("executionRoleArn", "execution_role_arn"),
-                           ("taskRoleArn", "task_role_arn")):  # fmt: skip
-            if spec.config.get(field):
-                wanted[key] = str(spec.config[field])
+        wanted = self._wanted_task(spec, current)
         candidates = [current] if current is not None else []
         try:
-            latest = self.ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+            latest = self.ecs.describe_task_definition(taskDefinition=wanted["family"])[
+                "taskDefinition"
+            ]
         except self.ecs.exceptions.ClientException:
             latest = None  # the family has no active revision yet
         if latest is not None and latest.get("status") == "ACTIVE":
             candidates.append(latest)
         for candidate in candidates:
-            if _task_matches(candidate, wanted):
+            if _task_view(candidate) == _task_view(wanted):
                 return str(candidate["taskDefinitionArn"])
         registered = self.ecs.register_task_definition(
             **wanted, tags=awstags.tag_list(self.tags_for(spec), "key", "value")
@@ -450,24 +464,21 @@ def _container_name(task: dict[str, Any] | None) -> str:
     return _DEFAULT_CONTAINER
 
 
-def _task_matches(task: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    container = task["containerDefinitions"][0] if task.get("containerDefinitions") else {}
-    want = wanted["containerDefinitions"][0]
-    have_ports = [p.get("containerPort") for p in container.get("portMappings", [])]
-    want_ports = [p["containerPort"] for p in want.get("portMappings", [])]
-    have_env = {e["name"]: e["value"] for e in container.get("environment", [])}
-    want_env = {e["name"]: e["value"] for e in want["environment"]}
-    return (
-        container.get("name") == want["name"]
-        and container.get("image") == want["image"]
-        and have_ports == want_ports
-        and have_env == want_env
-        and str(task.get("cpu", "")) == wanted["cpu"]
-        and str(task.get("memory", "")) == wanted["memory"]
-        and task.get("executionRoleArn", "") == wanted.get("executionRoleArn", "")
-        and task.get("taskRoleArn", "") == wanted.get("taskRoleArn", "")
-        and task.get("requiresCompatibilities", []) == wanted["requiresCompatibilities"]
-    )
+def _task_view(task: dict[str, Any]) -> dict[str, Any]:
+    """What this driver manages of a task definition, to tell whether two revisions match."""
+    container = (task.get("containerDefinitions") or [{}])[0]
+    return {
+        "container": container.get("name"),
+        "image": container.get("image"),
+        "ports": [p.get("containerPort") for p in container.get("portMappings") or []],
+        "environment": {e["name"]: e["value"] for e in container.get("environment") or []},
+        "cpu": str(task.get("cpu", "")),
+        "memory": str(task.get("memory", "")),
+        "execution_role": task.get("executionRoleArn", ""),
+        "task_role": task.get("taskRoleArn", ""),
+        "compatibilities": sorted(task.get("requiresCompatibilities") or []),
+        "network_mode": task.get("networkMode", ""),
+    }
 
 
 def _comparable_network(service: dict[str, Any]) -> dict[str, Any] | None:

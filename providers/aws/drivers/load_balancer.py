@@ -107,7 +107,9 @@ class LoadBalancerDriver(AwsDriver):
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
         with self.errors(spec.name):
             lb = self._describe(ref)
-            self._converge(lb, self._target_group(lb, spec), spec)
+            # An imported load balancer keeps forwarding to the target group it has.
+            target_group = self._forward_target(self._listener(lb["LoadBalancerArn"]))
+            self._converge(lb, target_group or self._target_group(lb, spec), spec)
         return self.read(ref)
 
     def delete(self, ref: ResourceRef) -> None:
@@ -118,8 +120,9 @@ class LoadBalancerDriver(AwsDriver):
                 # A retry after the load balancer went: its target group is found by our tags.
                 target_groups = self._own_target_groups(ref.name)
             else:
+                # Only target groups wfctl made go: one made elsewhere may serve others too.
                 target_groups = self._target_groups_of(lb, ref.name)
-                # Its listeners go with it.
+                # The listeners go with the load balancer.
                 self.elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
         for arn in target_groups:
             with self.ignoring_missing(ref.name):
@@ -230,18 +233,20 @@ class LoadBalancerDriver(AwsDriver):
             for page in self.elb.get_paginator("describe_target_groups").paginate()
             for tg in page["TargetGroups"]
         ]
+        return self._ours(arns, name)
+
+    def _ours(self, arns: list[str], name: str) -> list[str]:
         ours = []
         for start in range(0, len(arns), 20):  # describe_tags takes 20 ARNs at a time
-            for described in self.elb.describe_tags(ResourceArns=arns[start : start + 20])[
-                "TagDescriptions"
-            ]:
+            found = self.elb.describe_tags(ResourceArns=arns[start : start + 20])
+            for described in found["TagDescriptions"]:
                 tags = awstags.tags_from_list(described["Tags"])
                 if awstags.is_ours(tags, self.stack, name):
                     ours.append(described["ResourceArn"])
         return ours
 
     def _named_target_group(self, lb_name: str, name: str) -> dict[str, Any] | None:
-        """Ours, named like its load balancer (made before a listener joined them, perhaps)."""
+        """Ours and named like its load balancer, as this driver names them."""
         try:
             found = self.elb.describe_target_groups(Names=[lb_name])["TargetGroups"][0]
         except self.elb.exceptions.TargetGroupNotFoundException:
@@ -250,6 +255,8 @@ class LoadBalancerDriver(AwsDriver):
         return found if awstags.is_ours(tags, self.stack, name) else None
 
     def _target_groups_of(self, lb: dict[str, Any], name: str) -> list[str]:
+        """Ours among the load balancer's target groups, and the one named like it (made
+        before a listener joined them, perhaps)."""
         pages = self.elb.get_paginator("describe_target_groups").paginate(
             LoadBalancerArn=lb["LoadBalancerArn"]
         )
@@ -257,7 +264,7 @@ class LoadBalancerDriver(AwsDriver):
         named = self._named_target_group(lb["LoadBalancerName"], name)
         if named is not None and named["TargetGroupArn"] not in arns:
             arns.append(named["TargetGroupArn"])
-        return arns
+        return self._ours(arns, name)
 
     def _target_group(self, lb: dict[str, Any], spec: ResourceSpec) -> dict[str, Any]:
         """The target group of this load balancer: found again, else made."""
@@ -304,27 +311,36 @@ class LoadBalancerDriver(AwsDriver):
         self._converge_listener(arn, target_group["TargetGroupArn"], spec)
 
     def _converge_listener(self, lb_arn: str, target_group_arn: str, spec: ResourceSpec) -> None:
-        wanted: dict[str, Any] = {
-            "Port": self._port(spec),
-            "Protocol": self._protocol(spec),
-            "DefaultActions": [{"Type": "forward", "TargetGroupArn": target_group_arn}],
-        }
-        if spec.config.get("certificate_arn"):
-            wanted["Certificates"] = [{"CertificateArn": str(spec.config["certificate_arn"])}]
+        config = spec.config
         listener = self._listener(lb_arn)
+        forward = [{"Type": "forward", "TargetGroupArn": target_group_arn}]
         if listener is None:
+            params: dict[str, Any] = {
+                "Port": self._port(spec),
+                "Protocol": self._protocol(spec),
+                "DefaultActions": forward,
+            }
+            if config.get("certificate_arn"):
+                params["Certificates"] = [{"CertificateArn": str(config["certificate_arn"])}]
             self.elb.create_listener(
-                LoadBalancerArn=lb_arn, Tags=awstags.tag_list(self.tags_for(spec)), **wanted
+                LoadBalancerArn=lb_arn, Tags=awstags.tag_list(self.tags_for(spec)), **params
             )
             return
-        have_certificate = (listener.get("Certificates") or [{}])[0].get("CertificateArn", "")
-        if (
-            listener["Port"] != wanted["Port"]
-            or listener["Protocol"] != wanted["Protocol"]
-            or have_certificate != str(spec.config.get("certificate_arn") or "")
-            or _forwards_to(listener) != target_group_arn
+        # What the spec leaves out stays as the listener has it.
+        changes: dict[str, Any] = {}
+        if "port" in config and listener["Port"] != self._port(spec):
+            changes["Port"] = self._port(spec)
+        if {"protocol", "certificate_arn"} & set(config) and (
+            listener["Protocol"] != self._protocol(spec)
         ):
-            self.elb.modify_listener(ListenerArn=listener["ListenerArn"], **wanted)
+            changes["Protocol"] = self._protocol(spec)
+        have_certificate = (listener.get("Certificates") or [{}])[0].get("CertificateArn", "")
+        if config.get("certificate_arn") and have_certificate != config["certificate_arn"]:
+            changes["Certificates"] = [{"CertificateArn": str(config["certificate_arn"])}]
+        if _forwards_to(listener) != target_group_arn:
+            changes["DefaultActions"] = forward
+        if changes:
+            self.elb.modify_listener(ListenerArn=listener["ListenerArn"], **changes)
 
     def _when_active(self, ref: ResourceRef) -> ResourceOutput | None:
         current = self.read(ref)
