@@ -108,6 +108,14 @@ class RegistryDriver(AwsDriver):
             fields["lifecycle_policy"] = self._policy(spec)
         return fields
 
+    def same(self, key: str, desired: Any, actual: Any) -> bool:
+        if key == "kms_key" and desired and actual:
+            # ECR reports the key's ARN; a stack may name it by id or alias (not resolvable
+            # here without KMS, so an alias is taken as matching rather than as a replace).
+            wanted, have = str(desired), str(actual)
+            return wanted == have or have.endswith(f"/{wanted}") or wanted.startswith("alias/")
+        return super().same(key, desired, actual)
+
     def _describe(self, repository: str) -> dict[str, Any] | None:
         try:
             found = self.ecr.describe_repositories(repositoryNames=[repository])
@@ -169,13 +177,15 @@ class RegistryDriver(AwsDriver):
             self.ecr.tag_resource(resourceArn=arn, tags=awstags.tag_list(to_set))
         if to_remove:
             self.ecr.untag_resource(resourceArn=arn, tagKeys=to_remove)
+        # What the spec leaves out stays as the repository has it (create set the defaults).
         mutability = self._mutability(spec)
-        if repo.get("imageTagMutability") != mutability:
+        if "tag_mutability" in config and repo.get("imageTagMutability") != mutability:
             self.ecr.put_image_tag_mutability(
                 repositoryName=name, imageTagMutability=mutability
             )
         scan = bool(config.get("scan_on_push", True))
-        if bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush")) != scan:
+        have_scan = bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush"))
+        if "scan_on_push" in config and have_scan != scan:
             self.ecr.put_image_scanning_configuration(
                 repositoryName=name, imageScanningConfiguration={"scanOnPush": scan}
             )
