@@ -12,15 +12,18 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import moto.settings
 import pytest
+from temporalio.client import Client
 
 from interfaces import ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import NotFoundError, ProviderError, UnsupportedOperationError
 from providers.aws import AwsProvider
 from providers.aws.tags import NAME_TAG, STACK_TAG
+from tests.iac_wf_support import iac_worker, start
 
 if TYPE_CHECKING:
     from tests.aws_fixtures import ThrottlingProxy
@@ -728,3 +731,84 @@ def test_load_balancer_moves_to_https_with_an_issued_certificate(
     assert updated.outputs["certificate_arn"] == certificate.provider_id
     assert updated.outputs["listener_arn"] == created.outputs["listener_arn"]
     driver.delete(ref)
+
+
+async def test_a_web_tier_applies_drifts_updates_and_destroys_through_the_workflows(
+    client: Client,
+    aws_provider: MakeProvider,
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # moto's stand-ins for time passing: tasks start at once, ACM issues at once.
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+    monkeypatch.setattr(moto.settings, "ACM_VALIDATION_WAIT", 0)
+    stack = unique("web")
+    domain = f"{stack}.example.com"
+    resources: list[dict[str, Any]] = [
+        {"name": "net", "type": "infra.vpc",
+         "config": {"cidr": "10.80.0.0/16", "subnets": ["10.80.1.0/24", "10.80.2.0/24"]}},
+        {"name": "web-fw", "type": "infra.firewall",
+         "config": {"vpc_id": "${net.outputs.vpc_id}",
+                    "ingress": [{"port": 80, "cidr": "0.0.0.0/0"}]}},
+        {"name": "task-role", "type": "infra.iam_role", "config": {"service": "ecs-tasks"}},
+        {"name": "images", "type": "infra.registry", "config": {"scan_on_push": True}},
+        {"name": "cert", "type": "infra.certificate", "config": {"domain_name": domain}},
+        {"name": "lb", "type": "infra.load_balancer",
+         "config": {"subnets": "${net.outputs.subnet_ids}",
+                    "security_groups": ["${web-fw.outputs.security_group_id}"],
+                    "target_port": 8080}},
+        {"name": "web", "type": "infra.container_service", "size": "xs",
+         "config": {"image": "${images.outputs.repository_uri}:1", "container_port": 8080,
+                    "task_role_arn": "${task-role.outputs.arn}",
+                    "target_group_arn": "${lb.outputs.target_group_arn}",
+                    "subnets": "${net.outputs.subnet_ids}",
+                    "security_groups": ["${web-fw.outputs.security_group_id}"]}},
+        {"name": "api", "type": "infra.api_gateway", "config": {"description": "shop api"}},
+    ]  # fmt: skip
+
+    def document(**options: Any) -> dict[str, Any]:
+        return {
+            "stack": stack,
+            "state": {"backend": "sqlite", "path": str(tmp_path / "state.db")},
+            "providers": {"aws": {"type": "aws", "region": "us-east-1",
+                                  "endpoint_url": moto_endpoint, "max_attempts": 1,
+                                  "poll_interval": 0.05, "wait_timeout": 20}},
+            "resources": resources,
+            **options,
+        }  # fmt: skip
+
+    async with iac_worker(client) as queue:
+
+        async def run(workflow: str, **options: Any) -> Any:
+            return await (await start(client, workflow, queue, document(**options))).result()
+
+        applied = await run("ApplyWorkflow", auto_approve=True)
+        assert applied.status == "applied", applied.errors
+        assert applied.counts == {"create": len(resources)}
+        outputs = {r.name: r.outputs for r in applied.resources}
+        web = outputs["web"]
+        assert (web["cpu"], web["memory"]) == ("256", "512")  # size xs on Fargate
+        assert web["image"] == f"{outputs['images']['repository_uri']}:1"
+        assert web["target_group_arn"] == outputs["lb"]["target_group_arn"]
+        assert web["task_role_arn"] == outputs["task-role"]["arn"]
+        assert outputs["cert"]["status"] == "ISSUED"
+
+        drift = await run("DriftWorkflow")
+        assert not drift.drifted, drift.results
+
+        resources[6]["config"]["image"] = "${images.outputs.repository_uri}:2"
+        updated = await run("ApplyWorkflow", auto_approve=True)
+        assert updated.status == "applied", updated.errors
+        assert updated.counts == {"update": 1}
+        web = next(r for r in updated.resources if r.name == "web").outputs
+        assert web["image"].endswith(":2") and web["task_definition_arn"].endswith(":2")
+
+        destroyed = await run("DestroyWorkflow", auto_approve=True)
+    assert destroyed.status == "applied", destroyed.errors
+    assert sorted(destroyed.destroyed) == sorted(r["name"] for r in resources)
+    provider = aws_provider(stack=stack)
+    for live in applied.resources:
+        ref = ResourceRef(name=live.name, type=live.type, provider_id=live.provider_id)
+        with pytest.raises(NotFoundError):
+            provider.resource_driver(live.type).read(ref)
