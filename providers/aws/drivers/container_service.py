@@ -26,12 +26,15 @@ _DEFAULT_CONTAINER = "app"
 class ContainerServiceDriver(AwsDriver):
     """Config: image (required), container_port, environment (name -> value), cpu and memory
     (from the size tier, or set: cpu in vCPUs like 0.5 or ECS units like 512, memory like
-    1Gi or MiB like 1024), desired_count (default 1), subnets and security_groups (ids; the
-    tasks use awsvpc networking), assign_public_ip (default false), launch_type (FARGATE
-    default, or EC2), execution_role_arn, task_role_arn, target_group_arn (a load balancer's
-    target group to register the container_port with), cluster (default <stack>-<name>; made
-    when missing, deleted with the service only when it made it and nothing else runs there),
-    service_name (default <stack>-<name>), tags. scale(n) sets the desired count."""
+    1Gi or MiB like 1024; 0.25 vCPU and 512Mi without either), desired_count (default 1),
+    subnets (required) and security_groups (ids; the tasks use awsvpc networking),
+    assign_public_ip (default false), launch_type (FARGATE default, or EC2),
+    execution_role_arn, task_role_arn, target_group_arn (a load balancer's target group to
+    register the container_port with), cluster (default <stack>-<name>; made when missing,
+    deleted with the service only when it made it and nothing else runs there), service_name
+    (default <stack>-<name>, also the task definition family), tags. scale(n) sets the
+    desired count; health is every desired task running. On update, task definition
+    settings the stack does not mention (a command, logging set elsewhere) are kept."""
 
     resource_type = "infra.container_service"
     FORCE_NEW = frozenset({"service_name", "cluster", "launch_type"})
