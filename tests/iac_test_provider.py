@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -72,6 +73,7 @@ class TestCloud:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         conn = sqlite3.connect(self.path, timeout=60)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -81,17 +83,22 @@ class TestCloud:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        """One transaction on this thread's own connection (connecting per call costs more
+        than the call)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # WAL + NORMAL: no fsync per commit; the fake cloud must not be the bottleneck.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        finally:
-            conn.close()
 
     def start_call(self, op: str, name: str) -> int:
         with self.connect() as conn:
@@ -237,7 +244,6 @@ class TestDriver:
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         self._faults(spec.name, "create")
-        seq = self.cloud.start_call("create", spec.name)
         config = _canonical(spec.config)
         with self.cloud.connect() as conn:
             found = conn.execute(
@@ -251,9 +257,14 @@ class TestDriver:
                     "INSERT INTO resources (provider_id, name, type, config) VALUES (?, ?, ?, ?)",
                     (provider_id, spec.name, self.resource_type, config),
                 )
+            seq = conn.execute(
+                "INSERT INTO calls (op, name, provider_id, adopted, started)"
+                " VALUES ('create', ?, ?, ?, ?)",
+                (spec.name, provider_id, int(bool(found)), time.time()),
+            ).lastrowid
         if not found:
             time.sleep(self.latency)
-        self.cloud.end_call(seq, provider_id, adopted=bool(found))
+        self.cloud.end_call(int(seq or 0), provider_id, adopted=bool(found))
         return self._output(provider_id, spec.name, json.loads(config), 0)
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
@@ -295,11 +306,17 @@ class TestDriver:
         return DiffResult(needs_update=bool(changes), needs_replace=replace, changes=changes)
 
     def health_check(self, ref: ResourceRef) -> HealthResult:
-        name, _, _, polls = self._row(ref.provider_id)
         with self.cloud.connect() as conn:
+            row = conn.execute(
+                "SELECT name, polls FROM resources WHERE provider_id = ? AND deleted = 0",
+                (ref.provider_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"{self.resource_type} {ref.provider_id} does not exist")
             conn.execute(
                 "UPDATE resources SET polls = polls + 1 WHERE provider_id = ?", (ref.provider_id,)
             )
+        name, polls = row
         if polls >= self.ready_after:
             return HealthResult(healthy=True)
         return HealthResult(healthy=False, message=f"{name} warming up ({polls})")

@@ -38,7 +38,7 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
     if request.action == "delete":
         delete_recorded(store, driver, request.name)
         return ActionResult(name=request.name, action="delete")
-    planned = _planned_action(cache, request)
+    planned = cache.planned_action(request.target, request.plan_id, request.name)
     spec = _resolved(store, planned.resource)
     if request.action == "create":
         output = driver.create(spec)
@@ -109,14 +109,6 @@ def _delete_ref(driver: ResourceDriver, ref: ResourceRef) -> None:
         driver.delete(ref)
     except NotFoundError:
         pass
-
-
-def _planned_action(cache: IacCache, request: ActionRequest) -> PlanAction:
-    plan = cache.plan(request.target, request.plan_id)
-    for action in plan.actions:
-        if action.resource.name == request.name:
-            return action
-    raise ConfigError(f'plan {request.plan_id} has no action for "{request.name}"')
 
 
 def _resolved(store: IaCStateStore, spec: ResourceSpec) -> ResourceSpec:

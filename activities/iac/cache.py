@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import Any
 
 from interfaces.errors import ConfigError
-from interfaces.iac import Plan
+from interfaces.iac import Plan, PlanAction
 from interfaces.iac_protocols import IaCProvider, IaCStateStore
 from providers.registry import create_provider
 from statestore import open_state_store
@@ -34,7 +34,7 @@ class IacCache:
         self._lock = threading.Lock()
         self._providers: dict[tuple[str, str, str], IaCProvider] = {}
         self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
-        self._plans: OrderedDict[tuple[str, str], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str], dict[str, PlanAction]] = OrderedDict()
         self._nodes: OrderedDict[tuple[str, str], list[PlanNode]] = OrderedDict()
 
     def provider(self, target: StackTarget, key: str) -> IaCProvider:
@@ -76,20 +76,29 @@ class IacCache:
         return kept
 
     def plan(self, target: StackTarget, plan_id: str) -> Plan:
-        cache_key = (target.stack, plan_id)
-        with self._lock:
-            found = self._plans.get(cache_key)
-            if found is not None:
-                return found
-        plan = self.store(target).get_plan(plan_id)
-        if plan is None:
+        stored = self.store(target).get_plan(plan_id)
+        if stored is None:
             raise ConfigError(f'stack "{target.stack}" has no saved plan "{plan_id}"')
-        self.remember_plan(target, plan)
-        return plan
+        self.remember_plan(target, stored)
+        return stored
+
+    def planned_action(self, target: StackTarget, plan_id: str, name: str) -> PlanAction:
+        """The plan's action for `name`; plans are indexed once per worker, not per action."""
+        with self._lock:
+            actions = self._plans.get((target.stack, plan_id))
+        if actions is None:
+            self.plan(target, plan_id)
+            with self._lock:
+                actions = self._plans[(target.stack, plan_id)]
+        try:
+            return actions[name]
+        except KeyError:
+            raise ConfigError(f'plan {plan_id} has no action for "{name}"') from None
 
     def remember_plan(self, target: StackTarget, plan: Plan) -> None:
+        actions = {action.resource.name: action for action in plan.actions}
         with self._lock:
-            self._plans[(target.stack, plan.id)] = plan
+            self._plans[(target.stack, plan.id)] = actions
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
 

@@ -28,8 +28,9 @@ def heartbeating() -> Iterator[None]:
         while not stop.wait(interval):
             activity.heartbeat()
 
+    # No beat at the start: most actions end before the first interval, and each beat is an
+    # RPC to the server -- at 100 actions at once they would add up.
     thread = threading.Thread(target=context.run, args=(beat,), daemon=True)
-    activity.heartbeat()
     thread.start()
     try:
         yield
