@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import CancelledError
+from temporalio.worker import Replayer
 
 from statestore import open_state_store
 from tests.iac_wf_support import Stack, iac_worker, start
+from workflows.iac import IAC_WORKFLOWS
 from workflows.iac.models import PlanOutcome
 
 
@@ -119,3 +124,50 @@ async def test_long_apply_continues_as_new_below_the_history_limit(
     assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(60)}
     assert len(runs) >= 2, lengths
     assert max(lengths) <= 260, lengths
+
+
+async def test_histories_replay_deterministically(client: Client, tmp_path: Path) -> None:
+    stack = Stack(tmp_path, latency=0.02)
+    for i in range(12):
+        stack.add(f"r{i}", config={"up": f"${{r{i - 1}.outputs.id}}"} if i % 4 else {})
+    stack.add("bad", depends_on=["r3"])
+    stack.provider["fail"] = {"bad": "nope"}
+    async with iac_worker(client) as queue:
+        handles = [
+            await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        ]
+        await handles[0].result()
+        handles.append(await start(client, "DriftWorkflow", queue, stack.document()))
+        await handles[1].result()
+        handles.append(
+            await start(client, "DestroyWorkflow", queue, stack.document(auto_approve=True))
+        )
+        await handles[2].result()
+    replayer = Replayer(workflows=IAC_WORKFLOWS, data_converter=pydantic_data_converter)
+    for handle in handles:
+        await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_cancelled_apply_releases_the_lock(client: Client, tmp_path: Path) -> None:
+    stack = Stack(tmp_path, latency=0.5)
+    for i in range(6):
+        stack.add(f"r{i}")
+    async with iac_worker(client) as queue:
+        handle = await start(
+            client, "ApplyWorkflow", queue, stack.document(auto_approve=True, parallelism=2)
+        )
+        while not stack.cloud.calls("create"):
+            await asyncio.sleep(0.05)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        store = open_state_store(stack.state, stack.name)
+        try:
+            assert store.lock_info() is None  # type: ignore[attr-defined]
+        finally:
+            store.close()
+        # The next apply finishes the job, adopting whatever the cancelled one left behind.
+        again = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await again.result()).status == "applied"
+    assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(6)}
