@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from statestore import open_state_store
 from tests.conftest import temporal_binary
 from tests.iac_wf_support import Stack, iac_worker, start, wait_for_plan
-from workflows.iac.models import PlanOutcome, Progress
+from workflows.iac.models import ApplyOutcome, PlanOutcome, Progress
 
 
 def lock_info(stack: Stack) -> dict[str, str] | None:
@@ -84,24 +84,32 @@ async def test_approval_by_update_rejects_another_plan_id(client: Client, tmp_pa
     assert set(stack.cloud.live()) == {"a"}
 
 
-async def test_approval_from_the_temporal_cli(
+async def test_start_and_approval_from_the_temporal_cli(
     client: Client, temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     stack = Stack(tmp_path)
     stack.add("a")
     address = client.service_client.config.target_host
-    async with iac_worker(client) as queue:
-        handle = await start(client, "ApplyWorkflow", queue, stack.document())
-        plan = await wait_for_plan(handle)
-        command = [
-            temporal_binary(), "workflow", "update", "execute", "--address", address,
-            "--workflow-id", stack.workflow_id, "--name", "approve",
-            "--input", json.dumps(plan.plan_id),
-        ]  # fmt: skip
+
+    async def temporal(*args: str) -> None:
+        command = [temporal_binary(), *args, "--address", address]
         done = await asyncio.to_thread(
             subprocess.run, command, capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stderr
+
+    async with iac_worker(client) as queue:
+        await temporal(
+            "workflow", "start", "--type", "ApplyWorkflow", "--task-queue", queue,
+            "--workflow-id", stack.workflow_id, "--id-conflict-policy", "Fail",
+            "--input", json.dumps(stack.document()),
+        )  # fmt: skip
+        handle = client.get_workflow_handle(stack.workflow_id, result_type=ApplyOutcome)
+        plan = await wait_for_plan(handle)
+        await temporal(
+            "workflow", "update", "execute", "--workflow-id", stack.workflow_id,
+            "--name", "approve", "--input", json.dumps(plan.plan_id),
+        )  # fmt: skip
         assert (await handle.result()).status == "applied"
 
 

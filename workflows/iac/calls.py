@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
@@ -13,8 +13,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 with workflow.unsafe.imports_passed_through():
     from engine.iac.stack import StackDocument, parse_stack
     from interfaces.errors import ConfigError
+    from workflows.iac.models import StackRunInput
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=StackRunInput)
 R = TypeVar("R")
 
 # Throttling and transient errors are retried; a classified permanent error fails at once.
@@ -41,7 +42,7 @@ def parse_input(raw: Any, model: type[M]) -> tuple[M, StackDocument]:
             f"invalid workflow input: {error}", type="InvalidInput", non_retryable=True
         ) from None
     try:
-        document = parse_stack(request.document(), f'stack "{request.stack}"')  # type: ignore[attr-defined]
+        document = parse_stack(request.document(), f'stack "{request.stack}"')
     except ConfigError as error:
         raise ApplicationError(str(error), type="ConfigError", non_retryable=True) from None
     return request, document

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -280,23 +279,13 @@ class StackRun:
     ) -> list[str]:
         """Delete what this run created, dependents first; the names deleted."""
         self.set_phase(request.stack, "rollback")
-        created = set(carry.created)
         by_name = {node.name: node for node in digest.nodes}
         nodes = []
         for name in reversed(carry.created):
-            node = by_name[name]
-            users = [
-                other for other in carry.created if name in by_name[other].depends_on
-            ]
-            nodes.append(node.model_copy(update={"action": "delete", "deps": sorted(users)}))
+            # A resource goes after everything created here that depends on it.
+            users = sorted(other for other in carry.created if name in by_name[other].depends_on)
+            nodes.append(by_name[name].model_copy(update={"action": "delete", "deps": users}))
         rollback = ApplyCarry(plan_id=digest.plan_id)
-        undo = digest.model_copy(update={"nodes": [n for n in nodes if n.name in created]})
-        await self.walk(request, undo, rollback)
+        await self.walk(request, digest.model_copy(update={"nodes": nodes}), rollback)
         return rollback.done
 
-
-def continue_with(request: StackRunInput, carry: ApplyCarry) -> Any:
-    """The input of the next run of this chain: same document, the progress so far."""
-    return request.model_copy(
-        update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
-    )
