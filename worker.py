@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.pipeline_catalog import PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
@@ -33,6 +34,14 @@ from workflows.pipeline import PipelineWorkflow
 log = logging.getLogger("wfctl.worker")
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with Jinja passed through: workflows evaluate `if`/`skip_if` templates, and
+    Jinja imports parts of itself lazily and keeps a lock in a module-level cache."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("jinja2", "markupsafe")
+    )
+
+
 def pipeline_worker(
     client: Client,
     catalog: PipelineCatalog,
@@ -44,6 +53,7 @@ def pipeline_worker(
         client,
         task_queue=task_queue,
         workflows=[PipelineWorkflow],
+        workflow_runner=workflow_runner(),
         activities=[activities.load_pipeline_definition, activities.run_step],
         max_concurrent_activities=100,
     )

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
@@ -192,7 +192,11 @@ class PipelineWorkflow:
                 retry_policy=retry or DEFAULT_PURE_RETRY,
                 summary=summary,
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
+            if isinstance(err.cause, CancelledError):
+                # The run itself is being cancelled (or timed out): not this step's failure.
+                raise asyncio.CancelledError() from None
+            # Local activity failures can surface as the step's ApplicationError itself.
             raise StepFailed(step, failure_reason(err)) from None
 
     async def _compensate(

@@ -64,6 +64,11 @@ class ConditionalConfig(StepConfig):
             raise ValueError("; ".join(problems))
         return self
 
+    def referenced_steps(self) -> list[str]:
+        """Step names this config can jump to; the loader checks that each exists."""
+        targets = [*self.routes.values(), self.default or "", self.then, self.else_]
+        return [target for target in targets if target]
+
 
 async def execute(config: ConditionalConfig, call: StepCall) -> StepResult:
     if config.field is None:

@@ -14,10 +14,13 @@ PIPELINE_OUTPUT_KEY = "_pipeline_output"
 
 class PipelineOutputConfig(StepConfig):
     values: dict[str, Any] | TemplateString
+    # Answer now and end the run successfully (StepResult.stop), skipping the steps after.
+    stop: bool = False
 
 
 async def execute(config: PipelineOutputConfig, call: StepCall) -> StepResult:
-    return StepResult(output={PIPELINE_OUTPUT_KEY: rendered_mapping(config.values, "values")})
+    output = {PIPELINE_OUTPUT_KEY: rendered_mapping(config.values, "values")}
+    return StepResult(output=output, stop=config.stop)
 
 
 PIPELINE_OUTPUT = StepType(
