@@ -171,3 +171,33 @@ async def test_cancelled_apply_releases_the_lock(client: Client, tmp_path: Path)
         again = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
         assert (await again.result()).status == "applied"
     assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(6)}
+
+
+async def test_create_before_destroy_and_per_provider_parallelism(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = Stack(tmp_path, latency=0.2)
+    stack.add("net", "test.network", provider="main", config={"cidr": "10.0.0.0/16"},
+              lifecycle={"create_before_destroy": True})  # fmt: skip
+    doc = stack.document(auto_approve=True)
+    doc["providers"]["slow"] = {**stack.provider}
+    doc["resources"] += [
+        {"name": f"s{i}", "type": "test.thing", "provider": "slow"} for i in range(4)
+    ]
+    async with iac_worker(client) as queue:
+        first = await start(
+            client, "ApplyWorkflow", queue, {**doc, "provider_parallelism": {"slow": 1}}
+        )
+        assert (await first.result()).status == "applied"
+        slow_calls = [c for c in stack.cloud.calls("create") if c["name"].startswith("s")]
+        for earlier, later in zip(slow_calls, slow_calls[1:], strict=False):
+            assert earlier["ended"] <= later["started"]  # one at a time on "slow"
+
+        doc["resources"][0]["config"] = {"cidr": "10.1.0.0/16"}
+        second = await start(client, "ApplyWorkflow", queue, doc)
+        result = await second.result()
+    assert result.status == "applied" and result.counts == {"replace": 1}
+    net_calls = [(c["op"], c["provider_id"]) for c in stack.cloud.calls() if c["name"] == "net"]
+    (_, old), (op_new, new), (op_del, deleted) = net_calls
+    assert (op_new, op_del) == ("create", "delete") and deleted == old != new
+    assert stack.cloud.live()["net"]["provider_id"] == new
