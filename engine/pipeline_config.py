@@ -26,7 +26,7 @@ from pydantic import (
 
 from engine.durations import parse_duration
 from engine.step_registry import StepRegistry
-from engine.templates import check_syntax
+from engine.templates import as_expression_template, check_syntax
 from interfaces.errors import ConfigError
 
 Duration = Annotated[
@@ -157,13 +157,18 @@ def _check_steps(
         seen.add(step.name)
         for field_name, text in (("if", step.if_), ("skip_if", step.skip_if)):
             if text is not None:
-                problems.extend(f"{here}: {field_name}: {p}" for p in check_syntax(text))
+                problems.extend(
+                    f"{here}: {field_name}: {p}"
+                    for p in check_syntax(as_expression_template(text))
+                )
         if step.type not in registry:
             known = ", ".join(registry.names())
             problems.append(f'{here}: unknown step type "{step.type}" (known: {known})')
             continue
         step_type = registry.get(step.type)
-        problems.extend(f"{here}: config{p}" for p in check_syntax(step.config))
+        # Raw fields (a JSON Schema, a jmespath expression) are not templates.
+        templated = {k: v for k, v in step.config.items() if k not in step_type.raw_fields}
+        problems.extend(f"{here}: {p}" for p in check_syntax(templated, "config"))
         try:
             config = step_type.config_model.model_validate(step.config)
         except ValidationError as exc:
