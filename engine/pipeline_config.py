@@ -217,6 +217,9 @@ def parse_pipelines_text(
 ) -> dict[str, PipelineDefinition]:
     try:
         data = yaml.safe_load(text)
+    except (ValueError, RecursionError) as exc:
+        # PyYAML raises plain ValueError for impossible dates (2020-13-45).
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
