@@ -93,6 +93,11 @@ def parse_data(data: str | None) -> dict[str, Any]:
     return value
 
 
+def print_json(value: Any) -> None:
+    """Machine output goes to stdout untouched by rich (no wrapping, no colour)."""
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
 def failure_message(exc: BaseException) -> str:
     cause = exc.cause if isinstance(exc, WorkflowFailureError) and exc.cause else exc
     return cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -121,7 +126,7 @@ def pipeline_run(
         except WorkflowFailureError as exc:
             err_console.print(f"[red]pipeline {name} failed:[/] {failure_message(exc)}")
             raise typer.Exit(1) from None
-        console.print_json(json.dumps(result, default=str))
+        print_json(result)
 
     run_with_client(ctx, body)
 
@@ -167,7 +172,7 @@ def pipeline_list(
     rows = run_with_client(ctx, body)
     if as_json:
         for row in rows:
-            console.print_json(json.dumps(row))
+            sys.stdout.write(json.dumps(row) + "\n")
         return
     table = Table("workflow id", "pipeline", "status", "started", "closed")
     for row in rows:
@@ -201,11 +206,11 @@ def pipeline_show(
     description, timeline = run_with_client(ctx, body)
     status = description.status.name.title() if description.status else "Unknown"
     if as_json:
-        console.print_json(json.dumps({
+        print_json({
             "workflow_id": run_id,
             "status": status,
             "steps": [e.model_dump(mode="json") for e in timeline],
-        }))
+        })
         return
     console.print(f"{run_id}  [bold]{status}[/]  {settings_of(ctx).workflow_url(run_id)}")
     table = Table("step", "type", "status", "attempts", "duration", "error")
@@ -264,3 +269,19 @@ def _register_infra() -> None:
 
 
 _register_infra()
+
+
+def run() -> None:
+    """Console-script entry. Exits with os._exit after flushing: letting the interpreter
+    finalize while the Temporal core runtime's threads are alive can abort the process
+    (PyGILState_Release) after the command already succeeded."""
+    import os
+
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
