@@ -39,46 +39,40 @@ class PlanRun(StackRun):
     async def execute(self, raw: Any, kind: str) -> RunEnd:
         request, _ = parse_input(raw, StackRunInput)
         self.set_phase(request.stack, "plan" if request.resume is None else kind)
-        renewer = await self.hold_lock(request)
-        continuing = False
-        try:
-            if request.resume is not None:
-                carry = request.resume
-                digest = await self.saved_plan(request, check_serial=False)
+        return await self.locked(request, lambda: self._plan_and_walk(request, kind))
+
+    async def _plan_and_walk(self, request: StackRunInput, kind: str) -> RunEnd:
+        if request.resume is not None:
+            carry = request.resume
+            digest = await self.saved_plan(request, check_serial=False)
+        else:
+            if request.plan_id:
+                digest = await self.saved_plan(request, check_serial=True)
             else:
-                if request.plan_id:
-                    digest = await self.saved_plan(request, check_serial=True)
-                else:
-                    digest = await self.make_plan(
-                        request, destroy=kind == "destroy", allow_replace=request.allow_replace
-                    )
-                carry = ApplyCarry(plan_id=digest.plan_id, kind=kind)  # type: ignore[arg-type]
-                if not digest.nodes:
-                    return RunEnd(carry, digest, "no_changes")
-                if not request.auto_approve:
-                    try:
-                        await self.await_approval(request)
-                    except Rejected as rejected:
-                        return RunEnd(carry, digest, rejected.status, rejected.reason)
-            self.set_phase(request.stack, kind)
-            if not await self.walk(request, digest, carry):
-                continuing = True
-                renewer.cancel()
-                workflow.continue_as_new(
-                    request.model_copy(
-                        update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
-                    )
+                digest = await self.make_plan(
+                    request, destroy=kind == "destroy", allow_replace=request.allow_replace
                 )
-            if not carry.errors:
-                return RunEnd(carry, digest, "applied")
-            if request.rollback and carry.created:
-                rolled = await self.roll_back(request, digest, carry)
-                return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
-            return RunEnd(carry, digest, "failed")
-        finally:
-            if not continuing:
-                self.set_phase(request.stack, "done")
-                await self.release_lock(request, renewer)
+            carry = ApplyCarry(plan_id=digest.plan_id, kind=kind)  # type: ignore[arg-type]
+            if not digest.nodes:
+                return RunEnd(carry, digest, "no_changes")
+            if not request.auto_approve:
+                try:
+                    await self.await_approval(request)
+                except Rejected as rejected:
+                    return RunEnd(carry, digest, rejected.status, rejected.reason)
+        self.set_phase(request.stack, kind)
+        if not await self.walk(request, digest, carry):
+            workflow.continue_as_new(
+                request.model_copy(
+                    update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
+                )
+            )
+        if not carry.errors:
+            return RunEnd(carry, digest, "applied")
+        if request.rollback and carry.created:
+            rolled = await self.roll_back(request, digest, carry)
+            return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
+        return RunEnd(carry, digest, "failed")
 
 
 @workflow.defn(name="ApplyWorkflow")

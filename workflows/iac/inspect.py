@@ -64,8 +64,8 @@ class DriftWorkflow(StackRun):
             for resource in document.resources
             if resource.lifecycle.ignore_changes
         }
-        renewer = await self.hold_lock(request)
-        try:
+
+        async def check_all() -> list[DriftBatch]:
             names = await _state_names(target)
             self._progress.total = len(names)
 
@@ -86,12 +86,11 @@ class DriftWorkflow(StackRun):
                 return result
 
             try:
-                batches = await _batched(names, request.parallelism, check)
+                return await _batched(names, request.parallelism, check)
             except ActivityError as error:
                 raise as_workflow_failure(error) from None
-        finally:
-            self.set_phase(request.stack, "done")
-            await self.release_lock(request, renewer)
+
+        batches = await self.locked(request, check_all)
         report = DriftReport(stack=request.stack)
         for batch in batches:
             report.checked += batch.checked
@@ -146,20 +145,20 @@ class ImportWorkflow(StackRun):
                 non_retryable=True,
             )
         declared = document.by_name.get(wanted.name)
-        renewer = await self.hold_lock(request)
-        try:
-            return await call(
-                "import_resource",
-                ImportRequest(
-                    target=request.target(),
-                    resource=wanted,
-                    depends_on=sorted(declared.depends_on) if declared else [],
-                ),
-                ResourceState,
-                f"import {wanted.type} {wanted.name} ({wanted.id})",
-            )
-        except ActivityError as error:
-            raise as_workflow_failure(error) from None
-        finally:
-            self.set_phase(request.stack, "done")
-            await self.release_lock(request, renewer)
+
+        async def adopt() -> ResourceState:
+            try:
+                return await call(
+                    "import_resource",
+                    ImportRequest(
+                        target=request.target(),
+                        resource=wanted,
+                        depends_on=sorted(declared.depends_on) if declared else [],
+                    ),
+                    ResourceState,
+                    f"import {wanted.type} {wanted.name} ({wanted.id})",
+                )
+            except ActivityError as error:
+                raise as_workflow_failure(error) from None
+
+        return await self.locked(request, adopt)

@@ -7,7 +7,9 @@ handlers are defined here once and inherited.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -34,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.iac.walk import DONE, DagWalk
     from workflows.search_attributes import PHASE, STACK_NAME
+
+T = TypeVar("T")
 
 # Outputs listed in a result; beyond this, read them from the state (`wfctl infra outputs`).
 RESULT_OUTPUTS_LIMIT = 500
@@ -109,8 +113,14 @@ class StackRun:
         info = workflow.info()
         return f"{info.workflow_id}@{info.first_execution_run_id}"
 
-    async def hold_lock(self, request: StackRunInput) -> asyncio.Task[None]:
-        """Take the state lock, and keep renewing it until the returned task is cancelled."""
+    async def locked(self, request: StackRunInput, body: Callable[[], Awaitable[T]]) -> T:
+        """Run `body` holding the stack's state lock, renewed until it is released.
+
+        The lock is released however `body` ends, except on continue-as-new (the next run of
+        the chain has the same owner and goes on holding it) and on eviction from the worker
+        cache (GeneratorExit: the run goes on elsewhere, and a coroutine being closed must
+        not await).
+        """
         lock = LockRequest(target=request.target(), owner=self.lock_owner(), ttl=request.lock_ttl)
         try:
             await call("lock_state", lock, type(None), f"lock state of {request.stack}")
@@ -122,12 +132,26 @@ class StackRun:
                 await workflow.sleep(timedelta(seconds=request.lock_ttl / 3))
                 await call("lock_state", lock, type(None), f"renew lock of {request.stack}")
 
-        return asyncio.create_task(renew())
-
-    async def release_lock(self, request: StackRunInput, renewer: asyncio.Task[None]) -> None:
+        renewer = asyncio.create_task(renew())
+        try:
+            result = await body()
+        except BaseException as error:
+            renewer.cancel()
+            if not isinstance(error, GeneratorExit | workflow.ContinueAsNewError):
+                await self._release(request, lock)
+            raise
         renewer.cancel()
-        lock = LockRequest(target=request.target(), owner=self.lock_owner(), ttl=request.lock_ttl)
-        await call("unlock_state", lock, type(None), f"unlock state of {request.stack}")
+        await self._release(request, lock)
+        return result
+
+    async def _release(self, request: StackRunInput, lock: LockRequest) -> None:
+        self.set_phase(request.stack, "done")
+        try:
+            await call("unlock_state", lock, type(None), f"unlock state of {request.stack}")
+        except ActivityError as error:
+            # The work is done; a lock left behind expires, and the next run takes over a
+            # lock whose run has ended anyway.
+            workflow.logger.warning("could not release the state lock: %s", error)
 
     async def make_plan(
         self, request: StackRunInput, *, destroy: bool, allow_replace: list[str]
