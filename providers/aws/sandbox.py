@@ -1,17 +1,32 @@
 """A moto server on loopback standing in for AWS: `make run`'s sandbox and the tests' cloud.
 
-moto 5 leaves two holes in ElastiCache that a stack's destroy falls into, so the sandbox
-fills them to behave like AWS (the drivers stay written for AWS):
-- a deleted replication group stays in status "deleting" forever; AWS removes it after a
-  few minutes, the sandbox on the next describe;
+moto answers at once where AWS takes a while, and a few of those answers never change on
+their own, which a stack's apply would wait on forever. The sandbox lets time pass as AWS
+does, briefly, so a stack applies against it as against AWS (the drivers stay written for AWS):
+- a new ECS service has no running tasks (moto: MOTO_ECS_SERVICE_RUNNING, default 0); the
+  sandbox starts its desired tasks ECS_TASKS_START_AFTER seconds after the service is made;
+- a requested ACM certificate stays PENDING_VALIDATION for MOTO_ACM_VALIDATION_WAIT seconds
+  (moto's default 60); the sandbox issues it after ACM_VALIDATION_WAIT seconds unless that
+  variable is set;
+- a deleted ElastiCache replication group stays in status "deleting" forever; AWS removes
+  it after a few minutes, the sandbox on the next describe;
 - DeleteCacheSubnetGroup is not implemented; the sandbox implements it.
+
+A test can shorten the waits: ECS_TASKS_START_AFTER is read on each describe, and moto reads
+moto.settings.ACM_VALIDATION_WAIT on each check.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from typing import Any
+
+# Long enough that "just created, not healthy yet" is observable, short enough for a demo.
+ECS_TASKS_START_AFTER = 3.0
+ACM_VALIDATION_WAIT = 5
 
 
 def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
@@ -22,6 +37,7 @@ def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
     # moto is a sandbox/test dependency only, so it is imported when a sandbox is wanted.
     from moto.server import ThreadedMotoServer
 
+    _let_time_pass()
     _fill_moto_gaps()
     # One access-log line per API call drowns everything else the service prints.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -29,6 +45,58 @@ def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
     server.start()
     host, bound_port = server.get_host_and_port()
     return f"http://{host}:{bound_port}", server.stop
+
+
+def _let_time_pass() -> None:
+    import moto.settings
+    from moto.ecs.models import EC2ContainerServiceBackend, Service
+
+    if getattr(Service, "_wfctl_filled", False):
+        return
+    if "MOTO_ACM_VALIDATION_WAIT" not in os.environ:
+        moto.settings.ACM_VALIDATION_WAIT = ACM_VALIDATION_WAIT
+    init = Service.__init__
+
+    def service_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._wfctl_made_at = time.monotonic()
+
+    describe = EC2ContainerServiceBackend.describe_services
+
+    def describe_services(self: Any, cluster_str: str, names: list[str]) -> Any:
+        services, failures = describe(self, cluster_str, names)
+        for service in services:
+            _start_tasks(self, service)
+        return services, failures
+
+    Service.__init__ = service_init
+    EC2ContainerServiceBackend.describe_services = describe_services
+    Service._wfctl_filled = True
+
+
+def _start_tasks(backend: Any, service: Any) -> None:
+    """Tasks of a service made long enough ago are running, as many as it wants."""
+    made_at = getattr(service, "_wfctl_made_at", None)
+    missing = service.desired_count - service.running_count
+    if (
+        made_at is None
+        or service.status != "ACTIVE"
+        or missing <= 0
+        or time.monotonic() - made_at < ECS_TASKS_START_AFTER
+    ):
+        return
+    cluster = backend.clusters.get(service.cluster_name)
+    if cluster is not None:
+        backend.update_cluster_resources(cluster, missing, task_state="RUNNING")
+        backend.update_cluster_resources(cluster, -service.pending_count, task_state="PENDING")
+    service.running_count = service.desired_count
+    service.pending_count = 0
+    for deployment in service.deployments[:1]:
+        deployment.update(
+            runningCount=service.desired_count,
+            pendingCount=0,
+            rolloutState="COMPLETED",
+        )
 
 
 def _fill_moto_gaps() -> None:
