@@ -23,13 +23,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.iac import iac_activities
 from activities.pipeline_catalog import PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
+from providers.registry import load_provider_modules
 from wfctl.connection import ConnectionSettings, connect
 from workflows import task_queues
+from workflows.iac import IAC_WORKFLOWS
 from workflows.pipeline import PipelineWorkflow
 
 log = logging.getLogger("wfctl.worker")
@@ -60,21 +63,21 @@ def pipeline_worker(
     )
 
 
-def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker | None:
-    """The IaC worker, when the IaC engine is installed in this build."""
-    try:
-        from activities.iac import iac_activities
-        from workflows.iac import IAC_WORKFLOWS
-    except ImportError:
-        return None
-    executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="wfctl-iac")
+def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
+    """Plan/apply/destroy/drift/import/status of stacks; providers load from the registry."""
+    load_provider_modules()
+    # Above any parallelism a stack asks for (100 in the scale benchmark): each resource
+    # action holds a thread while it waits for the cloud.
+    slots = 128
     return Worker(
         client,
         task_queue=task_queue,
         workflows=IAC_WORKFLOWS,
-        activities=iac_activities(),
-        activity_executor=executor,
-        max_concurrent_activities=64,
+        # With the client, a lock left by a terminated run is taken over at once.
+        activities=iac_activities(client),
+        activity_executor=ThreadPoolExecutor(max_workers=slots, thread_name_prefix="wfctl-iac"),
+        max_concurrent_activities=slots,
+        workflow_runner=workflow_runner(),
     )
 
 
@@ -89,8 +92,8 @@ async def serve(
     except RuntimeError as exc:
         raise ConnectionError(f"cannot reach Temporal at {settings.address}: {exc}") from None
     workers = [pipeline_worker(client, catalog, registry)]
-    if with_iac and (iac := iac_worker(client)) is not None:
-        workers.append(iac)
+    if with_iac:
+        workers.append(iac_worker(client))
     log.info(
         "worker on %s (namespace %s) serving %d pipelines from %s: %s",
         settings.address,

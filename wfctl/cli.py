@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from interfaces.errors import ConfigError
 from wfctl.connection import ConnectionSettings, connect
+from wfctl.infra_cli import infra_app
 
 app = typer.Typer(help="Durable pipelines and infrastructure as code on Temporal.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -260,15 +261,7 @@ def dev(
                              sandbox_port=sandbox_port))
 
 
-def _register_infra() -> None:
-    try:
-        from wfctl.infra_cli import infra_app
-    except ImportError:
-        return
-    app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastructure stacks.")
-
-
-_register_infra()
+app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastructure stacks.")
 
 
 def run() -> None:
