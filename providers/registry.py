@@ -23,7 +23,10 @@ ENTRY_POINT_GROUP = "wfctl.providers"
 MODULES_ENV = "WFCTL_PROVIDER_MODULES"
 
 # Built-ins as "module:attribute", resolved lazily.
-_BUILTIN: dict[str, str] = {"aws": "providers.aws:AwsProvider"}
+_BUILTIN: dict[str, str] = {
+    "aws": "providers.aws:AwsProvider",
+    "azure": "providers.azure:AzureProvider",
+}
 
 _registered: dict[str, ProviderFactory] = {}
 _loaded = False
