@@ -1,0 +1,303 @@
+"""What every Azure driver shares: ids, ARM bodies with tags and location, LRO waits, errors
+and the generic diff.
+
+A driver is a thin mapping: `properties(spec)` builds the ARM body for the config and
+`outputs(resource)` reads the live ARM resource back into the config's own keys, so the
+generic `diff` compares like with like.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from interfaces import (
+    DiffResult,
+    FieldChange,
+    HealthResult,
+    ResourceOutput,
+    ResourceRef,
+    ResourceSpec,
+    ResourceStatus,
+)
+from interfaces.errors import ProviderError, UnsupportedOperationError
+from providers.azure import tags as aztags
+from providers.azure.client import ArmClient
+from providers.azure.errors import azure_errors
+
+BASE_OPERATIONS = ("create", "read", "update", "delete", "diff", "health_check")
+
+_STATUS = {
+    "succeeded": ResourceStatus.READY,
+    "failed": ResourceStatus.FAILED,
+    "canceled": ResourceStatus.FAILED,
+    "deleting": ResourceStatus.DELETING,
+    "updating": ResourceStatus.UPDATING,
+}
+
+
+@dataclass(frozen=True)
+class AzureContext:
+    """Everything a driver needs from the provider: one per initialized provider."""
+
+    arm: ArmClient
+    stack: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def subscription_id(self) -> str:
+        return self.arm.settings.subscription_id
+
+    @property
+    def resource_group(self) -> str:
+        return self.arm.settings.resource_group
+
+    @property
+    def location(self) -> str:
+        return self.arm.settings.location
+
+
+class ArmDriver:
+    """Base of the Azure drivers: one ARM resource type (plus children some drivers add).
+
+    Subclasses set resource_type, ARM_TYPE, API_VERSION, the managed config fields
+    (`FORCE_NEW` ones need a new resource when they change, `UPDATABLE` ones change in place)
+    and implement `properties` and `outputs`.
+    """
+
+    resource_type: ClassVar[str] = ""
+    ARM_TYPE: ClassVar[str] = ""
+    API_VERSION: ClassVar[str] = ""
+    FORCE_NEW: ClassVar[frozenset[str]] = frozenset({"location"})
+    UPDATABLE: ClassVar[frozenset[str]] = frozenset({"tags"})
+    OPERATIONS: ClassVar[tuple[str, ...]] = BASE_OPERATIONS
+    LOCATION: ClassVar[str | None] = None  # a fixed location ("global" for DNS zones)
+
+    def __init__(self, context: AzureContext) -> None:
+        self.context = context
+
+    # -- what subclasses provide ---------------------------------------------------------
+
+    def properties(self, spec: ResourceSpec) -> dict[str, Any]:
+        """The ARM body's type-specific top-level members (properties, sku, kind...)."""
+        raise NotImplementedError
+
+    def outputs(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """The live resource under the config's own keys, plus useful extra outputs."""
+        raise NotImplementedError
+
+    def validate(self, spec: ResourceSpec) -> None:
+        """Raise `self.invalid(...)` for a config ARM would reject or silently ignore."""
+
+    def arm_name(self, spec: ResourceSpec) -> str:
+        return str(spec.config.get("name") or spec.name)
+
+    def after_put(self, spec: ResourceSpec, resource_id: str) -> None:
+        """Converge child resources (databases, record sets...) once the parent exists."""
+
+    def before_delete(self, ref: ResourceRef) -> None:
+        """Delete what this driver made beside the resource and ARM does not cascade."""
+
+    def after_delete(self, ref: ResourceRef) -> None:
+        """Delete what this driver made that the resource used (a load balancer's IP)."""
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def stack(self) -> str:
+        return self.context.stack
+
+    @property
+    def arm(self) -> ArmClient:
+        return self.context.arm
+
+    def describe(self, name: str) -> str:
+        return f"azure {self.resource_type} {name!r}"
+
+    def errors(self, name: str) -> AbstractContextManager[None]:
+        return azure_errors(self.describe(name))
+
+    def invalid(self, name: str, problem: str) -> ProviderError:
+        """A config problem the engine's validation could not see; retrying will not help."""
+        return ProviderError(f"{self.describe(name)}: {problem}", code="InvalidConfig")
+
+    def resource_id(self, arm_name: str, arm_type: str | None = None) -> str:
+        return (
+            f"/subscriptions/{self.context.subscription_id}/resourceGroups/"
+            f"{self.context.resource_group}/providers/{arm_type or self.ARM_TYPE}/{arm_name}"
+        )
+
+    def location_of(self, spec: ResourceSpec) -> str:
+        return self.LOCATION or str(spec.config.get("location") or self.context.location)
+
+    def tags_for(self, spec: ResourceSpec) -> dict[str, str]:
+        return aztags.resource_tags(
+            self.stack, spec.name, self.context.tags, spec.config.get("tags")
+        )
+
+    def body(self, spec: ResourceSpec) -> dict[str, Any]:
+        return {
+            "location": self.location_of(spec),
+            "tags": self.tags_for(spec),
+            **self.properties(spec),
+        }
+
+    def unique_suffix(self, spec: ResourceSpec) -> str:
+        """Six stable hex digits for names Azure wants unique worldwide (storage, SQL...)."""
+        seed = f"{self.context.subscription_id}/{self.context.resource_group}/{self.stack}"
+        return hashlib.sha256(f"{seed}/{spec.name}".encode()).hexdigest()[:6]
+
+    def put(self, spec: ResourceSpec, resource_id: str, body: Mapping[str, Any],
+            api_version: str | None = None) -> dict[str, Any]:  # fmt: skip
+        return self.arm.put(
+            resource_id, api_version or self.API_VERSION, body, f"{self.describe(spec.name)}"
+        )
+
+    def output(
+        self,
+        name: str,
+        provider_id: str,
+        outputs: dict[str, Any],
+        status: ResourceStatus = ResourceStatus.READY,
+    ) -> ResourceOutput:
+        return ResourceOutput(
+            name=name, type=self.resource_type, provider_id=provider_id, outputs=outputs,
+            status=status,
+        )  # fmt: skip
+
+    def natural_id(self, provider_id: str) -> str:
+        """The id `read` takes: ARM ids are already the natural ids."""
+        return provider_id
+
+    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The config a stack would declare for this live resource (used by import)."""
+        return {k: outputs[k] for k in sorted(self.FORCE_NEW | self.UPDATABLE) if k in outputs}
+
+    # -- the spec's driver operations -----------------------------------------------------
+
+    def create(self, spec: ResourceSpec) -> ResourceOutput:
+        self.validate(spec)
+        resource_id = self.resource_id(self.arm_name(spec))
+        with self.errors(spec.name):
+            existing = self.arm.find(resource_id, self.API_VERSION)
+            if existing is not None and not aztags.is_ours(existing.get("tags"), self.stack,
+                                                            spec.name):  # fmt: skip
+                raise ProviderError(
+                    f"{self.describe(spec.name)}: {resource_id} exists and is not this stack's "
+                    f"(tags {aztags.STACK_TAG}/{aztags.NAME_TAG} differ); import it instead",
+                    code="Conflict",
+                )
+            # PUT is idempotent by id: a retried create lands on the same resource.
+            self.put(spec, resource_id, self.body(spec))
+            self.after_put(spec, resource_id)
+        return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=resource_id))
+
+    def read(self, ref: ResourceRef) -> ResourceOutput:
+        resource_id = ref.provider_id or self.resource_id(ref.name)
+        with self.errors(ref.name):
+            resource = self.arm.get(resource_id, self.API_VERSION)
+            outputs = self.outputs(resource)
+        state = str((resource.get("properties") or {}).get("provisioningState") or "Succeeded")
+        status = _STATUS.get(state.lower(), ResourceStatus.CREATING)
+        return self.output(ref.name, resource_id, outputs, status)
+
+    def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
+        self.validate(spec)
+        with self.errors(spec.name):
+            # ARM's PUT replaces the whole resource with the desired one.
+            self.put(spec, ref.provider_id, self.body(spec))
+            self.after_put(spec, ref.provider_id)
+        return self.read(ref)
+
+    def delete(self, ref: ResourceRef) -> None:
+        with self.errors(ref.name):
+            self.before_delete(ref)
+            self.arm.delete(ref.provider_id, self.API_VERSION, self.describe(ref.name))
+            self.after_delete(ref)
+        self.arm.release_group()
+
+    def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
+        """The managed fields the spec sets, as `outputs` reports them once applied."""
+        fields = {k: v for k, v in spec.config.items() if k in self.FORCE_NEW | self.UPDATABLE}
+        if "tags" in fields:
+            fields["tags"] = aztags.user_tags(self.tags_for(spec))
+        return fields
+
+    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
+        changes: list[FieldChange] = []
+        for key, want in sorted(self.desired_fields(desired).items()):
+            # A reference not resolved yet (plan time) or a field read cannot see: no opinion.
+            if key not in current.outputs or _unresolved(want):
+                continue
+            have = current.outputs[key]
+            if canonical(want) != canonical(have):
+                changes.append(
+                    FieldChange(path=key, old=have, new=want, force_new=key in self.FORCE_NEW)
+                )
+        return DiffResult(
+            needs_update=bool(changes),
+            needs_replace=any(change.force_new for change in changes),
+            changes=changes,
+        )
+
+    def health_check(self, ref: ResourceRef) -> HealthResult:
+        current = self.read(ref)
+        return HealthResult(
+            healthy=current.status == ResourceStatus.READY,
+            message=f"{self.describe(ref.name)} is {current.status.value}",
+        )
+
+    def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput:
+        raise UnsupportedOperationError(
+            f"scale is not supported for {self.resource_type} on azure",
+            code="UnsupportedOperation",
+        )
+
+    def common_outputs(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": resource.get("id", ""),
+            "arm_name": resource.get("name", ""),
+            "location": resource.get("location", ""),
+            "tags": aztags.user_tags(resource.get("tags")),
+        }
+
+
+def _unresolved(value: Any) -> bool:
+    return "${" in json.dumps(value, default=str)
+
+
+def canonical(value: Any) -> Any:
+    """Equal when they mean the same: list order, numbers as text, case of ARM enums."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [canonical(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return f"{float(value):g}"
+    text = str(value)
+    try:
+        return f"{float(text):g}"
+    except ValueError:
+        return text.lower()
+
+
+def dns_label(text: str, max_length: int = 63) -> str:
+    """Lowercase letters, digits and single hyphens, starting with a letter."""
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = f"w-{cleaned}"
+    return cleaned[:max_length].rstrip("-")
+
+
+def alphanumeric(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
