@@ -1,0 +1,81 @@
+"""The pydo client built from provider config: token from the environment, endpoint, retries.
+
+The token never appears in provider config (and so never in workflow input or history): it is
+read from DIGITALOCEAN_TOKEN, or from the environment variable the config names in `token_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+import pydo
+from azure.core.credentials import AccessToken
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+
+from interfaces.errors import ConfigError
+
+DEFAULT_ENDPOINT = "https://api.digitalocean.com"
+TOKEN_ENV = "DIGITALOCEAN_TOKEN"
+SECRET_KEYS = frozenset({"token", "access_token", "api_token", "digitalocean_token"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class _Token:
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, 0)
+
+
+class _PlainHttpBearerPolicy(BearerTokenCredentialPolicy):
+    """Test-only: azure-core refuses to send a bearer token over http, which a local fake
+    speaks. Only ever built for a loopback endpoint (see `insecure_http`)."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context.options["enforce_https"] = False
+        super().on_request(request)
+
+
+def token_from_env(config: dict[str, Any]) -> str:
+    secret = sorted(SECRET_KEYS & {str(k).lower() for k in config})
+    if secret:
+        raise ConfigError(
+            f"digitalocean provider: the API token never goes in provider config "
+            f"({', '.join(secret)}); set {TOKEN_ENV} or name a variable in `token_env`"
+        )
+    variable = str(config.get("token_env") or TOKEN_ENV)
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise ConfigError(f"digitalocean provider: no API token in ${variable}")
+    return token
+
+
+def build_client(config: dict[str, Any]) -> pydo.Client:
+    """A pydo client; config keys: endpoint, token_env, max_retries, timeout and the
+    test-only insecure_http (bearer auth over plain http, loopback endpoints only)."""
+    token = token_from_env(config)
+    endpoint = str(config.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
+    options: dict[str, Any] = {
+        "endpoint": endpoint,
+        # Temporal retries the activity at the delay the error names; the SDK only retries
+        # a dropped connection, never a status (its 429 backoff ignores ratelimit-reset).
+        "retry_total": int(config.get("max_retries", 2)),
+        "retry_status": 0,
+        "connection_timeout": float(config.get("connect_timeout", 10.0)),
+        "read_timeout": float(config.get("read_timeout", 60.0)),
+    }
+    if config.get("insecure_http"):
+        url = urlparse(endpoint)
+        if url.scheme != "http" or url.hostname not in LOOPBACK_HOSTS:
+            raise ConfigError(
+                "digitalocean provider: insecure_http is for local test fakes only "
+                f"(an http://127.0.0.1 endpoint), not {endpoint}"
+            )
+        options["authentication_policy"] = _PlainHttpBearerPolicy(
+            _Token(token), "https://api.digitalocean.com"
+        )
+    return pydo.Client(token, **options)
