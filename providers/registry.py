@@ -26,6 +26,7 @@ MODULES_ENV = "WFCTL_PROVIDER_MODULES"
 _BUILTIN: dict[str, str] = {
     "aws": "providers.aws:AwsProvider",
     "azure": "providers.azure:AzureProvider",
+    "digitalocean": "providers.digitalocean:DigitalOceanProvider",
 }
 
 _registered: dict[str, ProviderFactory] = {}
