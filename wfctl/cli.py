@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
@@ -26,8 +26,8 @@ schema_app = typer.Typer(help="JSON Schemas of wfctl's file formats.", no_args_i
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(schema_app, name="schema")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
@@ -175,7 +175,8 @@ def pipeline_list(
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    table = Table("workflow id", "pipeline", "status", "started", "closed")
+    table = Table("pipeline", "status", "started", "closed")
+    table.columns.insert(0, Column("workflow id", no_wrap=True))
     for row in rows:
         table.add_row(row["workflow_id"], row["pipeline"], row["status"], row["started"][:19],
                       row["closed"][:19])

@@ -67,18 +67,26 @@ def start_sandbox(port: int) -> Callable[[], None] | None:
     return stop
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_port: int) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
+    # `kill` or a supervisor's stop must tear the children down just like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    server_log = (data_dir / "temporal.log").open("ab")
     server = subprocess.Popen(
         dev_server_command(temporal_binary(), port, ui_port, data_dir / "temporal.db"),
-        stdout=subprocess.DEVNULL,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
     )
     children: list[subprocess.Popen[bytes]] = [server]
     stop_sandbox: Callable[[], None] | None = None
     try:
         if not wait_for_port(port, 60, lambda: server.poll() is None):
-            print(f"wfctl dev: the Temporal dev server did not come up on port {port}",
-                  file=sys.stderr)
+            print(f"wfctl dev: the Temporal dev server did not come up on port {port}; "
+                  f"see {data_dir / 'temporal.log'}", file=sys.stderr)
             return 1
         stop_sandbox = start_sandbox(sandbox_port)
         env = dict(os.environ, TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
@@ -87,7 +95,7 @@ def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_po
             [sys.executable, "-m", "worker", "--config", str(config)], env=env
         )
         children.append(worker)
-        print_welcome(port, ui_port, config)
+        print_welcome(port, ui_port, config, data_dir)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         failed = next(c for c in children if c.poll() is not None)
@@ -105,9 +113,10 @@ def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_po
                 child.kill()
         if stop_sandbox is not None:
             stop_sandbox()
+        server_log.close()
 
 
-def print_welcome(port: int, ui_port: int, config: Path) -> None:
+def print_welcome(port: int, ui_port: int, config: Path, data_dir: Path) -> None:
     print(
         f"""
 wfctl is running.
@@ -120,7 +129,7 @@ Try, in another terminal (source .venv/bin/activate first):
   temporal workflow start --task-queue wfctl-pipelines --type PipelineWorkflow \\
       --input '{{"pipeline":"hello","data":{{"name":"Ada"}}}}'
   wfctl pipeline list
-Ctrl-C stops everything; history is kept in .data/.
+Ctrl-C stops everything; history is kept in {data_dir}/.
 """,
         flush=True,
     )
