@@ -175,8 +175,7 @@ def pipeline_list(
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    table = Table("pipeline", "status", "started", "closed")
-    table.columns.insert(0, Column("workflow id", no_wrap=True))
+    table = Table(Column("workflow id", no_wrap=True), "pipeline", "status", "started", "closed")
     for row in rows:
         table.add_row(row["workflow_id"], row["pipeline"], row["status"], row["started"][:19],
                       row["closed"][:19])
