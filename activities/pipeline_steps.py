@@ -6,6 +6,8 @@ steps and as a regular activity for I/O steps; the registry says which.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +27,23 @@ class StepInput(BaseModel):
     step: StepSpec
     context: PipelineContext
     strict_templates: bool = True
+
+
+async def _heartbeating(running: Coroutine[Any, Any, StepResult]) -> StepResult:
+    """Run a step while heartbeating, so a cancel (a fail-fast sibling, a timed-out run) and a
+    dead worker are noticed. The first beat waits a while: short steps send none."""
+    task = asyncio.ensure_future(running)
+    timeout = activity.info().heartbeat_timeout
+    interval = min(timeout.total_seconds() / 5, 1.0) if timeout else 1.0
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        # Cancelled here (by Temporal): stop the step too.
+        task.cancel()
 
 
 def _non_retryable(message: str, error_type: str) -> ApplicationError:
@@ -71,7 +90,10 @@ class PipelineActivities:
                 render=render,
                 attempt=activity.info().attempt,
             )
-            return await step_type.execute(config, call)
+            running = step_type.execute(config, call)
+            if activity.info().is_local:
+                return await running
+            return await _heartbeating(running)
         except StepError as exc:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
             raise ApplicationError(

@@ -8,9 +8,10 @@ from engine.step_registry import StepRegistry
 def default_registry() -> StepRegistry:
     from activities.steps import IO_STEP_TYPES
     from engine.steps import PURE_STEP_TYPES
+    from engine.steps.control import CONTROL_STEP_TYPES
 
     registry = StepRegistry()
-    for step_type in (*PURE_STEP_TYPES, *IO_STEP_TYPES):
+    for step_type in (*PURE_STEP_TYPES, *CONTROL_STEP_TYPES, *IO_STEP_TYPES):
         registry.add(step_type)
     registry.load_entry_points()
     return registry

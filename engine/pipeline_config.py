@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     create_model,
+    model_validator,
 )
 
 from engine.durations import parse_duration
@@ -46,6 +47,7 @@ Duration = Annotated[
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ON_ERROR_PATTERN = r"^(continue|fail|goto [A-Za-z0-9][A-Za-z0-9_.-]*)$"
 
 
 class RetrySpec(BaseModel):
@@ -69,12 +71,50 @@ class StepSpec(BaseModel):
     timeout: Duration | None = None
     if_: str | None = Field(default=None, alias="if")
     skip_if: str | None = None
+    # Overrides the pipeline's on_error for this step: "continue", "fail" or "goto <step>".
+    on_error: str | None = Field(default=None, pattern=ON_ERROR_PATTERN)
+
+    def error_target(self) -> str | None:
+        """The step an `on_error: goto <step>` jumps to."""
+        if self.on_error and self.on_error.startswith("goto "):
+            return self.on_error[len("goto "):]
+        return None
+
+
+class ScheduleTrigger(BaseModel):
+    """`trigger: {type: schedule, ...}`: a Temporal Schedule starts the pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["schedule"]
+    cron: str | None = None
+    interval: Duration | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    # What a start does while the previous scheduled run is still going.
+    overlap: Literal["skip", "buffer_one", "allow_all"] = "skip"
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> ScheduleTrigger:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("give either `cron` or `interval`")
+        if self.cron is not None and not _looks_like_cron(self.cron):
+            raise ValueError(f"cron {self.cron!r} needs 5 fields (min hour day month weekday)"
+                             " or a shorthand like @hourly")
+        if self.interval is not None and self.interval.total_seconds() < 1:
+            raise ValueError("interval must be at least 1s")
+        return self
+
+
+def _looks_like_cron(text: str) -> bool:
+    text = text.strip()
+    return text.startswith("@") or len(text.split()) == 5
 
 
 class PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = ""
+    trigger: ScheduleTrigger | None = None
     timeout: Duration | None = None
     on_error: Literal["stop", "skip", "compensate"] = "stop"
     strict_templates: bool = True
@@ -182,7 +222,35 @@ def _check_steps(
             # A template picks its target at run time; only literal names can be checked here.
             if "{{" not in target and target not in jump_targets:
                 problems.append(f'{here}: jumps to step "{target}", which does not exist')
+        for label, sub_steps in sub_step_lists(config).items():
+            problems += _check_steps(
+                f"{here}: {label}", sub_steps, registry, {s.name for s in sub_steps}
+            )
+    for step in steps:
+        target = step.error_target()
+        if target is not None and target not in jump_targets:
+            problems.append(
+                f'{where}: step "{step.name}": on_error: goto "{target}", which does not exist'
+            )
     return problems
+
+
+def sub_step_lists(config: Any) -> dict[str, list[StepSpec]]:
+    """The nested step lists of a step config (foreach, parallel, ...), by label."""
+    sub_steps = getattr(config, "sub_steps", None)
+    return sub_steps() if callable(sub_steps) else {}
+
+
+def _all_steps(steps: list[StepSpec], registry: StepRegistry) -> list[StepSpec]:
+    """Steps with their nested sub-steps, depth first (the config is already valid)."""
+    found: list[StepSpec] = []
+    for step in steps:
+        found.append(step)
+        if step.type in registry:
+            config = registry.get(step.type).config_model.model_validate(step.config)
+            for sub_steps in sub_step_lists(config).values():
+                found += _all_steps(sub_steps, registry)
+    return found
 
 
 def parse_pipelines(
@@ -202,10 +270,10 @@ def parse_pipelines(
         targets = {s.name for s in spec.steps}
         problems += _check_steps(where, spec.steps, registry, targets)
         problems += _check_steps(f"{where}: compensation", spec.compensation, registry, set())
-        io_types = sorted(
-            {s.type for s in [*spec.steps, *spec.compensation]
-             if s.type in registry and registry.get(s.type).io}
-        )
+        if problems:
+            continue
+        every_step = _all_steps([*spec.steps, *spec.compensation], registry)
+        io_types = sorted({s.type for s in every_step if registry.get(s.type).io})
         pipelines[name] = PipelineDefinition(name=name, source=source, spec=spec, io_types=io_types)
     if problems:
         raise ConfigError(problems)

@@ -1,8 +1,10 @@
 """The step timeline of a pipeline run, read back from its Temporal history.
 
 This is the project's EventRecorder: Temporal's history is the only store of execution
-events. I/O steps are activity events; pure steps are local-activity markers. Both carry the
-summary "<step> (<type>)" the workflow gave them.
+events. I/O steps are activity events; pure steps are local-activity markers; sleeps and
+retry waits are timers; call_pipeline is a child workflow. All carry the summary
+"<step> (<type>)" the workflow gave them. Approval decisions are the completed `approve` and
+`reject` Updates.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ STEP_ACTIVITY = "run_step"
 class StepEvent(BaseModel):
     step: str
     type: str
-    kind: str  # "activity" or "local"
-    status: str  # scheduled | running | completed | failed | timed_out | canceled
+    kind: str  # "activity", "local", "timer", "child" or "approval"
+    # scheduled | running | started | completed | failed | timed_out | canceled | terminated,
+    # and for approvals: approved | rejected
+    status: str
     attempts: int = 1
     started_at: datetime | None = None
     duration_seconds: float | None = None
@@ -55,6 +59,11 @@ def _failure_message(failure: Failure) -> str:
         messages.append(node.message)
         node = node.cause if node.HasField("cause") else None
     return messages[-1] if messages else ""
+
+
+def _has_failure(attrs: Any) -> bool:
+    # Canceled activities and failed child starts carry no `failure` field at all.
+    return "failure" in attrs.DESCRIPTOR.fields_by_name and attrs.HasField("failure")
 
 
 def _time(event: HistoryEvent) -> datetime:
@@ -102,6 +111,8 @@ def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
     timeline: list[StepEvent] = []
     by_scheduled_id: dict[int, StepEvent] = {}
     scheduled_at: dict[int, datetime] = {}
+    opened: dict[int, StepEvent] = {}  # timers and children by their opening event id
+    update_names: dict[str, str] = {}
     for event in history.events:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -124,9 +135,114 @@ def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
             if (entry := by_scheduled_id.get(started.scheduled_event_id)) is not None:
                 entry.status = "running"
                 entry.attempts = started.attempt or 1
+        elif (entry := _timer_or_child(event, client, opened)) is not None:
+            timeline.append(entry)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            attrs = event.workflow_execution_update_accepted_event_attributes
+            update_names[attrs.protocol_instance_id] = attrs.accepted_request.input.name
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            if (decision := _approval(event, client, update_names)) is not None:
+                timeline.append(decision)
         else:
             _close_activity(event, by_scheduled_id, scheduled_at)
+            _close_timer_or_child(event, opened, timeline)
     return timeline
+
+
+APPROVAL_UPDATES = ("approve", "reject")
+_APPROVAL_STEP = "step.wait_for_approval"
+
+
+def _timer_or_child(
+    event: HistoryEvent, client: Client, opened: dict[int, StepEvent]
+) -> StepEvent | None:
+    """A sleep, retry wait, approval deadline or call_pipeline child, opened by this event."""
+    if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+        kind = "timer"
+    elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+        kind = "child"
+    else:
+        return None
+    step, step_type = _split_summary(_summary(event, client))
+    if not step_type:
+        return None  # not a step's (a pipeline timeout, a step timeout)
+    entry = StepEvent(
+        step=step, type=step_type, kind=kind,
+        status="running" if kind == "timer" else "scheduled", started_at=_time(event),
+    )
+    opened[event.event_id] = entry
+    # An approval deadline is listed only if it passes; a decision is listed by its Update.
+    return None if step_type == _APPROVAL_STEP else entry
+
+
+_TIMER_CLOSE = {
+    EventType.EVENT_TYPE_TIMER_FIRED: "completed",
+    EventType.EVENT_TYPE_TIMER_CANCELED: "canceled",
+}
+_CHILD_CLOSE = {
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED: "started",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED: "completed",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED: "failed",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: "canceled",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED: "failed",
+}
+
+
+def _attributes(event: HistoryEvent) -> Any:
+    """`timer_fired_event_attributes` and the like, by the event's type."""
+    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+    return getattr(event, f"{name}_event_attributes")
+
+
+def _close_timer_or_child(
+    event: HistoryEvent, opened: dict[int, StepEvent], timeline: list[StepEvent]
+) -> None:
+    if (status := _TIMER_CLOSE.get(event.event_type)) is not None:
+        attrs = _attributes(event)
+        opener = attrs.started_event_id
+    elif (status := _CHILD_CLOSE.get(event.event_type)) is not None:
+        attrs = _attributes(event)
+        opener = attrs.initiated_event_id
+    else:
+        return
+    entry = opened.get(opener)
+    if entry is None:
+        return
+    if entry.type == _APPROVAL_STEP:
+        if status == "completed":  # the deadline passed without a decision
+            entry.status = "timed_out"
+            timeline.append(entry)
+        return
+    entry.status = status
+    if status != "started" and entry.started_at is not None:
+        entry.duration_seconds = (_time(event) - entry.started_at).total_seconds()
+    if status == "failed" and _has_failure(attrs):
+        entry.error = _failure_message(attrs.failure)
+
+
+def _approval(event: HistoryEvent, client: Client, names: dict[str, str]) -> StepEvent | None:
+    attrs = event.workflow_execution_update_completed_event_attributes
+    if names.get(attrs.meta.update_id) not in APPROVAL_UPDATES:
+        return None
+    if not attrs.outcome.HasField("success") or not attrs.outcome.success.payloads:
+        return None
+    outcome = client.data_converter.payload_converter.from_payload(
+        attrs.outcome.success.payloads[0], dict
+    )
+    if not isinstance(outcome, dict):
+        return None
+    decision = str(outcome.get("decision", ""))
+    return StepEvent(
+        step=str(outcome.get("step", "")),
+        type=_APPROVAL_STEP,
+        kind="approval",
+        status=decision,
+        started_at=_time(event),
+        error=f"{outcome.get('approver', '')}: {outcome.get('comment', '')}"
+        if decision == "rejected" else "",
+    )
 
 
 _CLOSE_EVENTS = {
@@ -152,7 +268,7 @@ def _close_activity(
         return
     entry.status = status
     entry.duration_seconds = (_time(event) - scheduled_at[attrs.scheduled_event_id]).total_seconds()
-    if status != "completed" and attrs.HasField("failure"):
+    if status != "completed" and _has_failure(attrs):
         entry.error = _failure_message(attrs.failure)
 
 

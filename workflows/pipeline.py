@@ -2,31 +2,65 @@
 
 Start it from anywhere with the input {"pipeline": NAME, "data": {...}}; the result is the
 pipeline's `_pipeline_output`, or the merged state when no step set one.
+
+Steps that wait, branch or loop (engine.steps.control) are run here rather than in an
+activity: a foreach or parallel runs its sub-steps as their own (local) activities, sleep is a
+durable timer, wait_for_approval waits for the `approve`/`reject` Update, call_pipeline is a
+child PipelineWorkflow. Sub-steps see a copy of the state; what they produce comes back as
+the control step's output.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline_steps import PipelineActivities, StepInput
+    from engine.durations import parse_duration
     from engine.pipeline_config import PipelineDefinition, StepSpec
+    from engine.step_registry import StepType
+    from engine.steps.control import (
+        CONTROL_TYPES,
+        CallPipelineConfig,
+        ForeachConfig,
+        ParallelConfig,
+        RetryWithBackoffConfig,
+        SleepConfig,
+        WaitForApprovalConfig,
+    )
+    from engine.steps.paths import lookup
     from engine.templates import TemplateEngine, TemplateError
     from interfaces import PipelineContext, StepResult
+    from workflows.pipeline_approval import (
+        ApprovalDecision,
+        ApprovalOutcome,
+        Approvals,
+        PendingApproval,
+    )
     from workflows.search_attributes import PIPELINE_NAME
 
 # A pipeline that jumps back with next_step could otherwise loop until history overflows.
 MAX_STEP_EXECUTIONS = 1000
 DEFAULT_IO_TIMEOUT = timedelta(seconds=30)
 DEFAULT_PURE_TIMEOUT = timedelta(seconds=10)
+# I/O steps heartbeat (activities.pipeline_steps), so a dead worker or a cancelled branch is
+# noticed within seconds rather than at the step's timeout.
+IO_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 # I/O is worth retrying by default; a pure step fails the same way every time.
 DEFAULT_IO_RETRY = RetryPolicy(
     maximum_attempts=3,
@@ -52,10 +86,14 @@ class StepFailed(Exception):
         super().__init__(reason)
         self.step, self.reason = step, reason
 
+    def describe(self) -> str:
+        return f'step "{self.step.name}" failed: {self.reason}'
+
 
 def failure_reason(err: BaseException) -> str:
-    """The innermost useful message of an activity failure."""
-    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    """The innermost useful message of an activity or child workflow failure."""
+    wrapped = isinstance(err, ActivityError | ChildWorkflowError) and err.cause
+    cause = err.cause if wrapped and err.cause else err
     if isinstance(cause, ActivityTimeoutError):
         return f"timed out ({cause.type.name.lower() if cause.type else 'timeout'})"
     if isinstance(cause, ApplicationError):
@@ -63,16 +101,54 @@ def failure_reason(err: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
+@dataclass
+class Scope:
+    """Where a list of steps runs: its state, its path in the pipeline, what it produced."""
+
+    ctx: PipelineContext
+    path: str = ""
+    produced: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, step: StepSpec) -> str:
+        """The step's path: "deploy", "regions[2].confirm", "checks.lint.run"."""
+        return f"{self.path}.{step.name}" if self.path else step.name
+
+    def record(self, step: StepSpec, output: dict[str, Any]) -> None:
+        self.ctx.merge_step_output(step.name, output)
+        self.produced.update(output)
+
+    def nested(self, path: str, values: dict[str, Any] | None = None) -> Scope:
+        ctx = self.ctx.model_copy(deep=True)
+        ctx.current.update(values or {})
+        return Scope(ctx, path)
+
+
+ControlRun = Callable[[PipelineDefinition, StepSpec, Any, Scope], Awaitable[StepResult]]
+
+
 @workflow.defn(name="PipelineWorkflow")
 class PipelineWorkflow:
     def __init__(self) -> None:
         self._status = PipelineStatus()
+        self._approvals = Approvals()
+        self._templates = TemplateEngine()
+        self._child_ids: dict[str, int] = {}
+        self._control: dict[str, ControlRun] = {
+            "step.foreach": self._foreach,
+            "step.parallel": self._parallel,
+            "step.call_pipeline": self._call_pipeline,
+            "step.sleep": self._sleep,
+            "step.wait_for_approval": self._wait_for_approval,
+            "step.retry_with_backoff": self._retry_with_backoff,
+        }
 
     @workflow.run
     async def run(self, input: Any) -> dict[str, Any]:
         request = _parse_input(input)
         self._status.pipeline = request.pipeline
         workflow.upsert_search_attributes([PIPELINE_NAME.value_set(request.pipeline)])
+        # The definition is recorded in history: a run keeps the snapshot it started with,
+        # whatever the worker reloads meanwhile.
         definition: PipelineDefinition = await workflow.execute_local_activity_method(
             PipelineActivities.load_pipeline_definition,
             request.pipeline,
@@ -91,12 +167,14 @@ class PipelineWorkflow:
             },
         )
         spec = definition.spec
+        self._templates = TemplateEngine(strict=spec.strict_templates)
+        top = Scope(ctx)
         try:
             if spec.timeout is None:
-                await self._run_steps(definition, ctx)
+                await self._run_steps(definition, spec.steps, top)
             else:
                 seconds = spec.timeout.total_seconds()
-                await asyncio.wait_for(self._run_steps(definition, ctx), seconds)
+                await asyncio.wait_for(self._run_steps(definition, spec.steps, top), seconds)
         except TimeoutError:
             raise ApplicationError(
                 f"pipeline timed out after {spec.timeout}",
@@ -105,11 +183,9 @@ class PipelineWorkflow:
             ) from None
         except StepFailed as failed:
             if spec.on_error == "compensate":
-                await self._compensate(definition, ctx, failed)
+                await self._compensate(definition, top, failed)
             raise ApplicationError(
-                f'step "{failed.step.name}" failed: {failed.reason}',
-                type="StepFailed",
-                non_retryable=True,
+                failed.describe(), type="StepFailed", non_retryable=True
             ) from None
         output = ctx.current.get("_pipeline_output")
         return output if isinstance(output, dict) else ctx.current
@@ -118,11 +194,53 @@ class PipelineWorkflow:
     def status(self) -> PipelineStatus:
         return self._status
 
-    async def _run_steps(self, definition: PipelineDefinition, ctx: PipelineContext) -> None:
-        spec = definition.spec
-        steps = spec.steps
+    @workflow.query
+    def pending_approval(self) -> list[PendingApproval]:
+        """The steps waiting for a decision, with their message and since when they wait."""
+        return [
+            waiting for step, waiting in self._approvals.pending.items()
+            if step not in self._approvals.decided
+        ]
+
+    @workflow.update
+    async def approve(self, decision: ApprovalDecision) -> ApprovalOutcome:
+        return self._decide(decision, "approved")
+
+    @approve.validator
+    def _validate_approve(self, decision: ApprovalDecision) -> None:
+        self._approvals.target(decision, rejecting=False)
+
+    @workflow.update
+    async def reject(self, decision: ApprovalDecision) -> ApprovalOutcome:
+        return self._decide(decision, "rejected")
+
+    @reject.validator
+    def _validate_reject(self, decision: ApprovalDecision) -> None:
+        self._approvals.target(decision, rejecting=True)
+
+    def _decide(self, decision: ApprovalDecision, verdict: str) -> ApprovalOutcome:
+        try:
+            # Validated already; checked again because an earlier Update in the same workflow
+            # task may have decided the step since.
+            waiting = self._approvals.target(decision, rejecting=verdict == "rejected")
+        except ValueError as exc:
+            raise ApplicationError(str(exc), type="InvalidDecision", non_retryable=True) from None
+        outcome = ApprovalOutcome(
+            step=waiting.step,
+            decision="approved" if verdict == "approved" else "rejected",
+            approver=decision.approver.strip(),
+            comment=decision.comment,
+            decided_at=workflow.now(),
+        )
+        self._approvals.decide(outcome)
+        return outcome
+
+    # ---- the step list ----
+
+    async def _run_steps(
+        self, definition: PipelineDefinition, steps: list[StepSpec], scope: Scope
+    ) -> None:
         positions = {step.name: i for i, step in enumerate(steps)}
-        templates = TemplateEngine(strict=spec.strict_templates)
         index, executed = 0, 0
         while index < len(steps):
             step = steps[index]
@@ -133,19 +251,16 @@ class PipelineWorkflow:
                     type="StepLimitExceeded",
                     non_retryable=True,
                 )
-            if self._skipped(step, ctx, templates):
+            if self._skipped(step, scope.ctx):
                 index += 1
                 continue
             try:
-                result = await self._execute(definition, step, ctx)
+                result = await self._run_one(definition, step, scope)
             except StepFailed as failed:
-                if spec.on_error != "skip":
-                    raise
-                ctx.merge_step_output(step.name, {"_error": failed.reason, "_skipped": True})
-                index += 1
+                index = self._recover(definition, step, failed, scope, positions)
                 continue
-            ctx.merge_step_output(step.name, result.output)
-            self._status.completed_steps.append(step.name)
+            scope.record(step, result.output)
+            self._status.completed_steps.append(scope.key(step))
             if result.stop:
                 return
             if result.next_step:
@@ -155,19 +270,69 @@ class PipelineWorkflow:
             else:
                 index += 1
 
-    def _skipped(self, step: StepSpec, ctx: PipelineContext, templates: TemplateEngine) -> bool:
+    def _recover(
+        self,
+        definition: PipelineDefinition,
+        step: StepSpec,
+        failed: StepFailed,
+        scope: Scope,
+        positions: dict[str, int],
+    ) -> int:
+        """Where the list goes on after `step` failed, by its on_error (or the pipeline's)."""
+        target = step.error_target()
+        if target is not None:
+            scope.record(step, {"_error": failed.reason, "_failed_step": step.name})
+            return positions[target]
+        policy = step.on_error or definition.spec.on_error
+        if policy in ("continue", "skip"):
+            scope.record(step, {"_error": failed.reason, "_skipped": True})
+            return positions[step.name] + 1
+        raise failed
+
+    def _skipped(self, step: StepSpec, ctx: PipelineContext) -> bool:
         try:
-            if step.if_ is not None and not templates.truthy(step.if_, ctx):
+            if step.if_ is not None and not self._templates.truthy(step.if_, ctx):
                 return True
-            return step.skip_if is not None and templates.truthy(step.skip_if, ctx)
+            return step.skip_if is not None and self._templates.truthy(step.skip_if, ctx)
         except TemplateError as exc:
             raise StepFailed(step, str(exc)) from None
+
+    async def _run_one(
+        self, definition: PipelineDefinition, step: StepSpec, scope: Scope
+    ) -> StepResult:
+        self._status.current_step = scope.key(step)
+        workflow.set_current_details(f"step {scope.key(step)} ({step.type})")
+        control = CONTROL_TYPES.get(step.type)
+        if control is None:
+            return await self._execute(definition, step, scope.ctx)
+        config = self._render_config(step, control, scope.ctx)
+        running = self._control[step.type](definition, step, config, scope)
+        if step.timeout is None:
+            return await running
+        try:
+            return await asyncio.wait_for(running, step.timeout.total_seconds())
+        except TimeoutError:
+            raise StepFailed(step, f"timed out after {step.timeout}") from None
+
+    def _render_config(self, step: StepSpec, control: StepType, ctx: PipelineContext) -> Any:
+        try:
+            rendered = {
+                key: value if key in control.raw_fields else self._templates.render(value, ctx)
+                for key, value in step.config.items()
+            }
+            return control.config_model.model_validate(rendered)
+        except TemplateError as exc:
+            raise StepFailed(step, str(exc)) from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise StepFailed(step, f"invalid config after rendering: {problems}") from None
 
     async def _execute(
         self, definition: PipelineDefinition, step: StepSpec, ctx: PipelineContext
     ) -> StepResult:
-        self._status.current_step = step.name
-        workflow.set_current_details(f"step {step.name} ({step.type})")
         step_input = StepInput(
             pipeline=definition.name,
             step=step,
@@ -182,7 +347,11 @@ class PipelineWorkflow:
                     PipelineActivities.run_step,
                     step_input,
                     start_to_close_timeout=step.timeout or DEFAULT_IO_TIMEOUT,
+                    heartbeat_timeout=IO_HEARTBEAT_TIMEOUT,
                     retry_policy=retry or DEFAULT_IO_RETRY,
+                    # A cancelled step (fail-fast sibling, pipeline timeout) stops for real
+                    # before the workflow goes on: the activity hears it at its next heartbeat.
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=summary,
                 )
             return await workflow.execute_local_activity_method(
@@ -193,27 +362,233 @@ class PipelineWorkflow:
                 summary=summary,
             )
         except (ActivityError, ApplicationError) as err:
-            if isinstance(err.cause, CancelledError):
-                # The run itself is being cancelled (or timed out): not this step's failure.
+            if isinstance(err.cause, CancelledError) or _being_cancelled():
+                # The run, or this branch, is being cancelled: not this step's failure (an
+                # attempt that failed while its cancel was on the way lands here too).
                 raise asyncio.CancelledError() from None
             # Local activity failures can surface as the step's ApplicationError itself.
             raise StepFailed(step, failure_reason(err)) from None
 
     async def _compensate(
-        self, definition: PipelineDefinition, ctx: PipelineContext, failed: StepFailed
+        self, definition: PipelineDefinition, scope: Scope, failed: StepFailed
     ) -> None:
         # Compensation steps can see what failed and why.
-        ctx.current.update({"_error": failed.reason, "_failed_step": failed.step.name})
+        scope.ctx.current.update({"_error": failed.reason, "_failed_step": failed.step.name})
         for step in reversed(definition.spec.compensation):
             try:
-                result = await self._execute(definition, step, ctx)
+                result = await self._run_one(definition, step, scope)
             except StepFailed as comp_failed:
                 # Keep undoing the rest: one failed undo must not strand the others.
                 workflow.logger.warning(
                     "compensation step %s failed: %s", step.name, comp_failed.reason
                 )
                 continue
-            ctx.merge_step_output(step.name, result.output)
+            scope.record(step, result.output)
+
+    # ---- steps the workflow runs itself ----
+
+    async def _foreach(
+        self, definition: PipelineDefinition, step: StepSpec, config: ForeachConfig, scope: Scope
+    ) -> StepResult:
+        items = config.items
+        if not isinstance(items, list):
+            raise StepFailed(step, f"items must render to a list, got {items!r}")
+        results: list[Any] = [None] * len(items)
+        errors: list[str] = []
+        # One shared cursor: each of the `concurrency` lanes takes the next item when free.
+        cursor = iter(range(len(items)))
+
+        async def lane() -> None:
+            for i in cursor:
+                if errors and not config.continue_on_error:
+                    return
+                values = {config.item_var: items[i], config.index_var: i}
+                item_scope = scope.nested(f"{scope.key(step)}[{i}]", values)
+                try:
+                    await self._run_steps(definition, config.steps, item_scope)
+                except StepFailed as failed:
+                    errors.append(f"item {i}: {failed.describe()}")
+                    results[i] = {"_error": failed.describe()}
+                    continue
+                results[i] = item_scope.produced
+
+        await asyncio.gather(*(lane() for _ in range(min(config.concurrency, len(items)))))
+        if errors and not config.continue_on_error:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise StepFailed(step, errors[0] + more)
+        output: dict[str, Any] = {"results": results}
+        if errors:
+            output["errors"] = errors
+        return StepResult(output=output)
+
+    async def _parallel(
+        self, definition: PipelineDefinition, step: StepSpec, config: ParallelConfig, scope: Scope
+    ) -> StepResult:
+        outputs: dict[str, dict[str, Any]] = {}
+        failures: dict[str, str] = {}
+        tasks: dict[str, asyncio.Task[None]] = {}
+
+        async def branch(name: str, steps: list[StepSpec]) -> None:
+            branch_scope = scope.nested(f"{scope.key(step)}.{name}")
+            try:
+                await self._run_steps(definition, steps, branch_scope)
+            except StepFailed as failed:
+                failures[name] = failed.describe()
+                if config.fail_fast:
+                    for other, task in tasks.items():
+                        if other != name and not task.done():
+                            task.cancel()
+                return
+            outputs[name] = branch_scope.produced
+
+        for name, steps in config.branches.items():
+            tasks[name] = asyncio.create_task(branch(name, steps))
+        finished = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for outcome in finished:
+            if isinstance(outcome, BaseException) and not isinstance(
+                outcome, asyncio.CancelledError
+            ):
+                raise outcome
+        if failures:
+            reason = "; ".join(f"branch {name}: {why}" for name, why in failures.items())
+            cancelled = [n for n in tasks if n not in failures and n not in outputs]
+            if cancelled:
+                reason += f" (cancelled: {', '.join(cancelled)})"
+            raise StepFailed(step, reason)
+        return StepResult(output={name: outputs[name] for name in config.branches})
+
+    async def _call_pipeline(
+        self,
+        definition: PipelineDefinition,
+        step: StepSpec,
+        config: CallPipelineConfig,
+        scope: Scope,
+    ) -> StepResult:
+        if not isinstance(config.input, dict):
+            raise StepFailed(step, f"input must render to a mapping, got {config.input!r}")
+        name = config.pipeline
+        child_id = self._child_workflow_id(name, scope.key(step))
+        request = PipelineRunInput(pipeline=name, data=config.input)
+        options: dict[str, Any] = {
+            "id": child_id,
+            "execution_timeout": config.timeout,
+            "static_summary": f"{step.name} (step.call_pipeline)",
+            "static_details": f"pipeline {name}, called by {workflow.info().workflow_id}",
+            "search_attributes": TypedSearchAttributes([SearchAttributePair(PIPELINE_NAME, name)]),
+        }
+        if config.mode == "async":
+            await workflow.start_child_workflow(
+                PipelineWorkflow.run,
+                request,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                **options,
+            )
+            return StepResult(output={"workflow_id": child_id})
+        try:
+            result = await workflow.execute_child_workflow(PipelineWorkflow.run, request, **options)
+        except ChildWorkflowError as err:
+            if isinstance(err.cause, CancelledError) or _being_cancelled():
+                raise asyncio.CancelledError() from None
+            raise StepFailed(step, f'pipeline "{name}" failed: {failure_reason(err)}') from None
+        if not config.output_mapping:
+            return StepResult(output=result)
+        picked: dict[str, Any] = {}
+        for key, path in config.output_mapping.items():
+            found, value = lookup(result, path)
+            if not found:
+                raise StepFailed(step, f'output_mapping.{key}: pipeline "{name}" gave no {path!r}')
+            picked[key] = value
+        return StepResult(output=picked)
+
+    def _child_workflow_id(self, pipeline: str, step_key: str) -> str:
+        """`pipeline:<child>:<parent run>.<step path>`, unique if the step runs again."""
+        parent = workflow.info().workflow_id
+        prefix = f"pipeline:{self._status.pipeline}:"
+        run = parent[len(prefix):] if parent.startswith(prefix) else parent
+        base = f"pipeline:{pipeline}:{run}.{step_key}"
+        count = self._child_ids[base] = self._child_ids.get(base, 0) + 1
+        return base if count == 1 else f"{base}.{count}"
+
+    async def _sleep(
+        self, definition: PipelineDefinition, step: StepSpec, config: SleepConfig, scope: Scope
+    ) -> StepResult:
+        duration = self._duration(step, config.duration)
+        if duration > timedelta(0):
+            await workflow.sleep(duration, summary=f"{step.name} (step.sleep)")
+        return StepResult()
+
+    async def _wait_for_approval(
+        self,
+        definition: PipelineDefinition,
+        step: StepSpec,
+        config: WaitForApprovalConfig,
+        scope: Scope,
+    ) -> StepResult:
+        timeout = None if config.timeout is None else self._duration(step, config.timeout)
+        key = scope.key(step)
+        now = workflow.now()
+        self._approvals.open(PendingApproval(
+            step=key,
+            message=config.message,
+            approvers=config.approvers,
+            since=now,
+            deadline=now + timeout if timeout is not None else None,
+        ))
+        workflow.set_current_details(f"waiting for approval: {key}")
+        try:
+            await workflow.wait_condition(
+                lambda: key in self._approvals.decided,
+                timeout=timeout,
+                timeout_summary=f"{step.name} (step.wait_for_approval)",
+            )
+        except TimeoutError:
+            pass  # no decision: on_timeout says what that means
+        finally:
+            outcome = self._approvals.close(key)
+        if outcome is None:
+            if config.on_timeout == "fail":
+                raise StepFailed(step, f"no approval within {timeout}")
+            outcome = ApprovalOutcome(
+                step=key, decision="timed_out", comment=f"approved after {timeout} without a "
+                "decision (on_timeout: approve)", decided_at=workflow.now(),
+            )
+        if outcome.decision == "rejected":
+            raise StepFailed(step, f"rejected by {outcome.approver}: {outcome.comment}")
+        return StepResult(output={"approved": True, "approval": outcome.model_dump(mode="json")})
+
+    async def _retry_with_backoff(
+        self,
+        definition: PipelineDefinition,
+        step: StepSpec,
+        config: RetryWithBackoffConfig,
+        scope: Scope,
+    ) -> StepResult:
+        last = ""
+        for attempt in range(1, config.max_attempts + 1):
+            if attempt > 1:
+                await workflow.sleep(
+                    config.delay_before(attempt), summary=f"{step.name} (step.retry_with_backoff)"
+                )
+            attempt_scope = scope.nested(scope.key(step), {"attempt": attempt})
+            try:
+                await self._run_steps(definition, config.steps, attempt_scope)
+            except StepFailed as failed:
+                last = failed.describe()
+                continue
+            return StepResult(output={**attempt_scope.produced, "attempts": attempt})
+        raise StepFailed(step, f"failed after {config.max_attempts} attempts; last: {last}")
+
+    @staticmethod
+    def _duration(step: StepSpec, value: Any) -> timedelta:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise StepFailed(step, str(exc)) from None
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _retry_policy(step: StepSpec) -> RetryPolicy | None:
