@@ -1,0 +1,150 @@
+"""Google API clients built from provider config: one set per initialized provider.
+
+Credentials come from Application Default Credentials (or a credentials file whose path the
+config names); provider config only says where (project, region, zone, endpoint). Every
+client -- compute's collections and its operation clients, Cloud SQL's discovery client and
+Memorystore's -- is built from the same endpoint and credentials, so a configured endpoint
+is honoured by every call, including operation polling.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import google.auth
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import redis_v1
+from googleapiclient import discovery
+
+from interfaces.errors import ConfigError
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# Keys that would put a secret in a stack document (and so in workflow inputs): refused.
+CREDENTIAL_KEYS = frozenset(
+    {"credentials_json", "service_account_key", "private_key", "access_token", "client_secret"}
+)
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class GcpSettings:
+    project: str
+    region: str
+    zone: str
+    endpoint: str | None = None
+    credentials_file: str | None = None
+    # Test-only: no credentials at all, for a local fake of the APIs.
+    anonymous_credentials: bool = False
+    timeout: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> GcpSettings:
+        secret = sorted(CREDENTIAL_KEYS & {k.lower() for k in config})
+        if secret:
+            raise ConfigError(
+                f"gcp provider: credentials never go in provider config ({', '.join(secret)}); "
+                "use Application Default Credentials or `credentials_file`"
+            )
+        project, region = config.get("project"), config.get("region")
+        if not project or not region:
+            raise ConfigError("gcp provider: config needs `project` and `region`")
+        return cls(
+            project=str(project),
+            region=str(region),
+            zone=str(config.get("zone") or f"{region}-a"),
+            endpoint=str(config["endpoint"]).rstrip("/") if config.get("endpoint") else None,
+            credentials_file=config.get("credentials_file") or None,
+            anonymous_credentials=bool(config.get("anonymous_credentials", False)),
+            timeout=float(config.get("timeout", 60.0)),
+        )
+
+
+class GcpClients:
+    """Lazily built, cached API clients sharing one set of credentials and one endpoint."""
+
+    def __init__(self, settings: GcpSettings) -> None:
+        self.settings = settings
+        self.credentials = _credentials(settings)
+        self._compute: dict[type[Any], Any] = {}
+        self._redis: redis_v1.CloudRedisClient | None = None
+        self._lock = threading.Lock()
+        # httplib2 (under the discovery client) is not thread-safe: one service per thread.
+        self._local = threading.local()
+
+    @property
+    def client_options(self) -> ClientOptions | None:
+        endpoint = self.settings.endpoint
+        return ClientOptions(api_endpoint=endpoint) if endpoint else None
+
+    def compute(self, client_class: type[C]) -> C:
+        """A compute_v1 client of `client_class` (NetworksClient, GlobalOperationsClient...)."""
+        return self._cached(self._compute, client_class, lambda: client_class(
+            credentials=self.credentials, transport="rest", client_options=self.client_options
+        ))  # fmt: skip
+
+    def redis(self) -> redis_v1.CloudRedisClient:
+        with self._lock:
+            if self._redis is None:
+                self._redis = redis_v1.CloudRedisClient(
+                    credentials=self.credentials,
+                    transport="rest",
+                    client_options=self.client_options,
+                )
+            return self._redis
+
+    def sqladmin(self) -> Any:
+        """This thread's Cloud SQL Admin v1 service (REST, from the bundled discovery doc)."""
+        service = getattr(self._local, "sqladmin", None)
+        if service is None:
+            http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials, http=httplib2.Http(timeout=self.settings.timeout)
+            )
+            service = discovery.build(
+                "sqladmin",
+                "v1",
+                http=http,
+                client_options=self.client_options,
+                static_discovery=True,
+                cache_discovery=False,
+            )
+            self._local.sqladmin = service
+        return service
+
+    def _cached(self, cache: dict[type[Any], Any], key: type[C], build: Callable[[], C]) -> C:
+        with self._lock:
+            client = cache.get(key)
+            if client is None:
+                client = cache[key] = build()
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients = [*self._compute.values(), *([self._redis] if self._redis else [])]
+            self._compute.clear()
+            self._redis = None
+        for client in clients:
+            client.transport.close()
+
+
+def _credentials(settings: GcpSettings) -> Credentials:
+    if settings.anonymous_credentials:
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    try:
+        if settings.credentials_file:
+            credentials, _ = google.auth.load_credentials_from_file(
+                settings.credentials_file, scopes=SCOPES
+            )
+        else:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+    except google.auth.exceptions.DefaultCredentialsError as error:
+        raise ConfigError(f"gcp provider: no Google credentials: {error}") from None
+    return credentials
+
