@@ -27,6 +27,7 @@ _BUILTIN: dict[str, str] = {
     "aws": "providers.aws:AwsProvider",
     "azure": "providers.azure:AzureProvider",
     "digitalocean": "providers.digitalocean:DigitalOceanProvider",
+    "gcp": "providers.gcp:GcpProvider",
 }
 
 _registered: dict[str, ProviderFactory] = {}
