@@ -68,8 +68,13 @@ def build_client(config: dict[str, Any]) -> pydo.Client:
         "connection_timeout": float(config.get("connect_timeout", 10.0)),
         "read_timeout": float(config.get("read_timeout", 60.0)),
     }
+    url = urlparse(endpoint)
+    if url.scheme != "https" and not config.get("insecure_http"):
+        raise ConfigError(
+            f"digitalocean provider: endpoint {endpoint} is not https (the token would travel "
+            "in clear); local test fakes set the test-only insecure_http"
+        )
     if config.get("insecure_http"):
-        url = urlparse(endpoint)
         if url.scheme != "http" or url.hostname not in LOOPBACK_HOSTS:
             raise ConfigError(
                 "digitalocean provider: insecure_http is for local test fakes only "

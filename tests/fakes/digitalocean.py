@@ -111,6 +111,14 @@ class DigitalOceanFake:
         self._server.shutdown()
         self._server.server_close()
 
+    def provider_config(self, token_env: str, **extra: Any) -> dict[str, Any]:
+        """A digitalocean provider block pointed at this fake, with fast polling."""
+        return {
+            "type": "digitalocean", "endpoint": self.url, "insecure_http": True,
+            "token_env": token_env, "region": "nyc3", "poll_interval": 0.02,
+            "wait_timeout": 15, "max_retries": 0, **extra,
+        }  # fmt: skip
+
     def inject(
         self,
         method: str,
