@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.pipeline_catalog import PipelineCatalog
@@ -136,7 +136,7 @@ async def test_pipeline_list_and_show_read_temporal(
         ("approve", "step.set", "completed"),
         ("respond", "step.pipeline_output", "completed"),
     ]
-    assert all(s["kind"] == "local" and s["duration_seconds"] is not None for s in shown["steps"])
+    assert all(s["kind"] == "local" and s["duration_seconds"] >= 0 for s in shown["steps"])
 
     # Visibility is eventually consistent: give it a moment to index the run.
     for _ in range(50):
@@ -187,7 +187,7 @@ async def test_flaky_http_call_is_retried_and_the_timeline_shows_it(client: Clie
             assert fetch.status == "completed" and fetch.attempts == 3
 
             broken = await executor.start_pipeline("broken-lookup", {"base": base})
-            with pytest.raises(Exception):
+            with pytest.raises(WorkflowFailureError):
                 await broken.result()
             events = await TemporalEventRecorder(client).step_events(broken.id)
             # A 404 is not retried: one attempt, and the error says what happened.

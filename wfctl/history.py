@@ -10,7 +10,7 @@ retry waits are timers; call_pipeline is a child workflow. All carry the summary
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -70,7 +70,7 @@ def _time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime().replace(tzinfo=None)
 
 
-def _local_step(event: HistoryEvent, client: Client) -> StepEvent | None:
+def _local_marker(event: HistoryEvent) -> dict[str, Any] | None:
     attrs = event.marker_recorded_event_attributes
     if attrs.marker_name != LOCAL_ACTIVITY_MARKER:
         return None
@@ -78,10 +78,17 @@ def _local_step(event: HistoryEvent, client: Client) -> StepEvent | None:
     if data_payloads is None or not data_payloads.payloads:
         return None
     data: dict[str, Any] = json.loads(data_payloads.payloads[0].data or b"{}")
-    if data.get("activity_type") != STEP_ACTIVITY:
-        return None
+    return data
+
+
+def _local_step(
+    event: HistoryEvent, data: dict[str, Any], started: datetime | None, client: Client
+) -> StepEvent:
+    """A pure step's marker. The marker's own schedule time is not usable (it can be later
+    than its completion), so a local step's duration runs from the previous local completion
+    in the same workflow task, or from the task's start: exact for steps in a row."""
+    attrs = event.marker_recorded_event_attributes
     step, step_type = _split_summary(_summary(event, client))
-    started = _marker_time(data.get("original_schedule_time"))
     ended = _marker_time(data.get("complete_time")) or _time(event)
     failed = attrs.HasField("failure")
     return StepEvent(
@@ -100,7 +107,7 @@ def _marker_time(value: Any) -> datetime | None:
     """Marker data stores protobuf timestamps as {"seconds": s, "nanos": n} or as text."""
     if isinstance(value, dict) and "seconds" in value:
         seconds = float(value["seconds"]) + float(value.get("nanos", 0)) / 1e9
-        return datetime.utcfromtimestamp(seconds)
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
     if isinstance(value, str):
         return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
     return None
@@ -113,11 +120,17 @@ def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
     scheduled_at: dict[int, datetime] = {}
     opened: dict[int, StepEvent] = {}  # timers and children by their opening event id
     update_names: dict[str, str] = {}
+    local_reference: datetime | None = None
     for event in history.events:
         kind = event.event_type
-        if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            if (local := _local_step(event, client)) is not None:
-                timeline.append(local)
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            local_reference = _time(event)
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            if (data := _local_marker(event)) is None:
+                continue
+            if data.get("activity_type") == STEP_ACTIVITY:
+                timeline.append(_local_step(event, data, local_reference, client))
+            local_reference = _marker_time(data.get("complete_time")) or local_reference
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             if attrs.activity_type.name != STEP_ACTIVITY:
