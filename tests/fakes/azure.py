@@ -14,6 +14,7 @@ Test-only wiring: importing this module registers the static credential factory
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import threading
@@ -272,7 +273,8 @@ class ArmFake:
         existing = self.resources.get(key)
         arm_type = "/".join([segments[5], *segments[6::2]])
         resource: dict[str, Any] = {"id": path, "name": segments[-1], "type": arm_type}
-        resource.update({k: body[k] for k in KEPT_MEMBERS if k in body})
+        # A copy: the recorded request keeps exactly what the client sent.
+        resource.update({k: copy.deepcopy(body[k]) for k in KEPT_MEMBERS if k in body})
         props = resource.setdefault("properties", {})
         _assign_sub_ids(path, props)
         self._computed(resource, existing)
