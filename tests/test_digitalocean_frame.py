@@ -99,14 +99,14 @@ async def test_the_token_comes_from_the_environment_never_from_config(
         make_provider(token="frame-token")
     monkeypatch.delenv("DIGITALOCEAN_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"no API token in \$DIGITALOCEAN_TOKEN"):
-        make_provider(token_env="")
+        make_provider(credentials_env="")
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", "frame-token")
-    vpc = make_provider(token_env="").resource_driver("infra.vpc")
+    vpc = make_provider(credentials_env="").resource_driver("infra.vpc")
     assert vpc.create(ResourceSpec(name="n", type="infra.vpc")).provider_id
     assert fake.requests[-1].method == "GET"
 
     monkeypatch.setenv("WFCTL_TEST_DO_WRONG", "not-the-token")
-    wrong = make_provider(token_env="WFCTL_TEST_DO_WRONG").resource_driver("infra.vpc")
+    wrong = make_provider(credentials_env="WFCTL_TEST_DO_WRONG").resource_driver("infra.vpc")
     with pytest.raises(ProviderError) as refused:
         wrong.create(ResourceSpec(name="n", type="infra.vpc"))
     assert (refused.value.code, refused.value.retryable) == ("unauthorized", False)

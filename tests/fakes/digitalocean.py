@@ -54,6 +54,7 @@ class Recorded:
     body: Any
     at: float
     status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers sent
 
 
 @dataclass
@@ -111,11 +112,11 @@ class DigitalOceanFake:
         self._server.shutdown()
         self._server.server_close()
 
-    def provider_config(self, token_env: str, **extra: Any) -> dict[str, Any]:
+    def provider_config(self, credentials_env: str, **extra: Any) -> dict[str, Any]:
         """A digitalocean provider block pointed at this fake, with fast polling."""
         return {
             "type": "digitalocean", "endpoint": self.url, "insecure_http": True,
-            "token_env": token_env, "region": "nyc3", "poll_interval": 0.02,
+            "credentials_env": credentials_env, "region": "nyc3", "poll_interval": 0.02,
             "wait_timeout": 15, "max_retries": 0, **extra,
         }  # fmt: skip
 
@@ -221,7 +222,7 @@ class DigitalOceanFake:
             record = Recorded(method, url.path, query, body, time.time())
             self.requests.append(record)
             status, extra, answer = self._answer(method, url.path, query, headers, body)
-            record.status = status
+            record.status, record.headers = status, extra
             return status, extra, answer
 
     def _answer(
