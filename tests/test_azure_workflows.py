@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from temporalio.client import Client
 
 from providers.azure.tags import NAME_TAG, STACK_TAG
@@ -222,3 +223,38 @@ async def test_throttled_put_is_retried_after_retry_after_through_the_workflow(
     assert [r["id"] for r in registries if f"wfctl-{stack}/" in r["id"]] == [
         applied.resources[0].provider_id
     ]
+
+
+async def test_the_example_stack_applies_and_destroys_on_the_fake(
+    client: Client, arm: ArmFake, tmp_path: Path
+) -> None:
+    example = yaml.safe_load((Path(__file__).parent.parent / "examples" / "azure-stack.yaml")
+                             .read_text())  # fmt: skip
+    settings = example["providers"]["azure"]
+    stack = f"{example['stack']}-{uuid.uuid4().hex[:6]}"
+    group = f"{settings['resource_group']}-{stack}"
+    doc = {
+        **example,
+        "stack": stack,
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"azure": provider_config(
+            arm, resource_group=group, location=settings["location"], tags=settings["tags"]
+        )},
+    }  # fmt: skip
+    async with iac_worker(client) as queue:
+        applied = await (await start(client, "ApplyWorkflow", queue,
+                                     {**doc, "auto_approve": True})).result()  # fmt: skip
+        assert applied.status == "applied", applied.errors
+        assert applied.counts == {"create": len(example["resources"])}
+        out = {r.name: r.outputs for r in applied.resources}
+        assert out["orders-db"]["storage_gb"] == 100 and out["sessions"]["instance_type"] == "C0"
+        assert out["web"]["env"]["ORDERS_DB_HOST"] == out["orders-db"]["fqdn"]
+        assert out["assets"]["tags"] == {"project": "shop", "env": "demo"}
+        drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
+        assert not drift.drifted, drift.results
+        destroyed = await (await start(
+            client, "DestroyWorkflow", queue,
+            {**doc, "auto_approve": True, "allow_replace": ["orders-db"]},
+        )).result()  # fmt: skip
+    assert destroyed.status == "applied", destroyed.errors
+    assert len(destroyed.destroyed) == len(example["resources"])
