@@ -301,3 +301,46 @@ def test_capabilities_registry_and_unsupported_operations(azure: MakeProvider) -
         )
     with pytest.raises(ProviderError, match="admin_login"):
         provider.resource_driver("infra.database").create(spec("db", "infra.database"))
+
+
+def test_a_create_while_the_group_is_being_deleted_is_retryable(
+    azure: MakeProvider, arm: ArmFake
+) -> None:
+    provider = azure()
+    driver = provider.resource_driver("infra.iam_role")
+    driver.create(spec("first", "infra.iam_role"))
+    group = f"/subscriptions/{SUBSCRIPTION}/resourcegroups/{provider.context.resource_group}"
+    arm.deleting_groups.add(group)
+    try:
+        with pytest.raises(ProviderError) as caught:
+            driver.create(spec("second", "infra.iam_role"))
+    finally:
+        arm.deleting_groups.discard(group)
+    assert caught.value.code == "ResourceGroupBeingDeleted" and caught.value.retryable
+
+
+def test_dns_record_sets_follow_the_config_and_the_zone_keeps_its_own(
+    azure: MakeProvider, arm: ArmFake
+) -> None:
+    provider = azure()
+    driver = provider.resource_driver("infra.dns")
+    records = [
+        {"name": "www", "type": "A", "values": ["20.0.0.1", "20.0.0.2"]},
+        {"name": "txt", "type": "TXT", "ttl": 60, "values": ["v=spf1 -all"]},
+    ]
+    zone = driver.create(spec("zone", "infra.dns", domain="Shop.Example.com.", records=records))
+    assert zone.outputs["domain"] == "shop.example.com"
+    assert zone.outputs["records"] == [
+        {"name": "txt", "type": "TXT", "ttl": 60, "values": ["v=spf1 -all"]},
+        {"name": "www", "type": "A", "ttl": 300, "values": ["20.0.0.1", "20.0.0.2"]},
+    ]
+    assert put_body(arm, f"{zone.provider_id}/A/www") == {
+        "properties": {"TTL": 300, "ARecords": [{"ipv4Address": "20.0.0.1"},
+                                                {"ipv4Address": "20.0.0.2"}]}
+    }  # fmt: skip
+    ref = ResourceRef(name="zone", type="infra.dns", provider_id=zone.provider_id)
+    updated = driver.update(ref, spec("zone", "infra.dns", domain="shop.example.com",
+                                      records=records[:1]))  # fmt: skip
+    assert [r["name"] for r in updated.outputs["records"]] == ["www"]
+    assert arm.get(f"{zone.provider_id}/TXT/txt") is None
+    assert arm.get(f"{zone.provider_id}/NS/@") is not None  # the zone's own record sets stay

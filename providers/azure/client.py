@@ -101,8 +101,8 @@ class ArmClient:
             base_url=settings.endpoint,
             **options,
         )
-        # Creates hold it from "group exists" through their first PUT; the delete of an empty
-        # group we made holds it from "group is empty" through the group being gone.
+        # Creates hold it from "group exists" through their first PUT; removing an empty group
+        # we made holds it from "group is empty" through ARM accepting the delete.
         self._group_lock = threading.Lock()
 
     @property
@@ -192,17 +192,21 @@ class ArmClient:
         A group the stack found (adopted) is never removed.
         """
         name = self.settings.resource_group
-        with azure_errors(f"azure resource group {name!r}"), self._group_lock:
-            groups = self._sdk.resource_groups
-            if not groups.check_existence(name):
-                return
-            group = as_plain(groups.get(name))
-            if (group.get("tags") or {}).get(STACK_TAG) != self.stack:
-                return
-            if any(True for _ in self._sdk.resources.list_by_resource_group(name, top=1)):
-                return
-            poller = groups.begin_delete(name)
-            self.wait(poller, f"azure resource group {name!r} to be deleted")
+        what = f"azure resource group {name!r}"
+        with azure_errors(what):
+            with self._group_lock:
+                groups = self._sdk.resource_groups
+                if not groups.check_existence(name):
+                    return
+                group = as_plain(groups.get(name))
+                if (group.get("tags") or {}).get(STACK_TAG) != self.stack:
+                    return
+                if any(True for _ in self._sdk.resources.list_by_resource_group(name, top=1)):
+                    return
+                poller = groups.begin_delete(name)
+            # Waited outside the lock: a create meanwhile gets ARM's ResourceGroupBeingDeleted,
+            # a retryable error, and makes the group again once this delete is through.
+            self.wait(poller, f"{what} to be deleted")
 
     def close(self) -> None:
         self._sdk.close()
