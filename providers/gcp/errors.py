@@ -103,8 +103,9 @@ def operation_error(
 ) -> ProviderError:
     """A compute/Cloud SQL operation that ended with `errors` ([(code, message)])."""
     codes = [code for code, _ in errors] or [str(http_status or "OperationFailed")]
-    message = "; ".join(f"{code}: {text}" for code, text in errors) or "operation failed"
-    text = f"{what}: {message}"
+    # The first code prefixes the whole message (ProviderError); later ones name themselves.
+    parts = [text if i == 0 else f"{code}: {text}" for i, (code, text) in enumerate(errors)]
+    text = f"{what}: {'; '.join(parts) or 'operation failed'}"
     if any(code in NOT_FOUND_REASONS for code in codes):
         return NotFoundError(text, code=codes[0])
     retryable = not any("QUOTA" in code for code in codes) and (

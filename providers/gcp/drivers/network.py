@@ -64,6 +64,8 @@ class NetworkDriver(GcpDriver):
                 for s in subnets
             ],
             "subnet_names": [s.name for s in subnets],
+            # The first subnet, for stacks with one: `${net.outputs.subnetwork}`.
+            "subnetwork": subnets[0].self_link if subnets else "",
             "subnet_self_links": [s.self_link for s in subnets],
         }
         return self.output(ref.name, network.name, outputs)
