@@ -12,6 +12,10 @@ does, briefly, so a stack applies against it as against AWS (the drivers stay wr
   it after a few minutes, the sandbox on the next describe;
 - DeleteCacheSubnetGroup is not implemented; the sandbox implements it.
 
+moto accepts any credentials, but boto3 signs nothing without some: on a machine that has
+none, the sandbox puts dummy ones in its process environment, which the processes started
+after it (`wfctl dev`'s worker) inherit. Real credentials, when found, are left alone.
+
 A test can shorten the waits: ECS_TASKS_START_AFTER is read on each describe, and moto reads
 moto.settings.ACM_VALIDATION_WAIT on each check.
 """
@@ -39,12 +43,21 @@ def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
 
     _let_time_pass()
     _fill_moto_gaps()
+    _dummy_credentials_if_none()
     # One access-log line per API call drowns everything else the service prints.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound_port = server.get_host_and_port()
     return f"http://{host}:{bound_port}", server.stop
+
+
+def _dummy_credentials_if_none() -> None:
+    import botocore.session
+
+    if botocore.session.get_session().get_credentials() is None:
+        os.environ["AWS_ACCESS_KEY_ID"] = "sandbox"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "sandbox"
 
 
 def _let_time_pass() -> None:
