@@ -96,6 +96,13 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         assert group is not None and group["tags"] == {STACK_TAG: stack}
         vnet = arm.get(out["net"]["vnet_id"])
         assert vnet is not None and vnet["tags"][NAME_TAG] == "net"
+        # What went over the wire from the activity: ARM's nesting, not our config's keys.
+        sent = arm.requests("PUT", out["net"]["vnet_id"])[0].body
+        assert set(sent) == {"location", "tags", "properties"}
+        assert sent["properties"]["addressSpace"] == {"addressPrefixes": ["10.10.0.0/16"]}
+        assert [s["properties"]["addressPrefix"] for s in sent["properties"]["subnets"]] == [
+            "10.10.1.0/24", "10.10.2.0/24"
+        ]  # fmt: skip
 
         # -- nothing to do ---------------------------------------------------------------
         drift = await run("DriftWorkflow")
