@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from temporalio.client import Client
 
 from tests.fakes.digitalocean import DigitalOceanFake
@@ -205,3 +206,30 @@ async def test_a_validation_error_fails_the_action_without_retrying(
     assert "unprocessable_entity" in applied.errors[0].error
     assert "invalid image" in applied.errors[0].error
     assert len(fake.calls("POST", r"/v2/droplets")) == before + 1
+
+
+async def test_the_example_stack_applies_and_destroys_on_the_fake(
+    client: Client, fake: DigitalOceanFake, tmp_path: Path
+) -> None:
+    example = Path(__file__).parent.parent / "examples" / "digitalocean-stack.yaml"
+    doc = yaml.safe_load(example.read_text())
+    doc["state"] = state_block("sqlite", tmp_path)
+    # Only where the API is and how to reach it change; everything else runs as written.
+    doc["providers"]["do"] = {**doc["providers"]["do"], **fake.provider_config(TOKEN_ENV)}
+    fake.objects["domains"].pop("shop.example.com", None)
+    async with iac_worker(client) as queue:
+        applied = await (await start(client, "ApplyWorkflow", queue,
+                                     {**doc, "auto_approve": True})).result()  # fmt: skip
+        assert applied.status == "applied", applied.errors
+        assert applied.counts == {"create": len(doc["resources"])}
+        live = by_name(applied.resources)
+        assert live["web"]["instance_type"] == "s-1vcpu-2gb"
+        assert live["orders-db"]["users"] == ["orders"]
+        assert live["storefront"]["url"].startswith("https://shop-do-storefront")
+        drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
+        assert not drift.drifted, drift.results
+        destroyed = await (await start(client, "DestroyWorkflow", queue,
+                                       {**doc, "auto_approve": True,
+                                        "allow_replace": ["orders-db"]})).result()  # fmt: skip
+    assert destroyed.status == "applied", destroyed.errors
+    assert sorted(destroyed.destroyed) == sorted(r["name"] for r in doc["resources"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
-from providers.digitalocean.base import BASE_OPERATIONS, DoDriver
+from providers.digitalocean.base import BASE_OPERATIONS, DoDriver, canonical
 
 STATUSES = {
     "new": ResourceStatus.CREATING,
@@ -104,7 +104,7 @@ class LoadBalancerDriver(DoDriver):
     def same(self, key: str, desired: Any, actual: Any) -> bool:
         if key == "health_check" and isinstance(desired, dict) and isinstance(actual, dict):
             # Settings the stack leaves out keep DigitalOcean's defaults.
-            return all(super().same(k, v, actual.get(k)) for k, v in desired.items())
+            return canonical(desired) == canonical({k: actual.get(k) for k in desired})
         return super().same(key, desired, actual)
 
     def _body(self, spec: ResourceSpec) -> dict[str, Any]:
