@@ -24,9 +24,10 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.iac import iac_activities
-from activities.pipeline_catalog import PipelineCatalog
+from activities.pipeline_catalog import CatalogReloader, PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
+from engine.pipeline_config import PipelineDefinition
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
 from providers.registry import load_provider_modules
@@ -82,16 +83,45 @@ def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
 
 
 async def serve(
-    settings: ConnectionSettings, config: str, stop: asyncio.Event, *, with_iac: bool = True
+    settings: ConnectionSettings,
+    config: str,
+    stop: asyncio.Event,
+    *,
+    with_iac: bool = True,
+    task_queue: str = task_queues.PIPELINES,
+    sync_schedules: bool = False,
+    reload_interval: float = 2.0,
 ) -> None:
-    """Run until `stop` is set. Raises ConfigError or ConnectionError before serving anything."""
+    """Run until `stop` is set. Raises ConfigError or ConnectionError before serving anything.
+
+    With `reload_interval` > 0 the config is watched: new runs use a valid new version, an
+    invalid one is logged and ignored. With `sync_schedules` the pipelines' schedule triggers
+    are made to match the config at start and after every reload."""
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
     try:
         client = await connect(settings)
     except RuntimeError as exc:
         raise ConnectionError(f"cannot reach Temporal at {settings.address}: {exc}") from None
-    workers = [pipeline_worker(client, catalog, registry)]
+
+    async def schedules_follow(definitions: dict[str, PipelineDefinition]) -> None:
+        from wfctl.schedules import sync_schedules as sync
+
+        try:
+            changes = await sync(client, definitions, task_queue)
+        except Exception as exc:  # a failed sync must not stop the worker serving runs
+            log.error("schedule sync failed: %s", exc)
+            return
+        for change in changes:
+            if change.action != "unchanged":
+                log.info("schedule %s %s", change.schedule_id, change.action)
+
+    if sync_schedules:
+        await schedules_follow(catalog.definitions())
+    reloader = CatalogReloader(
+        catalog, registry, config, on_reload=schedules_follow if sync_schedules else None
+    )
+    workers = [pipeline_worker(client, catalog, registry, task_queue)]
     if with_iac:
         workers.append(iac_worker(client))
     log.info(
@@ -103,6 +133,8 @@ async def serve(
         ", ".join(catalog.names()),
     )
     runs = [asyncio.create_task(w.run()) for w in workers]
+    if reload_interval > 0:
+        runs.append(asyncio.create_task(reloader.watch(stop, reload_interval)))
     await stop.wait()
     await asyncio.gather(*(w.shutdown() for w in workers))
     await asyncio.gather(*runs, return_exceptions=True)
@@ -118,6 +150,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-key", help="client key for mTLS (env TEMPORAL_TLS_KEY)")
     parser.add_argument("--tls-ca", help="server CA certificate (env TEMPORAL_TLS_CA)")
     parser.add_argument("--no-iac", action="store_true", help="serve pipelines only")
+    parser.add_argument("--task-queue", default=task_queues.PIPELINES,
+                        help="the pipelines task queue")
+    parser.add_argument("--sync-schedules", action="store_true",
+                        help="make Temporal Schedules match the pipelines' schedule triggers")
+    parser.add_argument("--reload-interval", type=float, default=2.0,
+                        help="seconds between config checks for hot reload; 0 = off")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -139,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, args.config, stop, with_iac=not args.no_iac)
+        await serve(
+            settings, args.config, stop, with_iac=not args.no_iac, task_queue=args.task_queue,
+            sync_schedules=args.sync_schedules, reload_interval=args.reload_interval,
+        )
 
     try:
         asyncio.run(run())

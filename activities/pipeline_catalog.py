@@ -1,11 +1,21 @@
-"""The pipeline definitions a worker serves, loaded from its config file or folder."""
+"""The pipeline definitions a worker serves, loaded from its config file or folder, and the
+watcher that reloads them (the spec's Reconfigurable)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from engine.pipeline_config import PipelineDefinition, load_pipelines
 from engine.step_registry import StepRegistry
+from interfaces.errors import ConfigError
+
+log = logging.getLogger("wfctl.config")
+
+_YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class UnknownPipeline(KeyError):
@@ -40,3 +50,70 @@ class PipelineCatalog:
 
     def names(self) -> list[str]:
         return sorted(self._definitions)
+
+    def definitions(self) -> dict[str, PipelineDefinition]:
+        return dict(self._definitions)
+
+
+def config_fingerprint(path: str | Path) -> str:
+    """A digest of the config's YAML contents (contents, not mtimes: two saves within one
+    clock tick still differ)."""
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES and p.is_file()
+    )
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(str(file).encode())
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return digest.hexdigest()
+
+
+OnReload = Callable[[dict[str, PipelineDefinition]], Awaitable[None]]
+
+
+class CatalogReloader:
+    """Watches the config: a valid change replaces the catalog for new runs (running ones keep
+    the definition recorded in their history); an invalid one is logged once and ignored."""
+
+    def __init__(
+        self,
+        catalog: PipelineCatalog,
+        registry: StepRegistry,
+        path: str | Path,
+        on_reload: OnReload | None = None,
+    ) -> None:
+        self.catalog, self.registry, self.path = catalog, registry, Path(path)
+        self.on_reload = on_reload
+        self._fingerprint = config_fingerprint(self.path)
+
+    async def check(self) -> bool:
+        """Reload if the files changed; True when new definitions took effect."""
+        fingerprint = config_fingerprint(self.path)
+        if fingerprint == self._fingerprint:
+            return False
+        # Remembered even when invalid: the problem is logged once, not at every poll.
+        self._fingerprint = fingerprint
+        try:
+            definitions = load_pipelines(self.path, self.registry)
+        except ConfigError as exc:
+            log.error(
+                "config reload rejected, still serving the previous pipelines: %s",
+                " | ".join(exc.problems),
+            )
+            return False
+        self.catalog.replace(definitions)
+        log.info("config reloaded from %s: %s", self.path, ", ".join(sorted(definitions)))
+        if self.on_reload is not None:
+            await self.on_reload(definitions)
+        return True
+
+    async def watch(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                await self.check()

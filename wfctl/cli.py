@@ -222,6 +222,145 @@ def pipeline_show(
     console.print(table)
 
 
+def _default_approver() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _decide(ctx: typer.Context, verdict: str, run_id: str, approver: str | None, comment: str,
+            step: str) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    from wfctl.client import PipelineExecutor
+
+    async def body(client: Client, settings: ConnectionSettings) -> Any:
+        executor = PipelineExecutor(client)
+        decide = executor.approve if verdict == "approve" else executor.reject
+        try:
+            return await decide(run_id, approver or _default_approver(), comment, step=step)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            err_console.print(f"[red]{verdict} refused:[/] {why}", highlight=False)
+            raise typer.Exit(1) from None
+        except RPCError as exc:  # no such run, or it has finished
+            err_console.print(f"[red]{verdict} refused:[/] {exc.message}")
+            raise typer.Exit(1) from None
+
+    outcome = run_with_client(ctx, body)
+    console.print(f"{outcome.step}: {outcome.decision} by {outcome.approver}", highlight=False)
+
+
+ApproverOpt = Annotated[str | None, typer.Option(help="who decides (default: your user name)")]
+StepOpt = Annotated[str, typer.Option(help="the waiting step, when several wait")]
+
+
+@pipeline_app.command("approve")
+def pipeline_approve(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
+    approver: ApproverOpt = None,
+    comment: Annotated[str, typer.Option(help="why")] = "",
+    step: StepOpt = "",
+) -> None:
+    """Approve a run waiting in step.wait_for_approval."""
+    _decide(ctx, "approve", run_id, approver, comment, step)
+
+
+@pipeline_app.command("reject")
+def pipeline_reject(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
+    comment: Annotated[str, typer.Option(help="why (required)")],
+    approver: ApproverOpt = None,
+    step: StepOpt = "",
+) -> None:
+    """Reject a run waiting in step.wait_for_approval: the step fails with your comment."""
+    _decide(ctx, "reject", run_id, approver, comment, step)
+
+
+@pipeline_app.command("pending")
+def pipeline_pending(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """What a run waits for: each step waiting for approval, since when and until when."""
+    from wfctl.client import PipelineExecutor
+
+    async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
+        return await PipelineExecutor(client).pending_approvals(run_id)
+
+    waiting = run_with_client(ctx, body)
+    if as_json:
+        print_json([w.model_dump(mode="json") for w in waiting])
+        return
+    table = Table("step", "message", "approvers", "since", "deadline")
+    for w in waiting:
+        table.add_row(w.step, w.message, ", ".join(w.approvers) or "anyone",
+                      w.since.isoformat()[:19], w.deadline.isoformat()[:19] if w.deadline else "")
+    console.print(table)
+
+
+schedules_app = typer.Typer(help="Temporal Schedules made from pipelines' schedule triggers.",
+                            no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+QueueOpt = Annotated[str | None, typer.Option(help="the pipelines task queue")]
+
+
+@schedules_app.command("sync")
+def schedules_sync(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
+    task_queue: QueueOpt = None,
+) -> None:
+    """Create, update and delete schedules to match the config's triggers."""
+    from activities.step_catalog import default_registry
+    from engine.pipeline_config import load_pipelines
+    from wfctl.schedules import sync_schedules
+    from workflows import task_queues
+
+    try:
+        pipelines = load_pipelines(config, default_registry())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]error:[/] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+
+    async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
+        return await sync_schedules(client, pipelines, task_queue or task_queues.PIPELINES)
+
+    for change in run_with_client(ctx, body):
+        console.print(f"{change.action:9} {change.schedule_id}", highlight=False)
+
+
+@schedules_app.command("list")
+def schedules_list(
+    ctx: typer.Context,
+    task_queue: QueueOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+) -> None:
+    """The schedules wfctl made, with their next and last run."""
+    from wfctl.schedules import list_schedules
+
+    async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
+        return await list_schedules(client, task_queue)
+
+    rows = run_with_client(ctx, body)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(row.model_dump_json() + "\n")
+        return
+    table = Table("schedule", "pipeline", "spec", "paused", "next run", "last run")
+    for row in rows:
+        table.add_row(row.schedule_id, row.pipeline, row.spec, "yes" if row.paused else "",
+                      row.next_run.isoformat()[:19] if row.next_run else "",
+                      row.last_run.isoformat()[:19] if row.last_run else "")
+    console.print(table)
+
+
 @app.command("validate")
 def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
     """Check a pipeline file (or folder) without running anything."""

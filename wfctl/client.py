@@ -1,7 +1,9 @@
-"""The Python client API for pipelines: start runs, wait for results, find runs.
+"""The Python client API for pipelines: start runs, wait for results, find runs, decide
+approvals.
 
     client = await wfctl.connection.connect()
     output = await PipelineExecutor(client).execute_pipeline("hello", {"name": "Ada"})
+    await PipelineExecutor(client).approve("pipeline:release:abc", "ada", "ship it")
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from workflows import task_queues
 from workflows.pipeline import PipelineRunInput, PipelineWorkflow
+from workflows.pipeline_approval import ApprovalDecision, ApprovalOutcome, PendingApproval
 from workflows.search_attributes import PIPELINE_NAME
 
 WORKFLOW_ID_PREFIX = "pipeline:"
@@ -55,3 +58,29 @@ class PipelineExecutor:
     ) -> dict[str, Any]:
         handle = await self.start_pipeline(name, data)
         return await handle.result()
+
+    async def approve(
+        self, run_id: str, approver: str, comment: str = "", *, step: str = ""
+    ) -> ApprovalOutcome:
+        """Release a run waiting in step.wait_for_approval (`step` when several wait).
+
+        Raises WorkflowUpdateFailedError when the run is not waiting or the approver may not
+        decide; its cause says why."""
+        return await self._decide(PipelineWorkflow.approve, run_id, approver, comment, step)
+
+    async def reject(
+        self, run_id: str, approver: str, comment: str, *, step: str = ""
+    ) -> ApprovalOutcome:
+        return await self._decide(PipelineWorkflow.reject, run_id, approver, comment, step)
+
+    async def pending_approvals(self, run_id: str) -> list[PendingApproval]:
+        handle = self.client.get_workflow_handle(run_id)
+        return await handle.query(PipelineWorkflow.pending_approval)
+
+    async def _decide(
+        self, update: Any, run_id: str, approver: str, comment: str, step: str
+    ) -> ApprovalOutcome:
+        decision = ApprovalDecision(approver=approver, comment=comment, step=step)
+        handle = self.client.get_workflow_handle(run_id)
+        outcome: ApprovalOutcome = await handle.execute_update(update, decision)
+        return outcome
