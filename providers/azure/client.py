@@ -109,11 +109,6 @@ class ArmClient:
     def resources(self) -> Any:
         return self._sdk.resources
 
-    def group_id(self) -> str:
-        return f"/subscriptions/{self.settings.subscription_id}/resourceGroups/" + (
-            self.settings.resource_group
-        )
-
     # -- resources by id --------------------------------------------------------------------
 
     def get(self, resource_id: str, api_version: str) -> dict[str, Any]:
