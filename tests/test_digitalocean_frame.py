@@ -179,7 +179,8 @@ async def test_a_404_body_is_not_found_and_other_errors_are_classified(
     fake: DigitalOceanFake, make_provider: MakeProvider
 ) -> None:
     provider = make_provider()
-    droplets, vpcs = provider.resource_driver("infra.droplet"), provider.resource_driver("infra.vpc")
+    droplets = provider.resource_driver("infra.droplet")
+    vpcs = provider.resource_driver("infra.vpc")
     # pydo hands back {"id": "not_found"} on GET /v2/droplets/{id} instead of raising.
     with pytest.raises(NotFoundError):
         droplets.read(ResourceRef(name="gone", type="infra.droplet", provider_id="987654"))
@@ -227,7 +228,9 @@ async def test_a_droplet_resize_powers_off_resizes_and_powers_on_each_action_wai
     assert updated.outputs["state"] == "active"
     path = f"/v2/droplets/{created.provider_id}/actions"
     log = fake.requests[start:]
-    posted = [(i, r.body["type"]) for i, r in enumerate(log) if (r.method, r.path) == ("POST", path)]
+    posted = [
+        (i, r.body["type"]) for i, r in enumerate(log) if (r.method, r.path) == ("POST", path)
+    ]
     assert [kind for _, kind in posted] == ["power_off", "resize", "power_on"]
     assert log[posted[1][0]].body == {"type": "resize", "size": "s-2vcpu-4gb", "disk": False}
     # Each action is polled until completed before the next one is posted.
@@ -276,8 +279,8 @@ async def test_dns_records_converge_and_absent_records_are_removed(
     assert created.provider_id == domain
     # Someone adds a stale record by hand; the stack says it must go.
     driver.do.domains.create_record(domain, {"type": "A", "name": "old", "data": "192.0.2.99"})
-    stale = spec.model_copy(update={"config": {**spec.config,
-                                               "absent_records": [{"type": "A", "name": "old"}]}})  # fmt: skip
+    absent = [{"type": "A", "name": "old"}]
+    stale = spec.model_copy(update={"config": {**spec.config, "absent_records": absent}})
     diff = driver.diff(stale, driver.read(ref_of(created)))
     assert [c.path for c in diff.changes] == ["absent_records"]
     updated = driver.update(ref_of(created), stale)
@@ -298,8 +301,8 @@ async def test_a_volume_attaches_grows_and_detaches_through_actions(
         ResourceSpec(name="host", type="infra.droplet")
     )
     volumes = provider.resource_driver("infra.volume")
-    spec = ResourceSpec(name="data", type="infra.volume",
-                        config={"size_gb": 10, "droplet_id": droplet.outputs["droplet_id"]})  # fmt: skip
+    config = {"size_gb": 10, "droplet_id": droplet.outputs["droplet_id"]}
+    spec = ResourceSpec(name="data", type="infra.volume", config=config)
     created = volumes.create(spec)
     assert created.outputs["droplet_id"] == droplet.outputs["droplet_id"]
     grown = volumes.update(ref_of(created), spec.model_copy(
@@ -308,7 +311,8 @@ async def test_a_volume_attaches_grows_and_detaches_through_actions(
     with pytest.raises(ProviderError, match="cannot shrink"):
         volumes.update(ref_of(created), spec)
     volumes.delete(ref_of(created))  # detaches first
-    kinds = [r.body["type"] for r in fake.calls("POST", rf"/v2/volumes/{created.provider_id}/actions")]
+    actions = fake.calls("POST", rf"/v2/volumes/{created.provider_id}/actions")
+    kinds = [r.body["type"] for r in actions]
     assert kinds == ["attach", "resize", "detach"]
     provider.resource_driver("infra.droplet").delete(ref_of(droplet))
 
@@ -337,9 +341,13 @@ async def test_scale_and_import(fake: DigitalOceanFake, make_provider: MakeProvi
         driver.delete(ref_of(output))
 
 
-async def test_registry_one_per_account(fake: DigitalOceanFake, make_provider: MakeProvider) -> None:
+async def test_the_registry_is_one_per_account(
+    fake: DigitalOceanFake, make_provider: MakeProvider
+) -> None:
     driver = make_provider(stack="frame-reg").resource_driver("infra.registry")
-    spec = ResourceSpec(name="images", type="infra.registry", config={"subscription_tier": "starter"})
+    spec = ResourceSpec(
+        name="images", type="infra.registry", config={"subscription_tier": "starter"}
+    )
     created = driver.create(spec)
     assert created.provider_id == "frame-reg-images"
     assert created.outputs["endpoint"] == "registry.digitalocean.com/frame-reg-images"
@@ -354,7 +362,9 @@ async def test_registry_one_per_account(fake: DigitalOceanFake, make_provider: M
     assert fake.registry is None
 
 
-async def test_waits_time_out_retryably(fake: DigitalOceanFake, make_provider: MakeProvider) -> None:
+async def test_waits_time_out_retryably(
+    fake: DigitalOceanFake, make_provider: MakeProvider
+) -> None:
     driver = make_provider(wait_timeout=0.2).resource_driver("infra.database")
     fake.settle_polls = 10_000
     try:

@@ -196,8 +196,8 @@ async def test_a_validation_error_fails_the_action_without_retrying(
 ) -> None:
     resources = [{"name": "web", "type": "infra.droplet", "config": {"image": "no-such-image"}}]
     doc = stack_document(fake, tmp_path, resources)
-    fake.inject("POST", r"/v2/droplets", 422, {"id": "unprocessable_entity",
-                                               "message": "You specified an invalid image."})  # fmt: skip
+    invalid = {"id": "unprocessable_entity", "message": "You specified an invalid image."}
+    fake.inject("POST", r"/v2/droplets", 422, invalid)
     before = len(fake.calls("POST", r"/v2/droplets"))
     async with iac_worker(client) as queue:
         applied = await (await start(client, "ApplyWorkflow", queue,
