@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -375,3 +376,23 @@ async def test_waits_time_out_retryably(
         assert time.monotonic() - started < 5
     finally:
         fake.settle_polls = 2
+
+
+async def test_a_vpc_delete_waits_for_its_members_to_leave(
+    fake: DigitalOceanFake, make_provider: MakeProvider
+) -> None:
+    provider = make_provider()
+    vpcs = provider.resource_driver("infra.vpc")
+    net = vpcs.create(ResourceSpec(name="net", type="infra.vpc"))
+    droplet = provider.resource_driver("infra.droplet").create(
+        ResourceSpec(name="member", type="infra.droplet", config={"vpc_id": net.provider_id})
+    )
+    # The droplet leaves the VPC a moment after the delete starts, as in DigitalOcean.
+    leaving = threading.Timer(0.2, fake.remove, ("droplets", droplet.provider_id))
+    leaving.start()
+    vpcs.delete(ref_of(net))
+    leaving.join()
+    answers = [r.status for r in fake.calls("DELETE", rf"/v2/vpcs/{net.provider_id}")]
+    assert answers[0] == 403 and answers[-1] == 204
+    with pytest.raises(NotFoundError):
+        vpcs.read(ref_of(net))

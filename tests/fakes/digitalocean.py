@@ -278,7 +278,7 @@ class DigitalOceanFake:
             ("POST", r"/v2/vpcs", self._create_vpc),
             ("GET", r"/v2/vpcs/([\w-]+)", self._simple_get("vpcs", "vpc")),
             ("PATCH", r"/v2/vpcs/([\w-]+)", self._patch_vpc),
-            ("DELETE", r"/v2/vpcs/([\w-]+)", self._simple_delete("vpcs")),
+            ("DELETE", r"/v2/vpcs/([\w-]+)", self._delete_vpc),
             ("GET", r"/v2/firewalls", self._simple_list("firewalls")),
             ("POST", r"/v2/firewalls", self._create_firewall),
             ("GET", r"/v2/firewalls/([\w-]+)", self._get_settling("firewalls", "firewall")),
@@ -663,6 +663,18 @@ class DigitalOceanFake:
         vpc = self._get("vpcs", vpc_id)
         vpc.update({k: v for k, v in body.items() if k in ("name", "description", "default")})
         return 200, {"vpc": vpc}
+
+    def _delete_vpc(self, query: Query, body: JSON, vpc_id: str) -> tuple[int, None]:
+        self._get("vpcs", vpc_id)
+        members = [
+            item for kind in ("droplets", "databases", "load_balancers")
+            for item in self.objects[kind].values()
+            if vpc_id in (item.get("vpc_uuid"), item.get("private_network_uuid"))
+        ]  # fmt: skip
+        if members:
+            raise ApiError(403, "forbidden", "Can not delete VPC with members")
+        del self.objects["vpcs"][vpc_id]
+        return 204, None
 
     def _create_firewall(self, query: Query, body: JSON) -> tuple[int, JSON]:
         if not body.get("name"):

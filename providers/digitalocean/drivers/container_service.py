@@ -131,7 +131,13 @@ class ContainerServiceDriver(DoDriver):
                     f"{self.describe(name)}: deployment {latest.get('id')} is {phase}",
                     code="DeploymentFailed",
                 )
-            return True if _status(app) == ResourceStatus.READY else None
+            status = _status(app)
+            if status == ResourceStatus.FAILED:
+                raise ProviderError(
+                    f"{self.describe(name)}: app {app_id} has no active deployment",
+                    code="DeploymentFailed",
+                )
+            return True if status == ResourceStatus.READY else None
 
         self.wait(deployed, f"app {app_id} of {name} to be deployed")
 

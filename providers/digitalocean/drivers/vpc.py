@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec
+from interfaces.errors import ProviderError
 from providers.digitalocean.base import DoDriver
 
 
@@ -50,8 +51,28 @@ class VpcDriver(DoDriver):
         return self.read(ref)
 
     def delete(self, ref: ResourceRef) -> None:
-        with self.ignoring_missing():
-            self.call(ref.name, self.do.vpcs.delete, ref.provider_id)
+        """Delete the VPC, waiting while DigitalOcean still counts members in it (a droplet
+        or load balancer deleted a moment ago leaves the VPC a little later)."""
+        last: ProviderError | None = None
+
+        def deleted() -> bool | None:
+            nonlocal last
+            try:
+                with self.ignoring_missing():
+                    self.call(ref.name, self.do.vpcs.delete, ref.provider_id)
+            except ProviderError as error:
+                if "member" not in str(error).lower():
+                    raise
+                last = error
+                return None
+            return True
+
+        try:
+            self.wait(deleted, f"{self.describe(ref.name)} to have no members")
+        except ProviderError as error:
+            if error.code == "WaitTimeout" and last is not None:
+                raise last from error
+            raise
 
     def _all(self, name: str) -> list[dict[str, Any]]:
         return self.list_all(name, self.do.vpcs.list, "vpcs")
