@@ -207,3 +207,21 @@ async def test_an_operation_failing_with_quota_exceeded_fails_the_action_at_once
     vm_inserts = [r for r in posted if r.body.get("name") == f"{stack}-vm"]
     assert len(vm_inserts) == 1
     assert vm_inserts[0].body["machineType"].endswith("/n2-standard-4")  # size l
+
+
+async def test_an_insert_whose_operation_failed_transiently_is_retried_under_a_new_request_id(
+    client: Client, fake: GcpFake, tmp_path: Path
+) -> None:
+    stack = unique("blip")
+    fake.fail_operation(rf"global/networks/{stack}-net$", "INTERNAL_ERROR", "blip", 503)
+    resources = [{"name": "net", "type": "infra.vpc", "config": {}}]
+    async with iac_worker(client) as queue:
+        doc = document(fake, stack, tmp_path, resources, auto_approve=True)
+        outcome = await (await start(client, "ApplyWorkflow", queue, doc)).result()
+    assert outcome.status == "applied", outcome.errors
+    posted = fake.calls("POST", r"/global/networks$")
+    ids = [r.query["requestId"] for r in posted if r.body.get("name") == f"{stack}-net"]
+    # The failed attempt's id, sent again by Temporal's retry (Google answers with the failed
+    # operation), then the next id of the same series, which makes the network.
+    assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
+    assert len(fake.find(rf"global/networks/{stack}-net$")) == 1

@@ -30,7 +30,7 @@ class GcpProvider:
     every Google API called, for emulators and fakes), credentials_file (path of a service
     account or ADC file; default: Application Default Credentials), labels (added to every
     resource that takes labels), poll_interval and wait_timeout (seconds, for operations and
-    resources becoming ready), timeout (seconds per HTTP request).
+    resources becoming ready), timeout (seconds per Cloud SQL Admin HTTP request).
     Test-only: anonymous_credentials (true: send no credentials, for a local fake).
     """
 
