@@ -70,13 +70,18 @@ class ScheduleRow(BaseModel):
 
 
 def _note(task_queue: str, pipeline: str, trigger: ScheduleTrigger) -> str:
+    """"wfctl <queue> <digest> <when>": the server turns a cron into calendars, so the note
+    keeps the spec as the config wrote it."""
     content = json.dumps([pipeline, task_queue, trigger.model_dump(mode="json")], sort_keys=True)
-    return f"wfctl {task_queue} {hashlib.sha256(content.encode()).hexdigest()[:16]}"
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    when = trigger.cron if trigger.cron is not None else f"every {trigger.interval}"
+    return f"wfctl {task_queue} {digest} {when}"
 
 
-def _managed_queue(note: str | None) -> str | None:
-    parts = (note or "").split(" ")
-    return parts[1] if len(parts) == 3 and parts[0] == "wfctl" else None
+def _note_parts(note: str | None) -> tuple[str, str] | None:
+    """(queue, when) of a note wfctl wrote; None for anything else."""
+    parts = (note or "").split(" ", 3)
+    return (parts[1], parts[3]) if len(parts) == 4 and parts[0] == "wfctl" else None
 
 
 def build_schedule(pipeline: str, trigger: ScheduleTrigger, task_queue: str) -> Schedule:
@@ -106,8 +111,8 @@ def build_schedule(pipeline: str, trigger: ScheduleTrigger, task_queue: str) -> 
 async def _managed(client: Client, task_queue: str) -> dict[str, ScheduleListDescription]:
     found: dict[str, ScheduleListDescription] = {}
     async for entry in await client.list_schedules():
-        note = entry.schedule.state.note if entry.schedule else None
-        if entry.id.startswith(SCHEDULE_PREFIX) and _managed_queue(note) == task_queue:
+        parts = _note_parts(entry.schedule.state.note if entry.schedule else None)
+        if entry.id.startswith(SCHEDULE_PREFIX) and parts and parts[0] == task_queue:
             found[entry.id] = entry
     return found
 
@@ -157,20 +162,14 @@ async def sync_schedules(
     return changes
 
 
-def _spec_text(spec: ScheduleSpec) -> str:
-    parts = list(spec.cron_expressions)
-    parts += [f"every {interval.every}" for interval in spec.intervals]
-    return ", ".join(parts) or "(calendar)"
-
-
 async def list_schedules(client: Client, task_queue: str | None = None) -> list[ScheduleRow]:
     """The schedules wfctl made (for one task queue, or all)."""
     rows: list[ScheduleRow] = []
     async for entry in await client.list_schedules():
-        note = entry.schedule.state.note if entry.schedule else None
-        queue = _managed_queue(note)
-        if not entry.id.startswith(SCHEDULE_PREFIX) or queue is None:
+        parts = _note_parts(entry.schedule.state.note if entry.schedule else None)
+        if not entry.id.startswith(SCHEDULE_PREFIX) or parts is None:
             continue
+        queue, when = parts
         if task_queue is not None and queue != task_queue:
             continue
         info = entry.info
@@ -178,10 +177,10 @@ async def list_schedules(client: Client, task_queue: str | None = None) -> list[
             schedule_id=entry.id,
             pipeline=pipeline_of(entry.id),
             task_queue=queue,
-            spec=_spec_text(entry.schedule.spec),
+            spec=when,
             paused=entry.schedule.state.paused,
             next_run=info.next_action_times[0] if info and info.next_action_times else None,
-            last_run=info.recent_actions[-1].actual_time
+            last_run=info.recent_actions[-1].started_at
             if info and info.recent_actions else None,
         ))
     return sorted(rows, key=lambda row: row.schedule_id)
