@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -235,3 +236,17 @@ async def test_wfctl_schema_pipeline_is_json_schema() -> None:
     code, out, _ = await run_command(*WFCTL, "schema", "pipeline")
     assert code == 0
     assert json.loads(out)["$schema"].endswith("2020-12/schema")
+
+
+async def test_worker_stops_cleanly_on_sigterm(address: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "worker", "--config", "examples", "--address", address,
+        "--no-iac", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+    )
+    assert process.stderr is not None
+    # Serving starts once it logs the pipelines it loaded.
+    line = await asyncio.wait_for(process.stderr.readline(), 30)
+    while b"serving" not in line:
+        line = await asyncio.wait_for(process.stderr.readline(), 30)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
