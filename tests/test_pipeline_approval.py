@@ -23,7 +23,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from tests.conftest import temporal_binary
-from tests.pipeline_harness import running_pipelines
+from tests.pipeline_harness import EXAMPLES, running_pipelines
 from wfctl.client import PipelineExecutor
 from wfctl.history import TemporalEventRecorder
 from workflows.pipeline_approval import PendingApproval
@@ -246,3 +246,20 @@ async def test_worker_killed_while_waiting_loses_nothing(
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
     assert description.run_id == handle.first_execution_run_id
+
+
+async def test_release_train_example(client: Client) -> None:
+    async with running_pipelines(client, EXAMPLES / "release-train.yaml") as executor:
+        data = {"version": "2.4.0", "services": ["api", "web", "worker"], "rollout": "100ms"}
+        handle = await executor.start_pipeline("release-train", data)
+        [pending] = await waiting_steps(executor, handle.id)
+        assert pending.message == "Release 2.4.0: api, web, worker. Deploy?"
+        await executor.approve(handle.id, "ada", "ship it")
+        assert await handle.result() == {
+            "version": "2.4.0",
+            "approved_by": "ada",
+            "urls": [f"https://{s}.example.test/2.4.0" for s in ("api", "web", "worker")],
+        }
+        timeline = await TemporalEventRecorder(client).timeline(handle.id)
+        children = [e for e in timeline if e.kind == "child"]
+        assert [e.status for e in children] == ["completed"] * 3
