@@ -151,7 +151,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"median of {args.rounds}: wall {statistics.median(walls):.2f} s, activities "
               f"{statistics.median(sums):.2f} s, wall / activities "
               f"{statistics.median(ratios):.2f}, critical path "
-              f"{statistics.median(floors):.2f} s")  # fmt: skip
+              f"{statistics.median(floors):.2f} s, wall / critical path "
+              f"{statistics.median(w / f for w, f in zip(walls, floors, strict=True)):.2f}")
+
     finally:
         worker.kill()
         worker.wait()
