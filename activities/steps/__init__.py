@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from activities.steps.db import DB_EXEC, DB_QUERY
 from activities.steps.http_call import HTTP_CALL
 from engine.step_registry import StepType
 
-IO_STEP_TYPES: tuple[StepType, ...] = (HTTP_CALL, DB_QUERY, DB_EXEC)
+IO_STEP_TYPES: tuple[StepType, ...] = (HTTP_CALL,)
 
 __all__ = ["IO_STEP_TYPES"]
