@@ -301,12 +301,37 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 
 def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
     """Load one file, or every pipelines file under a folder (other YAML, like stacks, is
-    skipped there). Pipeline names must be unique across files."""
+    skipped there). Pipeline names must be unique across files, and every pipeline a
+    call_pipeline step names must be among them."""
     root = Path(path)
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
-        return parse_pipelines_text(_read(root), str(root), registry)
+        pipelines = parse_pipelines_text(_read(root), str(root), registry)
+    else:
+        pipelines = _load_folder(root, registry)
+    problems = _unknown_calls(pipelines, registry)
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+def _unknown_calls(pipelines: dict[str, PipelineDefinition], registry: StepRegistry) -> list[str]:
+    problems = []
+    for name, definition in pipelines.items():
+        spec = definition.spec
+        for step in _all_steps([*spec.steps, *spec.compensation], registry):
+            called = step.config.get("pipeline") if step.type == "step.call_pipeline" else None
+            # A template picks the pipeline at run time; only literal names can be checked.
+            if isinstance(called, str) and "{{" not in called and called not in pipelines:
+                problems.append(
+                    f'{definition.source}: pipeline "{name}": step "{step.name}": calls pipeline '
+                    f'"{called}", which is not defined'
+                )
+    return problems
+
+
+def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
     pipelines: dict[str, PipelineDefinition] = {}
     problems: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES):

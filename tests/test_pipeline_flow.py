@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
@@ -299,3 +300,26 @@ def test_io_types_include_nested_steps() -> None:
     loaded = parse_pipelines_text(PIPELINES, "flow.yaml", default_registry())
     assert loaded["fanout"].io_types == ["step.http_call"]
     assert loaded["race"].io_types == ["step.http_call"]
+
+
+def test_called_pipelines_must_exist_when_a_file_loads(tmp_path: Path) -> None:
+    from engine.pipeline_config import load_pipelines
+
+    config = tmp_path / "calls.yaml"
+    config.write_text("""
+pipelines:
+  caller:
+    steps:
+      - {name: ok, type: step.call_pipeline, config: {pipeline: "{{ which }}"}}
+      - name: each
+        type: step.foreach
+        config:
+          items: [1]
+          steps: [{name: missing, type: step.call_pipeline, config: {pipeline: ghost}}]
+""")
+    with pytest.raises(ConfigError) as info:
+        load_pipelines(config, default_registry())
+    assert info.value.problems == [
+        f'{config}: pipeline "caller": step "missing": calls pipeline "ghost", '
+        "which is not defined"
+    ]

@@ -18,7 +18,9 @@ from engine.pipeline_config import parse_pipelines_text
 from interfaces.errors import ConfigError
 from tests.pipeline_harness import running_pipelines
 from wfctl.cli import app
-from wfctl.schedules import schedule_id
+from wfctl.connection import ConnectionSettings
+from wfctl.schedules import list_schedules, schedule_id
+from worker import serve
 from workflows.search_attributes import PIPELINE_NAME
 
 
@@ -94,3 +96,38 @@ def test_trigger_needs_exactly_one_of_cron_and_interval() -> None:
         with pytest.raises(ConfigError) as info:
             parse_pipelines_text(config_text("p", trigger), "t.yaml", default_registry())
         assert problem in "\n".join(info.value.problems)
+
+
+async def test_worker_syncs_schedules_at_start_and_after_a_reload(
+    client: Client, tmp_path: Path
+) -> None:
+    name = f"nightly-{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "nightly.yaml"
+    config.write_text(config_text(name, 'trigger: {type: schedule, cron: "0 3 * * *"}'))
+    queue = f"test-serve-{uuid.uuid4().hex[:8]}"
+    settings = ConnectionSettings.from_env(address=client.service_client.config.target_host)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve(
+        settings, str(config), stop, with_iac=False, task_queue=queue,
+        sync_schedules=True, reload_interval=0.1,
+    ))
+    handle = client.get_schedule_handle(schedule_id(name))
+    try:
+        for _ in range(100):
+            if [row for row in await list_schedules(client, queue) if row.pipeline == name]:
+                break
+            await asyncio.sleep(0.1)
+        assert (await handle.describe()).schedule.state.note.endswith("0 3 * * *")
+        config.write_text(config_text(name, ""))
+        for _ in range(100):
+            try:
+                await handle.describe()
+            except RPCError as exc:
+                assert exc.status == RPCStatusCode.NOT_FOUND
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the schedule outlived its trigger")
+    finally:
+        stop.set()
+        await serving
