@@ -1,8 +1,9 @@
 """Golden histories: representative pipeline runs recorded once into tests/histories/*.json,
 replayed by tests/test_pipeline_replay.py so a change that breaks running workflows fails CI.
 
-Each file is {"workflow_id": ..., "history": <the history as JSON>}. Re-record (only when a change to the workflow is meant to be incompatible, and running
-workflows are handled, e.g. drained or versioned):
+Each file is {"workflow_id": ..., "history": <the history as JSON>}. Re-record only when a
+change to the workflow is meant to be incompatible and the running workflows are handled
+(drained, or the change versioned with workflow.patched):
 
     .venv/bin/python -m tests.golden_histories
 """
