@@ -5,11 +5,13 @@ DriftWorkflow / DestroyWorkflow on the real dev server, a worker serving them, r
 over HTTP to moto on loopback (the network guard refuses anything else). Each type goes
 through create (apply waits on its health_check until ready), status, drift, an in-place
 update, a replace where a force-new field changes, and destroy. Changes behind the engine's
-back are made with boto3 straight against moto.
+back are made with boto3 straight against moto. The last test runs the README's AWS sandbox
+walk-through with the same `wfctl infra` commands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,14 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import moto.settings
 import pytest
+import yaml
+from click.testing import Result
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from typer.testing import CliRunner
 
 import providers.aws.sandbox as sandbox
 from interfaces import ResourceRef, ResourceStatus
 from interfaces.errors import NotFoundError
 from providers.aws import AwsProvider
 from tests.iac_wf_support import iac_worker, start
+from wfctl.infra_cli import infra_app
 from workflows.iac.models import ApplyOutcome
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ pytest_plugins = ["tests.aws_fixtures"]
 
 MakeProvider = Callable[..., AwsProvider]
 Resources = list[dict[str, Any]]
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "aws-stack.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -417,3 +424,65 @@ async def test_an_apply_through_a_throttling_endpoint_completes(
         assert len(vpcs["Vpcs"]) == 1
         destroyed = await stack.run("DestroyWorkflow", auto_approve=True)
     assert destroyed.status == "applied", destroyed.errors
+
+
+async def test_the_readme_walk_through_of_the_example_stack_with_wfctl(
+    client: Client, tmp_path: Path, moto_endpoint: str, aws_provider: MakeProvider
+) -> None:
+    """README "AWS sandbox": the same wfctl commands on examples/aws-stack.yaml, pointed at
+    this run's moto (a stack name and bucket of its own, the state beside the file)."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    stack = f"shop-{uuid.uuid4().hex[:6]}"
+    document["stack"] = stack
+    document["providers"]["aws"]["endpoint_url"] = moto_endpoint
+    bucket = next(r for r in document["resources"] if r["name"] == "assets")["config"]
+    bucket["bucket"] = f"{stack}-assets"
+    path = tmp_path / "aws-stack.yaml"
+    path.write_text(yaml.safe_dump(document))
+    file = ("-f", str(path))
+
+    async with iac_worker(client) as queue:
+
+        async def wfctl(*args: str) -> Result:
+            env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host,
+                   "WFCTL_IAC_TASK_QUEUE": queue}  # fmt: skip
+            return await asyncio.to_thread(CliRunner().invoke, infra_app, list(args), env=env)
+
+        planned = await wfctl("plan", *file)
+        assert planned.exit_code == 0, planned.output
+        assert "Plan: 6 to create, 0 to update, 0 to replace, 0 to destroy." in planned.stdout
+        applied = await wfctl("apply", *file, "--auto-approve")
+        assert "Apply complete! Resources: 6 added, 0 changed" in applied.stdout, applied.output
+        status = await wfctl("status", *file)
+        assert status.exit_code == 0 and status.stdout.count(" ready ") == 6, status.output
+        outputs = await wfctl("outputs", *file)
+        assert "password_secret_arn = (sensitive)" in outputs.stdout
+        assert (tmp_path / ".data" / "shop-sandbox.db").exists()  # relative to the stack file
+
+        session = aws_provider(stack=stack).context.session
+        ec2 = session.client("ec2")
+        group = ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [f"{stack}-db-fw"]}]
+        )["SecurityGroups"][0]
+        ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])  # fmt: skip
+        session.client("s3").delete_bucket(Bucket=f"{stack}-assets")
+
+        drift = await wfctl("drift", *file)
+        assert drift.exit_code == 2, drift.output
+        assert '- infra.storage "assets" is gone from the cloud' in drift.stdout
+        assert '~ infra.firewall "db-fw" drifted:' in drift.stdout
+        assert "'from_port': 22" in drift.stdout
+        replanned = await wfctl("plan", *file)
+        assert "Plan: 1 to create, 1 to update, 0 to replace, 0 to destroy." in replanned.stdout
+        repaired = await wfctl("apply", *file, "--auto-approve")
+        assert "Apply complete! Resources: 1 added, 1 changed" in repaired.stdout
+        clean = await wfctl("drift", *file)
+        assert clean.exit_code == 0 and "No drift: 6 resources" in clean.stdout, clean.output
+
+        refused = await wfctl("destroy", *file, "--auto-approve")
+        assert refused.exit_code == 1
+        assert 'resource "orders-db" is protected' in refused.stderr
+        destroyed = await wfctl("destroy", *file, "--auto-approve", "--allow-replace", "orders-db")
+        assert "Destroy complete! Resources: 6 destroyed." in destroyed.stdout, destroyed.output
