@@ -26,7 +26,8 @@ from interfaces.errors import (
 from providers.aws import AwsProvider
 from providers.aws.errors import aws_errors, classify
 from providers.aws.session import AwsSession
-from providers.aws.sizing import resolve_sizing, storage_gb
+from providers.aws.sizing import resolve_sizing
+from providers.quantities import storage_gb
 from providers.waiting import wait_until
 
 if TYPE_CHECKING:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import (
@@ -26,6 +24,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from interfaces.errors import NotFoundError, ProviderError
+from providers.retry_after import retry_after
 
 THROTTLING_CODES = frozenset(
     {
@@ -96,7 +95,7 @@ def _classify_client_error(error: ClientError, resource_desc: str) -> ProviderEr
             message,
             code=code,
             retryable=True,
-            retry_after=_retry_after(meta.get("HTTPHeaders", {})),
+            retry_after=retry_after(meta.get("HTTPHeaders", {})),
         )
     if is_not_found_code(code) or status == 404:
         # S3's HEAD requests have no body: their code is just "404".
@@ -104,23 +103,6 @@ def _classify_client_error(error: ClientError, resource_desc: str) -> ProviderEr
     # Validation, AccessDenied, quota (*LimitExceeded, *QuotaExceeded), DependencyViolation
     # and anything unknown: retrying the same request would fail the same way.
     return ProviderError(message, code=code, retryable=False)
-
-
-def _retry_after(headers: dict[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @contextmanager

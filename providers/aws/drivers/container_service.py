@@ -9,7 +9,8 @@ from typing import Any
 from interfaces import HealthResult, ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
-from providers.aws.base import BASE_OPERATIONS, AwsDriver
+from providers.aws.base import AwsDriver
+from providers.driver_base import BASE_OPERATIONS
 
 # Fields that live in the task definition: changing one registers a new revision.
 TASK_FIELDS = ("image", "container_port", "environment", "cpu", "memory",

@@ -19,7 +19,8 @@ from interfaces import (
 )
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
-from providers.aws.base import BASE_OPERATIONS, AwsDriver, identifier
+from providers.aws.base import AwsDriver, identifier
+from providers.driver_base import BASE_OPERATIONS
 
 FINAL_SNAPSHOT_TAG = "wfctl:final-snapshot"
 STATUSES = {
