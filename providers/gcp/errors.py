@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import google.auth.exceptions
@@ -24,6 +22,7 @@ from google.api_core import exceptions as core_exceptions
 from googleapiclient.errors import HttpError
 
 from interfaces.errors import NotFoundError, ProviderError
+from providers.retry_after import retry_after
 
 # Reasons (REST error bodies) and operation error codes that say "try again later".
 RETRYABLE_REASONS = frozenset(
@@ -121,23 +120,6 @@ def rpc_error(code: int, message: str, what: str) -> ProviderError:
     if code == 5:
         return NotFoundError(text, code=name)
     return ProviderError(text, code=name, retryable=code in RETRYABLE_RPC_CODES)
-
-
-def retry_after(headers: Mapping[str, Any]) -> float | None:
-    value = next((str(v) for k, v in dict(headers).items() if k.lower() == "retry-after"), "")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 SDK_ERRORS: tuple[type[BaseException], ...] = (

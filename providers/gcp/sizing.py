@@ -7,12 +7,12 @@ are named as the drivers' config: `instance_type` everywhere, `storage_gb` for C
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from interfaces import SIZING_MAP, ProviderSizing, ResourceHints, Size
 from interfaces.errors import ConfigError
+from providers.quantities import whole_units
+from providers.size_tiers import tier_of
 
 COMPUTE = {
     Size.XS: "e2-micro",
@@ -36,27 +36,17 @@ CACHE = {
     Size.XL: ("STANDARD_HA", 100),
 }
 
-_GIB_PER_UNIT = {
-    "mi": 1 / 1024, "m": 1 / 1024, "gi": 1, "g": 1, "ti": 1024, "t": 1024, "": 1,
-}  # fmt: skip
-
 
 def gigabytes(quantity: str) -> int:
     """Whole GiB for a quantity like "10Gi", "1Ti", "200G" or "50" (GiB), rounded up."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", quantity)
-    unit = match.group(2).lower() if match else ""
-    if not match or unit not in _GIB_PER_UNIT:
+    gib = whole_units(quantity, 1024)
+    if gib is None:
         raise ConfigError(f"size {quantity!r} is not a quantity like 20Gi, 1Ti or 50")
-    return max(1, math.ceil(float(match.group(1)) * _GIB_PER_UNIT[unit]))
+    return gib
 
 
 def resolve_sizing(resource_type: str, size: Size, hints: ResourceHints | None) -> ProviderSizing:
-    try:
-        tier = Size(size)
-    except ValueError:
-        raise ConfigError(
-            f"{resource_type}: size {size!r} is not one of {', '.join(s.value for s in Size)}"
-        ) from None
+    tier = tier_of(resource_type, size)
     hints = hints or ResourceHints()
     specs: dict[str, Any] = {}
     if resource_type == "infra.database":

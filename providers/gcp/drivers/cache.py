@@ -95,7 +95,7 @@ class CacheDriver(GcpDriver):
         return self.output(ref.name, instance.name, outputs, status)
 
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
-        changes = self.changed(ref, spec)
+        changes = self.updatable_changes(ref, spec)
         paths = [p for p in ("memory_size_gb", "labels") if p in changes]
         if paths:
             with self.errors(spec.name):

@@ -106,7 +106,7 @@ class DatabaseDriver(GcpDriver):
         return self.output(ref.name, instance["name"], outputs, status)
 
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
-        if self.changed(ref, spec):
+        if self.updatable_changes(ref, spec):
             with self.errors(spec.name):
                 operation = self.sql.instances().patch(
                     project=self.project,

@@ -88,7 +88,7 @@ class InstanceDriver(GcpDriver):
 
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
         zone, name = _zone_and_name(ref.provider_id, self.context.zone)
-        changes = self.changed(ref, spec)
+        changes = self.updatable_changes(ref, spec)
         with self.errors(spec.name):
             vm = self._get(zone, name)
         if "labels" in changes:

@@ -138,7 +138,7 @@ class LoadBalancerDriver(GcpDriver):
 
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
         base, name, project = ref.provider_id, spec.name, self.project
-        changes = self.changed(ref, spec)
+        changes = self.updatable_changes(ref, spec)
         if "health_check_path" in changes:
             self.mutate(name, lambda rid: self.health_checks.patch_unary(
                 compute_v1.PatchHealthCheckRequest(
