@@ -9,28 +9,19 @@ generic `diff` compares like with like.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from interfaces import (
-    DiffResult,
-    FieldChange,
-    HealthResult,
-    ResourceOutput,
-    ResourceRef,
-    ResourceSpec,
-    ResourceStatus,
-)
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import ProviderError, UnsupportedOperationError
+from providers import diffing
 from providers.azure import tags as aztags
 from providers.azure.client import ArmClient
 from providers.azure.errors import azure_errors
-
-BASE_OPERATIONS = ("create", "read", "update", "delete", "diff", "health_check")
+from providers.driver_base import DriverBase
 
 _STATUS = {
     "succeeded": ResourceStatus.READY,
@@ -62,7 +53,7 @@ class AzureContext:
         return self.arm.settings.location
 
 
-class ArmDriver:
+class ArmDriver(DriverBase[AzureContext]):
     """Base of the Azure drivers: one ARM resource type (plus children some drivers add).
 
     Subclasses set resource_type, ARM_TYPE, API_VERSION, the managed config fields
@@ -70,16 +61,12 @@ class ArmDriver:
     and implement `properties` and `outputs`.
     """
 
-    resource_type: ClassVar[str] = ""
+    CLOUD = "azure"
     ARM_TYPE: ClassVar[str] = ""
     API_VERSION: ClassVar[str] = ""
     FORCE_NEW: ClassVar[frozenset[str]] = frozenset({"location"})
     UPDATABLE: ClassVar[frozenset[str]] = frozenset({"tags"})
-    OPERATIONS: ClassVar[tuple[str, ...]] = BASE_OPERATIONS
     LOCATION: ClassVar[str | None] = None  # a fixed location ("global" for DNS zones)
-
-    def __init__(self, context: AzureContext) -> None:
-        self.context = context
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -109,22 +96,11 @@ class ArmDriver:
     # -- plumbing -------------------------------------------------------------------------
 
     @property
-    def stack(self) -> str:
-        return self.context.stack
-
-    @property
     def arm(self) -> ArmClient:
         return self.context.arm
 
-    def describe(self, name: str) -> str:
-        return f"azure {self.resource_type} {name!r}"
-
     def errors(self, name: str) -> AbstractContextManager[None]:
         return azure_errors(self.describe(name))
-
-    def invalid(self, name: str, problem: str) -> ProviderError:
-        """A config problem the engine's validation could not see; retrying will not help."""
-        return ProviderError(f"{self.describe(name)}: {problem}", code="InvalidConfig")
 
     def resource_id(self, arm_name: str, arm_type: str | None = None) -> str:
         return (
@@ -157,26 +133,6 @@ class ArmDriver:
         return self.arm.put(
             resource_id, api_version or self.API_VERSION, body, f"{self.describe(spec.name)}"
         )
-
-    def output(
-        self,
-        name: str,
-        provider_id: str,
-        outputs: dict[str, Any],
-        status: ResourceStatus = ResourceStatus.READY,
-    ) -> ResourceOutput:
-        return ResourceOutput(
-            name=name, type=self.resource_type, provider_id=provider_id, outputs=outputs,
-            status=status,
-        )  # fmt: skip
-
-    def natural_id(self, provider_id: str) -> str:
-        """The id `read` takes: ARM ids are already the natural ids."""
-        return provider_id
-
-    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The config a stack would declare for this live resource (used by import)."""
-        return {k: outputs[k] for k in sorted(self.FORCE_NEW | self.UPDATABLE) if k in outputs}
 
     # -- the spec's driver operations -----------------------------------------------------
 
@@ -222,35 +178,13 @@ class ArmDriver:
         self.arm.release_group()
 
     def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
-        """The managed fields the spec sets, as `outputs` reports them once applied."""
-        fields = {k: v for k, v in spec.config.items() if k in self.FORCE_NEW | self.UPDATABLE}
+        fields = super().desired_fields(spec)
         if "tags" in fields:
             fields["tags"] = aztags.user_tags(self.tags_for(spec))
         return fields
 
-    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
-        changes: list[FieldChange] = []
-        for key, want in sorted(self.desired_fields(desired).items()):
-            # A reference not resolved yet (plan time) or a field read cannot see: no opinion.
-            if key not in current.outputs or _unresolved(want):
-                continue
-            have = current.outputs[key]
-            if canonical(want) != canonical(have):
-                changes.append(
-                    FieldChange(path=key, old=have, new=want, force_new=key in self.FORCE_NEW)
-                )
-        return DiffResult(
-            needs_update=bool(changes),
-            needs_replace=any(change.force_new for change in changes),
-            changes=changes,
-        )
-
-    def health_check(self, ref: ResourceRef) -> HealthResult:
-        current = self.read(ref)
-        return HealthResult(
-            healthy=current.status == ResourceStatus.READY,
-            message=f"{self.describe(ref.name)} is {current.status.value}",
-        )
+    def same(self, key: str, desired: Any, actual: Any) -> bool:
+        return canonical(desired) == canonical(actual)
 
     def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput:
         raise UnsupportedOperationError(
@@ -267,21 +201,12 @@ class ArmDriver:
         }
 
 
-def _unresolved(value: Any) -> bool:
-    return "${" in json.dumps(value, default=str)
-
-
 def canonical(value: Any) -> Any:
     """Equal when they mean the same: list order, numbers as text, case of ARM enums."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [canonical(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return None
+    return diffing.canonical(value, _arm_scalar)
+
+
+def _arm_scalar(value: Any) -> str:
     if isinstance(value, int | float):
         return f"{float(value):g}"
     text = str(value)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from azure.core.exceptions import (
@@ -24,6 +22,7 @@ from azure.core.exceptions import (
 )
 
 from interfaces.errors import NotFoundError, ProviderError
+from providers.retry_after import retry_after
 
 # Codes ARM answers with while another operation holds the resource or the group: they clear.
 RETRYABLE_CODES = frozenset(
@@ -98,23 +97,6 @@ def _code_and_message(error: HttpResponseError) -> tuple[str, str]:
     if isinstance(found, dict) and found.get("code"):
         return str(found["code"]), str(found.get("message") or "")
     return "", ""
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 @contextmanager

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-from collections.abc import Mapping
 from typing import Any
 
-from interfaces import (
-    CapabilityDeclaration,
-    ProviderSizing,
-    ResourceHints,
-    ResourceRef,
-    ResourceState,
-    Size,
-)
-from interfaces.errors import ConfigError, UnsupportedOperationError
+from interfaces import ResourceRef
 from providers.azure import sizing
 from providers.azure.base import ArmDriver, AzureContext
 from providers.azure.client import ArmClient, ArmSettings
 from providers.azure.drivers import DRIVERS
+from providers.driver_registry import DriverRegistryProvider
 
 
-class AzureProvider:
+class AzureProvider(DriverRegistryProvider[AzureContext, ArmDriver]):
     """`initialize` takes the stack's provider block plus `"stack": <stack name>`.
 
     Recognised keys: subscription_id and location (required), resource_group (default
@@ -41,80 +30,26 @@ class AzureProvider:
 
     name = "azure"
     version = "0.1.0"
-
-    def __init__(self) -> None:
-        self._context: AzureContext | None = None
-        self._drivers: dict[str, ArmDriver] = {}
-        self._lock = threading.Lock()
+    DRIVERS = DRIVERS
+    resolve_sizing = staticmethod(sizing.resolve_sizing)
 
     def initialize(self, config: dict[str, Any]) -> None:
-        stack = config.get("stack")
-        if not isinstance(stack, str) or not stack:
-            raise ConfigError("azure provider: config needs `stack` (the stack's name)")
-        user_tags = config.get("tags") or {}
-        if not isinstance(user_tags, Mapping):
-            raise ConfigError("azure provider: `tags` must be a mapping of tag name to value")
-        self._context = AzureContext(
-            arm=ArmClient(ArmSettings.from_config(config), stack),
-            stack=stack,
-            tags={str(k): str(v) for k, v in user_tags.items()},
-        )
-        self._drivers.clear()
-
-    @property
-    def context(self) -> AzureContext:
-        if self._context is None:
-            raise RuntimeError("AzureProvider used before initialize()")
-        return self._context
-
-    def capabilities(self) -> list[CapabilityDeclaration]:
-        return [
-            CapabilityDeclaration(resource_type=t, tier=1, operations=list(cls.OPERATIONS))
-            for t, cls in sorted(DRIVERS.items())
-        ]
-
-    def resource_driver(self, resource_type: str) -> ArmDriver:
-        driver_class = DRIVERS.get(resource_type)
-        if driver_class is None:
-            raise UnsupportedOperationError(
-                f"the azure provider has no resource type {resource_type!r}; "
-                f"it supports {', '.join(sorted(DRIVERS))}",
-                code="UnsupportedResourceType",
+        stack = self.stack_of(config)
+        tags = self.tags_of(config)
+        self.use_context(
+            AzureContext(
+                arm=ArmClient(ArmSettings.from_config(config), stack),
+                stack=stack,
+                tags=tags,
             )
-        with self._lock:
-            driver = self._drivers.get(resource_type)
-            if driver is None:
-                driver = self._drivers[resource_type] = driver_class(self.context)
-            return driver
+        )
 
-    def resolve_sizing(
-        self, resource_type: str, size: Size, hints: ResourceHints | None
-    ) -> ProviderSizing:
-        return sizing.resolve_sizing(resource_type, size, hints)
-
-    def import_resource(self, provider_id: str, resource_type: str) -> ResourceState:
-        """Read a live resource by its ARM id; its name is the id's last segment until the
-        caller names it."""
-        driver = self.resource_driver(resource_type)
+    def import_ref(self, driver: ArmDriver, provider_id: str, resource_type: str) -> ResourceRef:
+        """An import reads by the ARM id; its name is the id's last segment until the caller
+        names it."""
         resource_id = driver.natural_id(provider_id)
         name = resource_id.rstrip("/").rsplit("/", 1)[-1]
-        live = driver.read(ResourceRef(name=name, type=resource_type, provider_id=resource_id))
-        config = driver.config_from_outputs(live.outputs)
-        return ResourceState(
-            id=live.provider_id,
-            name=name,
-            type=resource_type,
-            provider=self.name,
-            provider_id=live.provider_id,
-            config_hash=hashlib.sha256(
-                json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
-            ).hexdigest(),
-            applied_config=config,
-            outputs=live.outputs,
-            sensitive=live.sensitive,
-        )
+        return ResourceRef(name=name, type=resource_type, provider_id=resource_id)
 
-    def close(self) -> None:
-        if self._context is not None:
-            self._context.arm.close()
-        self._drivers.clear()
+    def close_context(self, context: AzureContext) -> None:
+        context.arm.close()
