@@ -1,32 +1,23 @@
-"""What every DigitalOcean driver shares: the client, calls, waiting, actions and the diff."""
+"""What every DigitalOcean driver shares: the client, calls, waiting and actions."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import pydo
 
-from interfaces import (
-    DiffResult,
-    FieldChange,
-    HealthResult,
-    ResourceOutput,
-    ResourceRef,
-    ResourceSpec,
-    ResourceStatus,
-)
-from interfaces.errors import NotFoundError, ProviderError, UnsupportedOperationError
+from interfaces import ResourceOutput, ResourceSpec, ResourceStatus
+from interfaces.errors import NotFoundError, ProviderError
 from providers.digitalocean import tags as dotags
 from providers.digitalocean.errors import checked, do_errors
+from providers.driver_base import DriverBase
 from providers.waiting import wait_until
 
 T = TypeVar("T")
 
-BASE_OPERATIONS = ("create", "read", "update", "delete", "diff", "health_check")
 PAGE_SIZE = 200
 
 
@@ -41,36 +32,21 @@ class DoContext:
     wait_timeout: float = 1800.0
 
 
-class DoDriver:
-    """Base of the DigitalOcean drivers.
+class DoDriver(DriverBase[DoContext]):
+    """Base of the DigitalOcean drivers: pydo calls, paging, tags, actions and waits.
 
-    Subclasses set `resource_type` and the config fields they manage (`FORCE_NEW` ones need a
-    new resource when they change, `UPDATABLE` ones change in place) and implement create,
-    read, update and delete. `read` reports those fields under the spec's config keys, so the
-    generic `diff` compares like with like. Provider ids are DigitalOcean's UUIDs or numeric
-    ids (domains and the registry have none: their name is their id).
+    Subclasses implement create, read, update and delete (see DriverBase for the fields).
+    Provider ids are DigitalOcean's UUIDs or numeric ids (domains and the registry have none:
+    their name is their id).
     """
 
-    resource_type: ClassVar[str] = ""
-    FORCE_NEW: ClassVar[frozenset[str]] = frozenset()
-    UPDATABLE: ClassVar[frozenset[str]] = frozenset()
-    OPERATIONS: ClassVar[tuple[str, ...]] = BASE_OPERATIONS
-
-    def __init__(self, context: DoContext) -> None:
-        self.context = context
+    CLOUD = "digitalocean"
 
     # -- plumbing -------------------------------------------------------------------------
 
     @property
     def do(self) -> pydo.Client:
         return self.context.client
-
-    @property
-    def stack(self) -> str:
-        return self.context.stack
-
-    def describe(self, name: str) -> str:
-        return f"digitalocean {self.resource_type} {name!r}"
 
     def call(
         self, resource: str, operation: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -173,10 +149,6 @@ class DoDriver:
         except NotFoundError:
             pass
 
-    def invalid(self, name: str, problem: str) -> ProviderError:
-        """A config problem the engine's validation could not see; retrying will not help."""
-        return ProviderError(f"{self.describe(name)}: {problem}", code="InvalidConfig")
-
     def output(
         self,
         name: str,
@@ -185,84 +157,13 @@ class DoDriver:
         status: ResourceStatus = ResourceStatus.READY,
         sensitive: Iterable[str] = (),
     ) -> ResourceOutput:
-        return ResourceOutput(
-            name=name,
-            type=self.resource_type,
-            provider_id=str(provider_id),
-            outputs=outputs,
-            status=status,
-            sensitive=list(sensitive),
-        )
-
-    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The config a stack would declare for this live resource (used by import)."""
-        return {k: outputs[k] for k in sorted(self.FORCE_NEW | self.UPDATABLE) if k in outputs}
-
-    # -- the spec's driver operations with a shared meaning --------------------------------
+        # Droplet ids come back from the API as numbers.
+        return super().output(name, str(provider_id), outputs, status, sensitive)
 
     def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
-        """The managed fields the spec sets, as `read` would report them once applied."""
-        fields = {k: v for k, v in spec.config.items() if k in self.FORCE_NEW | self.UPDATABLE}
+        fields = super().desired_fields(spec)
         if "region" in self.FORCE_NEW | self.UPDATABLE:
             fields["region"] = self.region(spec)
         if "tags" in fields:
             fields["tags"] = dotags.user_tags(dotags.tag_name(str(t)) for t in fields["tags"])
         return fields
-
-    def same(self, key: str, desired: Any, actual: Any) -> bool:
-        return canonical(desired) == canonical(actual)
-
-    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
-        changes: list[FieldChange] = []
-        for key, want in sorted(self.desired_fields(desired).items()):
-            # A reference not resolved yet (plan time) or a field read cannot see: no opinion.
-            if key not in current.outputs or _unresolved(want):
-                continue
-            have = current.outputs[key]
-            if not self.same(key, want, have):
-                changes.append(
-                    FieldChange(path=key, old=have, new=want, force_new=key in self.FORCE_NEW)
-                )
-        return DiffResult(
-            needs_update=bool(changes),
-            needs_replace=any(change.force_new for change in changes),
-            changes=changes,
-        )
-
-    def updatable_changes(self, ref: ResourceRef, spec: ResourceSpec) -> dict[str, Any]:
-        """Fields of `spec` that differ from the live resource and can change in place."""
-        result = self.diff(spec, self.read(ref))
-        return {c.path: c.new for c in result.changes if c.path in self.UPDATABLE}
-
-    def read(self, ref: ResourceRef) -> ResourceOutput:
-        raise NotImplementedError
-
-    def health_check(self, ref: ResourceRef) -> HealthResult:
-        current = self.read(ref)
-        return HealthResult(
-            healthy=current.status == ResourceStatus.READY,
-            message=f"{self.describe(ref.name)} is {current.status.value}",
-        )
-
-    def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput:
-        raise UnsupportedOperationError(
-            f"scale is not supported for {self.resource_type}", code="UnsupportedOperation"
-        )
-
-
-def _unresolved(value: Any) -> bool:
-    return "${" in json.dumps(value, default=str)
-
-
-def canonical(value: Any) -> Any:
-    """Equal when they mean the same: order of lists and numbers-as-strings do not matter."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [canonical(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return None
-    return str(value)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from interfaces import SIZING_MAP, ProviderSizing, ResourceHints, Size
 from interfaces.errors import ConfigError
+from providers.quantities import whole_units
+from providers.size_tiers import tier_of
 
 DROPLET = {
     Size.XS: "s-1vcpu-512mb-10gb",
@@ -31,16 +32,14 @@ APP = {
     Size.XL: "apps-d-8vcpu-16gb",
 }
 LOAD_BALANCER_UNITS = {Size.XS: 1, Size.S: 1, Size.M: 2, Size.L: 4, Size.XL: 8}
-_MIB = {"mi": 1, "m": 1, "gi": 1024, "g": 1024, "ti": 1024 * 1024, "t": 1024 * 1024}
 
 
 def mebibytes(quantity: str) -> int:
     """MiB in a quantity like "512Mi", "4Gi", "1Ti" (a bare number is GiB)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", quantity)
-    unit = match.group(2).lower() if match else ""
-    if not match or (unit and unit not in _MIB):
+    mib = whole_units(quantity, 1)
+    if mib is None:
         raise ConfigError(f"size {quantity!r} is not a quantity like 512Mi, 4Gi or 1Ti")
-    return max(1, math.ceil(float(match.group(1)) * _MIB.get(unit, 1024)))
+    return mib
 
 
 def _memory_text(quantity: str) -> str:
@@ -56,12 +55,7 @@ def _cpus(quantity: str) -> str:
 
 
 def resolve_sizing(resource_type: str, size: Size, hints: ResourceHints | None) -> ProviderSizing:
-    try:
-        tier = Size(size)
-    except ValueError:
-        raise ConfigError(
-            f"{resource_type}: size {size!r} is not one of {', '.join(s.value for s in Size)}"
-        ) from None
+    tier = tier_of(resource_type, size)
     hints = hints or ResourceHints()
     defaults = SIZING_MAP[tier]
     specs: dict[str, Any] = {}

@@ -10,7 +10,8 @@ from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import ProviderError
-from providers.digitalocean.base import BASE_OPERATIONS, DoDriver
+from providers.digitalocean.base import DoDriver
+from providers.driver_base import BASE_OPERATIONS
 
 DOCR = "registry.digitalocean.com/"
 DEFAULT_SIZE = "apps-s-1vcpu-0.5gb"

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import ProviderError
 from providers.digitalocean import tags as dotags
-from providers.digitalocean.base import BASE_OPERATIONS, DoDriver
+from providers.digitalocean.base import DoDriver
+from providers.driver_base import BASE_OPERATIONS
 
 STATUSES = {
     "creating": ResourceStatus.CREATING,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
-from providers.digitalocean.base import BASE_OPERATIONS, DoDriver, canonical
+from providers.diffing import canonical
+from providers.digitalocean.base import DoDriver
+from providers.driver_base import BASE_OPERATIONS
 
 STATUSES = {
     "new": ResourceStatus.CREATING,
