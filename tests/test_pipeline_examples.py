@@ -2,7 +2,6 @@
 
 from temporalio.client import Client
 
-from examples.echo_server import start_in_thread
 from tests.pipeline_harness import EXAMPLES, running_pipelines
 
 
