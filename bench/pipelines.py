@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -32,7 +33,7 @@ from engine.pipeline_config import parse_pipelines_text  # noqa: E402
 from examples.echo_server import start_in_thread  # noqa: E402
 from wfctl.client import PipelineExecutor  # noqa: E402
 from wfctl.dev import temporal_binary  # noqa: E402
-from worker import pipeline_worker, workflow_runner  # noqa: E402
+from worker import PASSTHROUGH_MODULES, pipeline_worker  # noqa: E402
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES  # noqa: E402
 
 
@@ -88,7 +89,14 @@ async def main(steps: int, rounds: int, runs: int) -> None:
             pipeline_worker(client, catalog, registry, queue),
             Worker(
                 client, task_queue=bare_queue, workflows=[BareWorkflow],
-                activities=[bare_noop, bare_http], workflow_runner=workflow_runner(),
+                activities=[bare_noop, bare_http],
+                # The baseline gets what the pipeline workflow gets: its module loaded once,
+                # not re-executed in a fresh sandbox per run.
+                workflow_runner=SandboxedWorkflowRunner(
+                    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                        *PASSTHROUGH_MODULES, "bench.baseline"
+                    )
+                ),
                 max_concurrent_activities=100,
             ),
         ):
