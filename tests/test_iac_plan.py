@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from engine.iac.plan import (
+    Rediff,
     action_dependencies,
     compute_plan,
     config_hash,
@@ -23,6 +24,7 @@ from engine.iac.plan import (
     plan_counts,
     protected_violations,
 )
+from engine.iac.schedule import plan_steps
 from engine.iac.sizing import apply_sizing
 from engine.iac.stack import StackDocument, parse_stack
 from interfaces.errors import ConfigError
@@ -537,3 +539,103 @@ def test_destroy_is_a_plan_with_nothing_desired() -> None:
         "extra": set(),
         "net": {"db"},
     }
+
+
+def force_new_rediff(recorded: list[ResourceState], fields: set[str]) -> Rediff:
+    """A driver's diff against the recorded configs: changed fields, force-new ones in `fields`."""
+    configs = {s.name: s.applied_config for s in recorded}
+
+    def rediff(spec: ResourceSpec) -> DiffResult:
+        applied = configs[spec.name]
+        changes = [
+            FieldChange(path=k, old=applied.get(k), new=v, force_new=k in fields)
+            for k, v in spec.config.items()
+            if applied.get(k) != v
+        ]
+        return DiffResult(
+            needs_update=bool(changes),
+            needs_replace=any(c.force_new for c in changes),
+            changes=changes,
+        )
+
+    return rediff
+
+
+def test_a_force_new_reference_to_a_replaced_resource_replaces_its_user() -> None:
+    doc = doc_of(
+        res("net", config={"cidr": "10.1.0.0/16"}),
+        res("fw", config={"vpc_id": "${net.outputs.id}"}),
+        res("app", config={"fw": "${fw.outputs.id}", "vpc": "${net.outputs.id}"}),
+    )
+    recorded = [
+        state("net", {"cidr": "10.0.0.0/16"}, outputs={"id": "vpc-1"}),
+        state("fw", {"vpc_id": "vpc-1"}, dependencies=["net"], outputs={"id": "sg-1"}),
+        state("app", {"fw": "sg-1", "vpc": "vpc-1"}, dependencies=["fw", "net"]),
+    ]
+    rediff = force_new_rediff(recorded, {"vpc_id"})
+    force = FieldChange(path="cidr", old="10.0.0.0/16", new="10.1.0.0/16", force_new=True)
+    states = {s.name: s for s in recorded}
+    plan = compute_plan(
+        doc,
+        desired_specs(doc, {}, {s.name: s.outputs for s in recorded}),
+        states,
+        {"net": DiffResult(needs_replace=True, changes=[force])},
+        plan_id="p",
+        created_at=WHEN,
+        state_serial=1,
+        rediff=rediff,
+    )
+    # fw holds the VPC in a force-new field: replaced too; app only updates in place.
+    assert kinds(plan) == [("replace", "net"), ("replace", "fw"), ("update", "app")]
+    fw, app = plan.actions[1], plan.actions[2]
+    assert fw.resource.config == {"vpc_id": "${net.outputs.id}"}
+    assert [(c.path, c.old, c.new, c.force_new) for c in fw.changes] == [
+        ("config.vpc_id", "vpc-1", "${net.outputs.id}", True)
+    ]
+    assert app.resource.config == {"fw": "${fw.outputs.id}", "vpc": "${net.outputs.id}"}
+
+    steps = {step.key: step for step in plan_steps(plan, doc, states)}
+    # The old firewall goes before the old VPC; the new one comes after the new VPC.
+    assert {key: (s.part, s.waits) for key, s in steps.items()} == {
+        "net": ("whole", ("fw (old)",)),
+        "fw (old)": ("old", ()),
+        "fw": ("new", ("fw (old)", "net")),
+        "app": ("whole", ("fw", "net")),
+    }
+
+    # create_before_destroy on the VPC: new VPC, then its users, then the old VPC.
+    cbd = doc_of(
+        res("net", config={"cidr": "10.1.0.0/16"}, lifecycle={"create_before_destroy": True}),
+        *[r.model_dump(exclude_none=True) | {"provider": "aws"} for r in doc.resources[1:]],
+    )
+    steps = {step.key: step for step in plan_steps(plan, cbd, states)}
+    assert {key: (s.part, s.waits, s.create_before_destroy) for key, s in steps.items()} == {
+        "net": ("new", (), True),
+        "net (old)": ("old", ("app", "fw", "net"), True),
+        "fw": ("whole", ("net",), False),
+        "app": ("whole", ("fw", "net"), False),
+    }
+
+
+def test_a_ghost_recreated_reopens_the_references_to_it() -> None:
+    # plan_stack leaves a ghost out of the states: its recorded outputs resolved `desired`.
+    doc = doc_of(
+        res("cache", config={"size": 1}),
+        res("dns", config={"target": "${cache.outputs.endpoint}", "ttl": 60}),
+        res("gone-too", config={"target": "${cache.outputs.endpoint}"}),
+    )
+    ghost = state("cache", {"size": 1}, outputs={"endpoint": "old.cache"})
+    dns = state("dns", {"target": "old.cache", "ttl": 60}, dependencies=["cache"])
+    desired = desired_specs(doc, {}, {"cache": ghost.outputs, "dns": dns.outputs})
+    assert desired["dns"].config["target"] == "old.cache"
+    rediff = force_new_rediff([dns], set())
+    plan = compute_plan(
+        doc, desired, {"dns": dns}, {"dns": DiffResult()},
+        plan_id="p", created_at=WHEN, state_serial=1, rediff=rediff,
+    )  # fmt: skip
+    assert kinds(plan) == [("create", "cache"), ("update", "dns"), ("create", "gone-too")]
+    assert plan.actions[1].resource.config == {"target": "${cache.outputs.endpoint}", "ttl": 60}
+    assert [(c.path, c.old, c.new) for c in plan.actions[1].changes] == [
+        ("config.target", "old.cache", "${cache.outputs.endpoint}")
+    ]
+    assert plan.actions[2].resource.config == {"target": "${cache.outputs.endpoint}"}

@@ -39,6 +39,9 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
         delete_recorded(store, driver, request.name)
         return ActionResult(name=request.name, action="delete")
     planned = cache.planned_action(request.target, request.plan_id, request.name)
+    if request.part == "old":
+        _delete_old_instance(store, driver, request, planned)
+        return ActionResult(name=request.name, action=request.action, part="old")
     spec = _resolved(store, planned.resource)
     if request.action == "create":
         output = driver.create(spec)
@@ -52,7 +55,9 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
     output = wait_until_ready(driver, output)
     state = _state(request, spec, output, store.get_resource(request.name))
     store.save_resource(state)
-    return ActionResult(name=request.name, action=request.action, output=masked(output))
+    return ActionResult(
+        name=request.name, action=request.action, output=masked(output), part=request.part
+    )
 
 
 def delete_recorded(store: IaCStateStore, driver: ResourceDriver, name: str) -> None:
@@ -91,6 +96,9 @@ def _replace(
     # The old resource is the one the plan saw: after a retry the state may already hold
     # the new one, which must not be deleted.
     old = planned.current
+    if request.part == "new":
+        # The old instance is deleted by a node of its own (before, or after, this one).
+        return driver.create(spec)
     if request.create_before_destroy:
         output = wait_until_ready(driver, driver.create(spec))
         previous = store.get_resource(request.name)
@@ -102,6 +110,26 @@ def _replace(
         _delete_ref(driver, _ref(old))
     store.delete_resource(request.name)
     return driver.create(spec)
+
+
+def _delete_old_instance(
+    store: IaCStateStore, driver: ResourceDriver, request: ActionRequest, planned: PlanAction
+) -> None:
+    """Delete the instance a split replace leaves behind: the one the plan saw."""
+    old = planned.current
+    if old is None:
+        return
+    recorded = store.get_resource(request.name)
+    same = recorded is not None and recorded.provider_id == old.provider_id
+    if request.create_before_destroy:
+        # The new instance is recorded by now; if it has the old one's id, the create
+        # adopted it (a cloud id taken from the name), and it must stay.
+        if not same:
+            _delete_ref(driver, _ref(old))
+        return
+    _delete_ref(driver, _ref(old))
+    if same:
+        store.delete_resource(request.name)
 
 
 def _delete_ref(driver: ResourceDriver, ref: ResourceRef) -> None:

@@ -7,6 +7,7 @@ fill it long before a 10,000-resource stack is planned.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -16,19 +17,21 @@ from activities.iac.errors import StalePlanError
 from activities.iac.heartbeat import heartbeating
 from engine.iac.graph import resource_dependencies
 from engine.iac.plan import (
-    action_dependencies,
+    Rediff,
     compute_plan,
     desired_specs,
     needs_driver_diff,
     plan_counts,
     protected_violations,
 )
+from engine.iac.schedule import plan_steps
 from engine.iac.stack import StackDocument, parse_stack, validate_stack
 from interfaces.errors import ConfigError, NotFoundError
 from interfaces.iac import (
     DiffResult,
     Plan,
     ProviderSizing,
+    ResourceOutput,
     ResourceRef,
     ResourceSpec,
     ResourceState,
@@ -43,6 +46,8 @@ from workflows.iac.models import (
 )
 
 DIFF_THREADS = 16
+
+log = logging.getLogger(__name__)
 
 
 def target_of(doc: StackDocument, raw: Mapping[str, object]) -> StackTarget:
@@ -69,6 +74,7 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
     # Serial first: a change landing between the two reads makes the plan stale, never wrong.
     serial = store.serial()
     states = {state.name: state for state in store.list_resources()}
+    currents: dict[str, ResourceOutput] = {}
     if request.destroy:
         desired: dict[str, ResourceSpec] = {}
         diffs: dict[str, DiffResult | None] = {}
@@ -76,8 +82,10 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
         desired = desired_specs(
             doc, _sizings(cache, target, doc), {n: s.outputs for n, s in states.items()}
         )
-        diffs, gone = _driver_diffs(cache, target, desired, states)
-        # Deleted behind our back: plan a create, as Terraform does.
+        diffs, currents = _driver_diffs(cache, target, desired, states)
+        # Deleted behind our back (a ghost): plan a create, as Terraform does; its new state
+        # replaces the recorded one, and what references it is updated to the new outputs.
+        gone = set(needs_driver_diff(desired, states)) - set(currents)
         states = {name: state for name, state in states.items() if name not in gone}
     plan = compute_plan(
         doc,
@@ -88,6 +96,7 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
         created_at=datetime.fromisoformat(request.created_at),
         state_serial=serial,
         targets=request.targets,
+        rediff=_rediff(cache, target, states, currents),
     )
     violations = protected_violations(plan, doc, request.allow_replace)
     if violations:
@@ -152,10 +161,11 @@ def digest(
 
 
 def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) -> list[PlanNode]:
-    waits = action_dependencies(plan, doc, states)
+    actions = {action.resource.name: action for action in plan.actions}
     nodes = []
-    for action in plan.actions:
-        name = action.resource.name
+    for step in plan_steps(plan, doc, states):
+        action = actions[step.name]
+        name = step.name
         declared = doc.by_name.get(name)
         if declared is not None and action.action != "delete":
             provider = declared.provider
@@ -173,11 +183,10 @@ def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) 
                 type=action.resource.type,
                 provider=provider,
                 provider_type=block.type if block else provider,
-                deps=sorted(need for need in waits.get(name, ()) if need != name),
+                deps=[need for need in step.waits if need != step.key],
                 depends_on=depends_on,
-                create_before_destroy=bool(
-                    declared is not None and declared.lifecycle.create_before_destroy
-                ),
+                create_before_destroy=step.create_before_destroy,
+                part=step.part,
             )
         )
     return nodes
@@ -201,25 +210,53 @@ def _driver_diffs(
     target: StackTarget,
     desired: Mapping[str, ResourceSpec],
     states: Mapping[str, ResourceState],
-) -> tuple[dict[str, DiffResult | None], set[str]]:
+) -> tuple[dict[str, DiffResult | None], dict[str, ResourceOutput]]:
+    """The driver's diff and the live resource of each desired resource with state; one
+    whose read finds nothing (a ghost) has neither."""
     names = needs_driver_diff(desired, states)
 
-    def one(name: str) -> tuple[str, DiffResult | None]:
+    def one(name: str) -> tuple[str, ResourceOutput | None, DiffResult | None]:
         state = states[name]
         driver = cache.provider(target, state.provider).resource_driver(state.type)
         ref = ResourceRef(name=name, type=state.type, provider_id=state.provider_id)
         try:
             current = driver.read(ref)
         except NotFoundError:
-            return name, None
-        return name, driver.diff(desired[name], current)
+            return name, None, None
+        return name, current, driver.diff(desired[name], current)
 
     diffs: dict[str, DiffResult | None] = {}
-    gone: set[str] = set()
+    currents: dict[str, ResourceOutput] = {}
     with heartbeating(), ThreadPoolExecutor(DIFF_THREADS) as pool:
-        for name, result in pool.map(one, names):
-            if result is None:
-                gone.add(name)
-            else:
+        for name, current, result in pool.map(one, names):
+            if current is not None:
+                currents[name] = current
                 diffs[name] = result
-    return diffs, gone
+    return diffs, currents
+
+
+def _rediff(
+    cache: IacCache,
+    target: StackTarget,
+    states: Mapping[str, ResourceState],
+    currents: Mapping[str, ResourceOutput],
+) -> Rediff:
+    """Diff a spec again against the live resource read for the first diff (no cloud call)."""
+
+    def rediff(spec: ResourceSpec) -> DiffResult | None:
+        current, state = currents.get(spec.name), states.get(spec.name)
+        if current is None or state is None:
+            return None
+        driver = cache.provider(target, state.provider).resource_driver(state.type)
+        try:
+            return driver.diff(spec, current)
+        except Exception as error:  # a driver that cannot read the stand-in value
+            log.warning(
+                "cannot tell whether %s must be replaced for its new references (%s); "
+                "planning an update",
+                spec.name,
+                error,
+            )
+            return None
+
+    return rediff

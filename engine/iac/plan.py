@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,13 @@ from interfaces.iac import (
 
 ACTIONS = ("create", "update", "replace", "delete")
 CONFIG_PREFIX = "config."
+# What a driver is shown, when asked to diff, for an output this plan makes anew: a value
+# surely different from the recorded one (a `${...}` reference would get no opinion).
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+# A dependent's diff again, its references to resources made anew shown as unknown; None
+# when no driver can diff it.
+Rediff = Callable[[ResourceSpec], DiffResult | None]
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -85,8 +92,15 @@ def compute_plan(
     created_at: datetime,
     state_serial: int,
     targets: Sequence[str] = (),
+    rediff: Rediff | None = None,
 ) -> Plan:
     """The actions that take the recorded state to the desired one.
+
+    `states` holds only resources that still exist: a ghost (recorded, gone from the cloud)
+    is left out, so it is planned as a create whose new state replaces the recorded one.
+    A resource whose references to resources made anew are reopened is diffed again through
+    `rediff` (when given): a force-new field holding such a reference makes it a replace too,
+    as in Terraform; without `rediff` it is an update.
 
     Creates, updates and replaces come in dependency order, then deletes, dependents first.
     With `targets`, only the targets and what they depend on are planned; a resource that is
@@ -99,8 +113,11 @@ def compute_plan(
     selected, selected_gone = _select(deps, gone_deps, states, targets, doc)
 
     actions = []
-    # Outputs that stay valid through this plan: a replaced resource's will be new ones.
+    # Outputs that stay valid through this plan. A resource this plan (re)creates -- a create,
+    # a ghost made again, a replace -- gets new outputs: references to it are "known after
+    # apply", and apply resolves them just before the dependent's own action.
     lasting = {name: recorded.outputs for name, recorded in states.items()}
+    fresh: set[str] = set()
     for name in topological_order(deps):
         if name not in selected:
             continue
@@ -108,11 +125,14 @@ def compute_plan(
         ignore_changes = _lifecycle(doc, name)
         action = _desired_action(spec, current, diffs.get(name), ignore_changes)
         declared = doc.by_name.get(name)
-        if current is not None and declared is not None and len(lasting) < len(states):
-            action = _reopen_references(action, spec, current, declared, lasting, ignore_changes)
+        if declared is not None and deps[name] & fresh:
+            action = _reopen_references(
+                action, spec, current, declared, lasting, ignore_changes, rediff
+            )
         if action is not None:
             actions.append(action)
-            if action.action == "replace":
+            if action.action in ("create", "replace"):
+                fresh.add(name)
                 lasting.pop(name, None)
     for name in reverse_order(gone_deps):
         if name in selected_gone:
@@ -264,15 +284,17 @@ def _action_from_diff(
 def _reopen_references(
     action: PlanAction | None,
     spec: ResourceSpec,
-    current: ResourceState,
+    current: ResourceState | None,
     declared: ResourceSpec,
     lasting: Mapping[str, Mapping[str, Any]],
     ignore_changes: list[str],
+    rediff: Rediff | None,
 ) -> PlanAction | None:
-    """Put back the references to replaced resources, so apply resolves them afresh.
+    """Put back the references to resources made anew, so apply resolves them afresh.
 
-    `desired` resolved them from the recorded outputs, which the replacement invalidates;
-    a resource using them must be updated even when nothing else changed.
+    `desired` resolved them from the recorded outputs, which the new resource invalidates;
+    a resource using them must be updated even when nothing else changed -- or replaced,
+    when the driver says a field holding one forces a new resource.
     """
     stale: list[tuple[str, ...]] = []
     config = _reopened(declared.config, spec.config, lasting, (), stale)
@@ -282,6 +304,7 @@ def _reopen_references(
     spec = spec.model_copy(update={"config": config})
     if action is not None and action.action in ("create", "replace"):
         return action.model_copy(update={"resource": spec})
+    assert current is not None, "a resource without state is always a create"
     reopened = [
         FieldChange(
             path=config_path(".".join(path)),
@@ -290,11 +313,53 @@ def _reopen_references(
         )
         for path in paths
     ]
-    known = {change.path for change in reopened}
-    kept = [change for change in (action.changes if action else []) if change.path not in known]
-    return PlanAction(
-        action="update", resource=spec, current=current, changes=[*kept, *reopened]
-    )
+    verdict = rediff(_unknowns_shown(spec)) if rediff is not None else None
+    if verdict is None:
+        # No driver to ask: the reopened fields are updates.
+        known = {change.path for change in reopened}
+        kept = [c for c in (action.changes if action else []) if c.path not in known]
+        return PlanAction(
+            action="update", resource=spec, current=current, changes=[*kept, *reopened]
+        )
+    judged = _action_from_diff(spec, current, verdict, ignore_changes)
+    changes = [_as_written(change, config) for change in (judged.changes if judged else [])]
+    known = {change.path for change in changes}
+    # A driver with no opinion on a field still gets it updated to the new value.
+    changes += [change for change in reopened if change.path not in known]
+    kind = "replace" if judged is not None and judged.action == "replace" else "update"
+    return PlanAction(action=kind, resource=spec, current=current, changes=changes)
+
+
+class _Unknown(Mapping[str, Any]):
+    """Outputs nobody knows yet: every key is there, its value is `value`."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_UNKNOWN_OUTPUTS = _Unknown(_Unknown(KNOWN_AFTER_APPLY))
+
+
+def _unknowns_shown(spec: ResourceSpec) -> ResourceSpec:
+    """The spec a driver diffs: references still open stand for a value not known yet."""
+    return spec.model_copy(update={"config": resolve_known(spec.config, _UNKNOWN_OUTPUTS)})
+
+
+def _as_written(change: FieldChange, config: Mapping[str, Any]) -> FieldChange:
+    """A driver's change showing the reference as the stack writes it, not the stand-in."""
+    if KNOWN_AFTER_APPLY not in json.dumps(change.new, default=str):
+        return change
+    path = tuple(change.path.removeprefix(CONFIG_PREFIX).split("."))
+    return change.model_copy(update={"new": _at(config, path)})
 
 
 def _reopened(
@@ -320,8 +385,12 @@ def _reopened(
         }
     if isinstance(declared, list) and isinstance(desired, list) and len(declared) == len(desired):
         # Lists compare whole: a change anywhere in one is a change of the list.
+        inside: list[tuple[str, ...]] = []
         pairs = zip(declared, desired, strict=True)
-        return [_reopened(d, v, lasting, path, stale) for d, v in pairs]
+        reopened = [_reopened(d, v, lasting, path, inside) for d, v in pairs]
+        if inside:
+            stale.append(path)
+        return reopened
     return desired
 
 

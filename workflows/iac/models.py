@@ -21,6 +21,10 @@ from interfaces.iac import (
 )
 
 ActionKind = Literal["create", "update", "replace", "delete"]
+# The part of a replace one node does: all of it, or -- when other resources' actions must
+# fall in between (engine/iac/schedule.py) -- only creating the new instance or only
+# deleting the old one.
+ReplacePart = Literal["whole", "new", "old"]
 
 DEFAULT_PARALLELISM = 10
 # Headroom under Temporal's 10,240-event limit per run; the in-flight actions' events come on top.
@@ -121,6 +125,12 @@ class PlanNode(BaseModel):
     deps: list[str] = Field(default_factory=list)  # actions that must succeed first (sorted)
     depends_on: list[str] = Field(default_factory=list)  # every resource it depends on
     create_before_destroy: bool = False
+    part: ReplacePart = "whole"
+
+    @property
+    def key(self) -> str:
+        """Unique among a plan's nodes: the name, or `<name> (old)` for an old instance."""
+        return f"{self.name} (old)" if self.part == "old" else self.name
 
 
 class PlanDigest(BaseModel):
@@ -154,15 +164,21 @@ class ActionRequest(BaseModel):
     provider_type: str = ""
     depends_on: list[str] = Field(default_factory=list)
     create_before_destroy: bool = False
+    part: ReplacePart = "whole"
 
     def summary(self) -> str:
-        return f"{self.action} {self.type} {self.name} ({self.provider_type or self.provider})"
+        what = {"whole": "", "new": " (new instance)", "old": " (delete old instance)"}
+        return (
+            f"{self.action} {self.type} {self.name}{what[self.part]}"
+            f" ({self.provider_type or self.provider})"
+        )
 
 
 class ActionResult(BaseModel):
     name: str
     action: ActionKind
     output: ResourceOutput | None = None  # sensitive values masked
+    part: ReplacePart = "whole"
 
 
 class LockRequest(BaseModel):

@@ -262,6 +262,7 @@ class StackRun:
                 provider_type=node.provider_type,
                 depends_on=node.depends_on,
                 create_before_destroy=node.create_before_destroy,
+                part=node.part,
             )
             return await workflow.execute_activity(
                 "apply_action",
@@ -291,6 +292,8 @@ class StackRun:
         carry.skipped = walk.names("skipped")
         carry.errors.extend(walk.errors)
         for result in walk.results:
+            if result.part == "old":
+                continue  # the rest of a replace, counted with its new instance
             carry.counts[result.action] = carry.counts.get(result.action, 0) + 1
             if result.action == "create":
                 carry.created.append(result.name)
@@ -303,7 +306,7 @@ class StackRun:
     ) -> list[str]:
         """Delete what this run created, dependents first; the names deleted."""
         self.set_phase(request.stack, "rollback")
-        by_name = {node.name: node for node in digest.nodes}
+        by_name = {node.name: node for node in digest.nodes if node.part != "old"}
         nodes = []
         for name in reversed(carry.created):
             # A resource goes after everything created here that depends on it.

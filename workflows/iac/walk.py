@@ -31,7 +31,8 @@ class DagWalk:
         parallelism: int,
         provider_parallelism: dict[str, int] | None = None,
     ) -> None:
-        self.nodes = {node.name: node for node in nodes}
+        # Keyed by node key: a split replace has two nodes of one resource.
+        self.nodes = {node.key: node for node in nodes}
         self.status: dict[str, str] = {}
         self.running: dict[str, PlanNode] = {}
         self.errors: list[ActionError] = []
@@ -99,7 +100,7 @@ class DagWalk:
             if name is None:
                 return
             node = self.nodes[name]
-            self.running[name] = node
+            self.running[node.key] = node
             self._per_provider[node.provider] = self._per_provider.get(node.provider, 0) + 1
             task = asyncio.create_task(self._run_one(node))
             self._tasks.add(task)
@@ -119,12 +120,12 @@ class DagWalk:
             self.errors.append(
                 ActionError(resource=node.name, action=node.action, error=failure_reason(error))
             )
-            self._failed(node.name)
+            self._failed(node.key)
         else:
             self.results.append(result)
-            self._succeeded(node.name)
+            self._succeeded(node.key)
         finally:
-            self.running.pop(node.name, None)
+            self.running.pop(node.key, None)
             self._per_provider[node.provider] -= 1
             self._changed = True
 
