@@ -38,7 +38,10 @@ class CacheDriver(AwsDriver):
     snapshot_retention_days, at_rest_encryption (true), transit_encryption, tags.
 
     Version, security groups and subnet group live on the member clusters; they are read
-    from the primary member when AWS has it."""
+    from the primary member when AWS has it. The subnet group's subnets and VPC are read from
+    the group itself: the member's, else the one create makes under the group's id. moto
+    lists member clusters it cannot describe, so there version and security_group_ids are
+    not read (a change to them plans nothing there; on AWS they are compared)."""
 
     resource_type = "infra.cache"
     FORCE_NEW = frozenset(
@@ -72,11 +75,14 @@ class CacheDriver(AwsDriver):
             group = self._describe(group_id)
             tags = self._tags(group)
             member = self._primary_member(group)
+            subnet_group_name = (member or {}).get("CacheSubnetGroupName") or group_id
+            subnet_group = self._subnet_group_or_none(subnet_group_name)
         node_group = (group.get("NodeGroups") or [{}])[0]
         primary = node_group.get("PrimaryEndpoint") or group.get("ConfigurationEndpoint") or {}
         members = group.get("MemberClusters", [])
         outputs: dict[str, Any] = {
             "replication_group_id": group_id,
+            "identifier": group_id,
             "arn": group.get("ARN", ""),
             "engine": group.get("Engine", ""),
             "instance_type": group.get("CacheNodeType", ""),
@@ -93,9 +99,15 @@ class CacheDriver(AwsDriver):
             "transit_encryption": bool(group.get("TransitEncryptionEnabled")),
             "tags": awstags.user_tags(tags),
         }
+        if subnet_group is not None:
+            outputs["subnet_group"] = subnet_group_name
+            outputs["subnet_ids"] = sorted(
+                s["SubnetIdentifier"] for s in subnet_group.get("Subnets", [])
+            )
+            outputs["vpc_id"] = subnet_group.get("VpcId", "")
         if member is not None:
             outputs["version"] = member.get("EngineVersion", "")
-            outputs["subnet_group"] = member.get("CacheSubnetGroupName", "")
+            outputs["subnet_group"] = subnet_group_name
             outputs["security_group_ids"] = sorted(
                 g["SecurityGroupId"] for g in member.get("SecurityGroups", [])
             )
@@ -188,6 +200,15 @@ class CacheDriver(AwsDriver):
         return self.elasticache.describe_replication_groups(ReplicationGroupId=group_id)[
             "ReplicationGroups"
         ][0]
+
+    def _subnet_group_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            with self.errors(name):
+                return self.elasticache.describe_cache_subnet_groups(CacheSubnetGroupName=name)[
+                    "CacheSubnetGroups"
+                ][0]
+        except NotFoundError:
+            return None
 
     def _tags(self, group: dict[str, Any]) -> dict[str, str]:
         found = self.elasticache.list_tags_for_resource(ResourceName=group["ARN"])
