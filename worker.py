@@ -31,7 +31,9 @@ from engine.pipeline_config import PipelineDefinition
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
 from providers.registry import load_provider_modules
+from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings, connect
+from wfctl.telemetry import install_prometheus
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
 from workflows.pipeline import PipelineWorkflow
@@ -162,6 +164,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="make Temporal Schedules match the pipelines' schedule triggers")
     parser.add_argument("--reload-interval", type=float, default=2.0,
                         help="seconds between config checks for hot reload; 0 = off")
+    parser.add_argument("--metrics-port", type=int,
+                        default=int(os.environ.get("WFCTL_METRICS_PORT") or 0),
+                        help="serve Prometheus metrics on this port (env WFCTL_METRICS_PORT)")
+    parser.add_argument("--metrics-host", default=os.environ.get("WFCTL_METRICS_HOST", "127.0.0.1"),
+                        help="metrics bind address, 0.0.0.0 for all (env WFCTL_METRICS_HOST)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -177,6 +184,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
     )
+
+    if args.metrics_port:
+        # Before any client exists: the runtime is process-wide and fixed at connect time.
+        try:
+            install_prometheus(args.metrics_port, args.metrics_host)
+        except (ValueError, RuntimeError) as exc:
+            print(f"worker: cannot serve metrics: {exc}", file=sys.stderr)
+            return 1
+        log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -196,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConnectionError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 1
+    except EncryptionKeyError as exc:
+        print(f"worker: encryption keys: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.steps.paths import lookup
     from engine.templates import TemplateEngine, TemplateError
     from interfaces import PipelineContext, StepResult
+    from workflows.metrics import recorded_run
     from workflows.pipeline_approval import (
         ApprovalDecision,
         ApprovalOutcome,
@@ -82,12 +83,17 @@ class PipelineStatus(BaseModel):
 
 
 class StepFailed(Exception):
-    def __init__(self, step: StepSpec, reason: str) -> None:
+    def __init__(self, step: StepSpec, reason: str, error_type: str = "") -> None:
         super().__init__(reason)
-        self.step, self.reason = step, reason
+        self.step, self.reason, self.error_type = step, reason, error_type
 
     def describe(self) -> str:
         return f'step "{self.step.name}" failed: {self.reason}'
+
+    def details(self) -> dict[str, str]:
+        """What a caller needs to tell bad input (a step.validate) from a broken run."""
+        return {"step": self.step.name, "step_type": self.step.type,
+                "error_type": self.error_type, "reason": self.reason}
 
 
 def failure_reason(err: BaseException) -> str:
@@ -145,6 +151,10 @@ class PipelineWorkflow:
     @workflow.run
     async def run(self, input: Any) -> dict[str, Any]:
         request = _parse_input(input)
+        with recorded_run(request.pipeline):
+            return await self._run(request)
+
+    async def _run(self, request: PipelineRunInput) -> dict[str, Any]:
         self._status.pipeline = request.pipeline
         workflow.upsert_search_attributes([PIPELINE_NAME.value_set(request.pipeline)])
         # The definition is recorded in history: a run keeps the snapshot it started with,
@@ -185,7 +195,7 @@ class PipelineWorkflow:
             if spec.on_error == "compensate":
                 await self._compensate(definition, top, failed)
             raise ApplicationError(
-                failed.describe(), type="StepFailed", non_retryable=True
+                failed.describe(), failed.details(), type="StepFailed", non_retryable=True
             ) from None
         output = ctx.current.get("_pipeline_output")
         return output if isinstance(output, dict) else ctx.current
@@ -367,7 +377,7 @@ class PipelineWorkflow:
                 # attempt that failed while its cancel was on the way lands here too).
                 raise asyncio.CancelledError() from None
             # Local activity failures can surface as the step's ApplicationError itself.
-            raise StepFailed(step, failure_reason(err)) from None
+            raise StepFailed(step, failure_reason(err), _error_type(err)) from None
 
     async def _compensate(
         self, definition: PipelineDefinition, scope: Scope, failed: StepFailed
@@ -584,6 +594,11 @@ class PipelineWorkflow:
             return parse_duration(value)
         except ValueError as exc:
             raise StepFailed(step, str(exc)) from None
+
+
+def _error_type(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    return (cause.type or "") if isinstance(cause, ApplicationError) else ""
 
 
 def _being_cancelled() -> bool:

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StackRunInput,
     )
     from workflows.iac.stack_run import Rejected, StackRun
+    from workflows.metrics import recorded
 
 
 @dataclass
@@ -78,6 +79,7 @@ class PlanRun(StackRun):
 @workflow.defn(name="ApplyWorkflow")
 class ApplyWorkflow(PlanRun):
     @workflow.run
+    @recorded("apply")
     async def run(self, input: Any) -> ApplyOutcome:
         end = await self.execute(input, "apply")
         return ApplyOutcome(
@@ -96,6 +98,7 @@ class ApplyWorkflow(PlanRun):
 @workflow.defn(name="DestroyWorkflow")
 class DestroyWorkflow(PlanRun):
     @workflow.run
+    @recorded("destroy")
     async def run(self, input: Any) -> DestroyOutcome:
         end = await self.execute(input, "destroy")
         return DestroyOutcome(

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StatusReport,
     )
     from workflows.iac.stack_run import StackRun
+    from workflows.metrics import recorded
 
 BATCH = 200
 
@@ -55,6 +56,7 @@ class DriftWorkflow(StackRun):
     """Compare every recorded resource with the cloud; ghosts are the ones gone from it."""
 
     @workflow.run
+    @recorded("drift")
     async def run(self, input: Any) -> DriftReport:
         request, document = parse_input(input, StackRunInput)
         self.set_phase(request.stack, "drift")
@@ -105,6 +107,7 @@ class StatusWorkflow(StackRun):
     """Live status of every recorded resource; takes no lock (it changes nothing)."""
 
     @workflow.run
+    @recorded("status")
     async def run(self, input: Any) -> StatusReport:
         request, _ = parse_input(input, StackRunInput)
         self.set_phase(request.stack, "status")
@@ -134,6 +137,7 @@ class ImportWorkflow(StackRun):
     """Adopt an existing cloud resource: its ResourceState is read and saved in the state."""
 
     @workflow.run
+    @recorded("import")
     async def run(self, input: Any) -> ResourceState:
         request, document = parse_input(input, ImportInput)
         self.set_phase(request.stack, "import")

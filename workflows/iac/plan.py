@@ -10,11 +10,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import parse_input
     from workflows.iac.models import PlanOutcome, StackRunInput
     from workflows.iac.stack_run import StackRun
+    from workflows.metrics import recorded
 
 
 @workflow.defn(name="PlanWorkflow")
 class PlanWorkflow(StackRun):
     @workflow.run
+    @recorded("plan")
     async def run(self, input: Any) -> PlanOutcome:
         request, _ = parse_input(input, StackRunInput)
         self.set_phase(request.stack, "plan")

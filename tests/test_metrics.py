@@ -1,0 +1,149 @@
+"""Metrics: the worker's Prometheus endpoint shows the SDK's own metrics and the spec's run
+metrics, and a run counts once however often its history is replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    BUFFERED_METRIC_KIND_COUNTER,
+    MetricBuffer,
+    Runtime,
+    TelemetryConfig,
+)
+from temporalio.worker import Worker
+
+from activities.pipeline_catalog import PipelineCatalog
+from activities.pipeline_steps import PipelineActivities
+from activities.step_catalog import default_registry
+from engine.pipeline_config import parse_pipelines_text
+from wfctl.client import PipelineExecutor
+from worker import workflow_runner
+from workflows.pipeline import PipelineWorkflow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PIPELINES = """
+pipelines:
+  metered-ok:
+    steps:
+      - {name: a, type: step.set, config: {values: {x: 1}}}
+      - {name: b, type: step.sleep, config: {duration: 10ms}}
+      - {name: c, type: step.pipeline_output, config: {values: {x: "{{ x }}"}}}
+  metered-bad:
+    steps:
+      - {name: boom, type: step.fail, config: {message: no}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the first sample of `name` carrying all `labels`."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:][\w:]*)\{(.*)\} (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2)))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+async def scrape(url: str, until: str) -> str:
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            try:
+                text = (await http.get(url)).text
+            except httpx.TransportError:
+                text = ""
+            if until in text:
+                return text
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{until} never appeared at {url}")
+
+
+async def test_worker_serves_sdk_and_run_metrics(client: Client, tmp_path: Path) -> None:
+    config = tmp_path / "metered.yaml"
+    config.write_text(PIPELINES)
+    port, queue = free_port(), f"test-metrics-{uuid.uuid4().hex[:8]}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "worker", "--config", str(config), "--no-iac",
+         "--task-queue", queue, "--reload-interval", "0", "--metrics-port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        executor = PipelineExecutor(client, task_queue=queue)
+        assert await asyncio.wait_for(executor.execute_pipeline("metered-ok"), 30) == {"x": 1}
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(executor.execute_pipeline("metered-bad"), 30)
+        text = await scrape(f"http://127.0.0.1:{port}/metrics", 'status="failed"')
+    finally:
+        worker.kill()
+        worker.wait(10)
+    common = {"workflow_type": "PipelineWorkflow", "task_queue": queue}
+    executions = "workflow_executions_total"
+    assert sample(text, executions, action="metered-ok", status="completed", **common) == 1
+    assert sample(text, executions, action="metered-bad", status="failed", **common) == 1
+    assert sample(text, "workflow_duration_seconds_count", action="metered-ok", **common) == 1
+    duration = sample(text, "workflow_duration_seconds_sum", action="metered-ok", **common)
+    assert duration is not None and 0 < duration < 30
+    assert sample(text, "workflow_duration_seconds_bucket", action="metered-ok", le="60",
+                  **common) == 1
+    # The SDK's own metrics come through the same runtime.
+    assert sample(text, "temporal_workflow_completed", task_queue=queue) == 1
+    assert sample(text, "temporal_workflow_failed", task_queue=queue) == 1
+
+
+async def test_replays_do_not_count_twice(client: Client) -> None:
+    """With no workflow cache every workflow task replays the run from its start (the sleep
+    makes a second task), and a query on the finished run replays all of it, end included."""
+    buffer = MetricBuffer(10_000)
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+    own = await Client.connect(
+        client.service_client.config.target_host,
+        namespace=client.namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+    registry = default_registry()
+    catalog = PipelineCatalog(parse_pipelines_text(PIPELINES, "<test>", registry))
+    activities = PipelineActivities(catalog, registry)
+    queue = f"test-metrics-replay-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        own,
+        task_queue=queue,
+        workflows=[PipelineWorkflow],
+        activities=[activities.load_pipeline_definition, activities.run_step],
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=0,
+    ):
+        handle = await PipelineExecutor(own, task_queue=queue).start_pipeline("metered-ok")
+        await handle.result()
+        assert (await handle.query(PipelineWorkflow.status)).completed_steps == ["a", "b", "c"]
+    counted = [
+        update for update in buffer.retrieve_updates()
+        if update.metric.name == "workflow_executions_total"
+        and update.metric.kind == BUFFERED_METRIC_KIND_COUNTER
+        and update.attributes.get("action") == "metered-ok"
+    ]
+    assert sum(update.value for update in counted) == 1
+    assert counted[0].attributes["status"] == "completed"
