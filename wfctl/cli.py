@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from interfaces.errors import ConfigError
+from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings, connect
 from wfctl.infra_cli import infra_app
 
@@ -46,9 +47,11 @@ def main(
     api_key: Annotated[OptStr, typer.Option(help="API key [TEMPORAL_API_KEY]")] = None,
     tls_cert: Annotated[OptStr, typer.Option(help="mTLS client cert [TEMPORAL_TLS_CERT]")] = None,
     tls_key: Annotated[OptStr, typer.Option(help="mTLS client key [TEMPORAL_TLS_KEY]")] = None,
+    tls_ca: Annotated[OptStr, typer.Option(help="server CA cert [TEMPORAL_TLS_CA]")] = None,
 ) -> None:
     ctx.obj = ConnectionSettings.from_env(
-        address=address, namespace=namespace, api_key=api_key, tls_cert=tls_cert, tls_key=tls_key
+        address=address, namespace=namespace, api_key=api_key, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca,
     )
 
 
@@ -64,6 +67,9 @@ def run_with_client(ctx: typer.Context, body: ClientBody[T]) -> T:
         except RuntimeError as exc:
             err_console.print(f"[red]cannot reach Temporal at {settings.address}:[/] {exc}")
             raise typer.Exit(1) from None
+        except EncryptionKeyError as exc:
+            err_console.print(f"[red]encryption keys:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
         return await body(client, settings)
 
     return asyncio.run(go())
@@ -398,6 +404,31 @@ def dev(
 
     raise typer.Exit(run_dev(config=config, port=port, ui_port=ui_port, data_dir=data_dir,
                              sandbox_port=sandbox_port))
+
+
+@app.command("codec-server")
+def codec_server(
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8081,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    origin: Annotated[list[str] | None, typer.Option(
+        help="web UI origin allowed by CORS (repeatable)")] = None,
+    token: Annotated[OptStr, typer.Option(
+        help="bearer token callers must present [WFCTL_CODEC_TOKEN]")] = None,
+) -> None:
+    """Serve /encode and /decode with the encryption keys, for the web UI and `temporal`."""
+    import os
+
+    from wfctl.codec_server import CODEC_TOKEN_ENV, serve_codec
+
+    secret = token or os.environ.get(CODEC_TOKEN_ENV, "")
+    if not secret:
+        err_console.print(f"[red]codec-server needs a token:[/] --token or {CODEC_TOKEN_ENV}")
+        raise typer.Exit(2)
+    try:
+        serve_codec(host, port, origin or ["http://localhost:8233"], secret)
+    except EncryptionKeyError as exc:
+        err_console.print(f"[red]codec-server:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastructure stacks.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,10 @@ from urllib.parse import quote
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
+
+from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -28,6 +32,8 @@ class ConnectionSettings:
     tls_ca: str | None = None
     tls: bool = False
     ui_url: str = DEFAULT_UI_URL
+    encryption_keys: str | None = None
+    encryption_key_file: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ConnectionSettings:
@@ -41,6 +47,8 @@ class ConnectionSettings:
             "tls_ca": env.get("TEMPORAL_TLS_CA") or None,
             "tls": env.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes"),
             "ui_url": env.get("WFCTL_UI_URL", DEFAULT_UI_URL),
+            "encryption_keys": env.get(KEYS_ENV) or None,
+            "encryption_key_file": env.get(KEY_FILE_ENV) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
@@ -55,6 +63,13 @@ class ConnectionSettings:
         # Temporal Cloud API keys are only accepted over TLS.
         return self.tls or bool(self.api_key)
 
+    def data_converter(self) -> DataConverter:
+        """The pydantic converter, encrypting every payload when keys are configured."""
+        keys = EncryptionKeys.load(self.encryption_keys, self.encryption_key_file)
+        if keys is None:
+            return pydantic_data_converter
+        return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys))
+
     def workflow_url(self, workflow_id: str, run_id: str | None = None) -> str:
         namespace, wf = quote(self.namespace), quote(workflow_id, safe="")
         base = f"{self.ui_url}/namespaces/{namespace}/workflows/{wf}"
@@ -68,5 +83,5 @@ async def connect(settings: ConnectionSettings | None = None) -> Client:
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=settings.tls_config(),
-        data_converter=pydantic_data_converter,
+        data_converter=settings.data_converter(),
     )

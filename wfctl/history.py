@@ -19,6 +19,8 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
+from wfctl.codec import decode_payloads_in
+
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 STEP_ACTIVITY = "run_step"
 
@@ -293,6 +295,9 @@ class TemporalEventRecorder:
 
     async def timeline(self, workflow_id: str) -> list[StepEvent]:
         history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+        if codec := self.client.data_converter.payload_codec:
+            for event in history.events:
+                await decode_payloads_in(event, codec)
         return step_timeline(history, self.client)
 
     async def step_events(self, run_id: str) -> list[dict[str, Any]]:

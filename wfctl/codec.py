@@ -1,0 +1,165 @@
+"""Payload encryption: an AES-256-GCM PayloadCodec with rotating keys.
+
+Keys come from WFCTL_ENCRYPTION_KEYS ("k2:<base64 32 bytes>,k1:<base64 32 bytes>") or from the
+file named by WFCTL_ENCRYPTION_KEY_FILE (the same entries, one per line or comma separated).
+The first key encrypts; every key decrypts, so a new key goes first and the old ones stay
+listed until no history needs them. Each encrypted payload carries its key id in the metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID_METADATA = "encryption-key-id"
+KEYS_ENV = "WFCTL_ENCRYPTION_KEYS"
+KEY_FILE_ENV = "WFCTL_ENCRYPTION_KEY_FILE"
+NONCE_BYTES = 12
+
+
+class EncryptionKeyError(ValueError):
+    """A key list that cannot be used, or a payload no configured key can open."""
+
+
+@dataclass(frozen=True)
+class EncryptionKeys:
+    """Key id -> 32-byte key, in order; the first one encrypts."""
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    @property
+    def current_id(self) -> str:
+        return self.keys[0][0]
+
+    def get(self, key_id: str) -> bytes | None:
+        return dict(self.keys).get(key_id)
+
+    def ids(self) -> list[str]:
+        return [key_id for key_id, _ in self.keys]
+
+    @classmethod
+    def parse(cls, text: str, source: str = KEYS_ENV) -> EncryptionKeys:
+        entries = [e.strip() for line in text.splitlines() for e in line.split(",")]
+        entries = [e for e in entries if e and not e.startswith("#")]
+        if not entries:
+            raise EncryptionKeyError(f"{source}: no keys (expected 'id:base64key,...')")
+        keys: list[tuple[str, bytes]] = []
+        for entry in entries:
+            key_id, sep, encoded = entry.partition(":")
+            key_id = key_id.strip()
+            if not sep or not key_id:
+                raise EncryptionKeyError(f"{source}: entry without 'id:' prefix ({key_id[:4]}...)")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True)
+            except binascii.Error:
+                raise EncryptionKeyError(f"{source}: key {key_id!r} is not base64") from None
+            if len(key) != 32:
+                raise EncryptionKeyError(
+                    f"{source}: key {key_id!r} is {len(key)} bytes; AES-256 needs 32 "
+                    "(make one with: openssl rand -base64 32)"
+                )
+            if any(known == key_id for known, _ in keys):
+                raise EncryptionKeyError(f"{source}: key id {key_id!r} listed twice")
+            keys.append((key_id, key))
+        return cls(tuple(keys))
+
+    @classmethod
+    def load(cls, keys: str | None, key_file: str | None) -> EncryptionKeys | None:
+        """From a key list or a key file (the list wins); None when neither is given."""
+        if keys:
+            return cls.parse(keys)
+        if key_file:
+            try:
+                text = Path(key_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise EncryptionKeyError(f"{KEY_FILE_ENV}: cannot read {key_file}: {exc}") from None
+            return cls.parse(text, source=key_file)
+        return None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> EncryptionKeys | None:
+        return cls.load(env.get(KEYS_ENV), env.get(KEY_FILE_ENV))
+
+
+class EncryptionCodec(PayloadCodec):
+    """Encrypts whole payloads (metadata and data) with AES-256-GCM.
+
+    The key id is bound to the ciphertext as associated data, so a payload relabelled with
+    another key id fails to decrypt instead of decrypting under the wrong key."""
+
+    def __init__(self, keys: EncryptionKeys) -> None:
+        self.keys = keys
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys}
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.encrypt(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.decrypt(p) for p in payloads]
+
+    def encrypt(self, payload: Payload) -> Payload:
+        key_id = self.keys.current_id
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._ciphers[key_id].encrypt(
+            nonce, payload.SerializeToString(), key_id.encode()
+        )
+        return Payload(
+            metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode()},
+            data=nonce + sealed,
+        )
+
+    def decrypt(self, payload: Payload) -> Payload:
+        # Payloads written before encryption was turned on stay readable.
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            raise EncryptionKeyError(
+                f"payload was encrypted with key {key_id!r}, which is not among the configured "
+                f"keys ({', '.join(self.keys.ids())}); add it to {KEYS_ENV} to read it"
+            )
+        nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
+        try:
+            plain = cipher.decrypt(nonce, sealed, key_id.encode())
+        except InvalidTag:
+            raise EncryptionKeyError(
+                f"payload does not decrypt with key {key_id!r}: wrong key or tampered data"
+            ) from None
+        return Payload.FromString(plain)
+
+
+async def decode_payloads_in(message: Message, codec: PayloadCodec) -> None:
+    """Decode, in place, every payload anywhere in a message (a fetched history event, say).
+
+    Histories come back from the server as stored, so code that reads payloads straight from
+    events (step summaries, update outcomes) must decode them first."""
+    payload_type = Payload.DESCRIPTOR.full_name
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            value_type = field.message_type.fields_by_name["value"].message_type
+            if value_type is None:
+                continue
+            items = list(value.values())
+        else:
+            value_type = field.message_type
+            items = list(value) if field.is_repeated else [value]
+        if value_type.full_name == payload_type:
+            for item, decoded in zip(items, await codec.decode(items), strict=True):
+                item.CopyFrom(decoded)
+        else:
+            for item in items:
+                await decode_payloads_in(item, codec)
