@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from jsonschema import Draft202012Validator, SchemaError
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -110,11 +111,64 @@ def _looks_like_cron(text: str) -> bool:
     return text.startswith("@") or len(text.split()) == 5
 
 
+HTTP_PATH_PATTERN = r"^(/([A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$"
+# `wfctl serve` serves its own documentation under these.
+RESERVED_HTTP_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+
+class HttpTrigger(BaseModel):
+    """`trigger: {type: http, path: /orders, method: POST}`: `wfctl serve` runs the pipeline
+    for each request on that route."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["http"]
+    # Literal segments and `{name}` parameters: /orders/{order_id}/refunds.
+    path: str = Field(pattern=HTTP_PATH_PATTERN)
+    method: Annotated[
+        Literal["GET", "POST", "PUT", "PATCH", "DELETE"],
+        BeforeValidator(lambda m: m.upper() if isinstance(m, str) else m),
+    ] = "POST"
+    # Answer 202 with the workflow id at once instead of waiting for the run's output.
+    async_: bool = Field(False, alias="async")
+    # A JSON Schema (2020-12) of the request body: checked before a run starts, and shown in
+    # the OpenAPI document.
+    request_schema: dict[str, Any] | None = None
+    # How long a synchronous request waits for the run; the run itself goes on.
+    timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _checks(self) -> HttpTrigger:
+        if any(self.path == p or self.path.startswith(p + "/") for p in RESERVED_HTTP_PATHS):
+            raise ValueError(f"path {self.path} is reserved for wfctl serve's own documentation")
+        names = self.path_params()
+        if len(names) != len(set(names)):
+            raise ValueError(f"path {self.path} repeats a parameter")
+        if self.request_schema is not None:
+            try:
+                Draft202012Validator.check_schema(self.request_schema)
+            except SchemaError as exc:
+                raise ValueError(f"request_schema is not a valid JSON Schema: {exc.message}") \
+                    from None
+        return self
+
+    def path_params(self) -> list[str]:
+        return re.findall(r"\{(\w+)\}", self.path)
+
+    def route(self) -> str:
+        """METHOD and path with parameter names blurred: two routes that match the same
+        requests have the same route."""
+        return f"{self.method} " + re.sub(r"\{\w+\}", "{}", self.path)
+
+
+Trigger = Annotated[ScheduleTrigger | HttpTrigger, Field(discriminator="type")]
+
+
 class PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = ""
-    trigger: ScheduleTrigger | None = None
+    trigger: Trigger | None = None
     timeout: Duration | None = None
     on_error: Literal["stop", "skip", "compensate"] = "stop"
     strict_templates: bool = True
@@ -310,7 +364,7 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
         pipelines = parse_pipelines_text(_read(root), str(root), registry)
     else:
         pipelines = _load_folder(root, registry)
-    problems = _unknown_calls(pipelines, registry)
+    problems = _unknown_calls(pipelines, registry) + _route_clashes(pipelines)
     if problems:
         raise ConfigError(problems)
     return pipelines
@@ -328,6 +382,23 @@ def _unknown_calls(pipelines: dict[str, PipelineDefinition], registry: StepRegis
                     f'{definition.source}: pipeline "{name}": step "{step.name}": calls pipeline '
                     f'"{called}", which is not defined'
                 )
+    return problems
+
+
+def _route_clashes(pipelines: dict[str, PipelineDefinition]) -> list[str]:
+    problems = []
+    taken: dict[str, str] = {}
+    for name, definition in pipelines.items():
+        trigger = definition.spec.trigger
+        if not isinstance(trigger, HttpTrigger):
+            continue
+        route = trigger.route()
+        if route in taken:
+            problems.append(
+                f'{definition.source}: pipeline "{name}": trigger: {trigger.method} '
+                f'{trigger.path} is already the route of pipeline "{taken[route]}"'
+            )
+        taken.setdefault(route, name)
     return problems
 
 

@@ -391,6 +391,41 @@ def schema_pipeline() -> None:
     sys.stdout.write(json.dumps(pipeline_json_schema(default_registry()), indent=2) + "\n")
 
 
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    task_queue: QueueOpt = None,
+) -> None:
+    """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
+    from activities.step_catalog import default_registry
+    from engine.pipeline_config import load_pipelines
+    from wfctl.client import PipelineExecutor
+    from wfctl.serve import http_pipelines, serve_http
+    from workflows import task_queues
+
+    try:
+        pipelines = load_pipelines(config, default_registry())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]error:[/] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    routes = http_pipelines(pipelines)
+    if not routes:
+        err_console.print(f"[red]no pipeline in {config} has an http trigger[/]")
+        raise typer.Exit(1)
+    for name, trigger in routes.items():
+        err_console.print(f"{trigger.method:6} {trigger.path}  -> {name}", highlight=False)
+
+    async def body(client: Client, settings: ConnectionSettings) -> None:
+        executor = PipelineExecutor(client, task_queue or task_queues.PIPELINES)
+        await serve_http(pipelines, executor, host, port)
+
+    run_with_client(ctx, body)
+
+
 @app.command("dev")
 def dev(
     config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),

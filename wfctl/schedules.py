@@ -128,7 +128,7 @@ async def sync_schedules(
     wanted: set[str] = set()
     for name in sorted(pipelines):
         trigger = pipelines[name].spec.trigger
-        if trigger is None:
+        if not isinstance(trigger, ScheduleTrigger):  # none, or served by `wfctl serve`
             continue
         sid = schedule_id(name)
         wanted.add(sid)

@@ -1,0 +1,258 @@
+"""HTTP trigger: `wfctl serve` routes requests to pipeline runs on the real dev server; a run
+started over HTTP is a pipeline run like any other (wfctl pipeline list, the web UI's API)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.pipeline_catalog import PipelineCatalog
+from activities.step_catalog import default_registry
+from engine.pipeline_config import load_pipelines, parse_pipelines_text
+from interfaces.errors import ConfigError
+from tests.conftest import temporal_binary
+from tests.pipeline_harness import EXAMPLES, running_pipelines
+from wfctl.client import PipelineExecutor
+from wfctl.serve import build_app
+from worker import pipeline_worker
+from workflows import search_attributes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PIPELINES = """
+pipelines:
+  echo:
+    trigger: {type: http, method: put, path: "/things/{kind}/{id}"}
+    steps:
+      - name: out
+        type: step.pipeline_output
+        config:
+          values:
+            request: "{{ request }}"
+            colour: "{{ colour }}"
+  leaky:
+    trigger: {type: http, path: /leaky}
+    steps:
+      - {name: boom, type: step.fail, config: {message: "dsn postgres://admin:hunter2@db"}}
+  slow:
+    trigger: {type: http, path: /slow, timeout: 200ms}
+    steps:
+      - {name: wait, type: step.sleep, config: {duration: 3s}}
+"""
+
+
+@pytest.fixture
+async def api(client: Client) -> AsyncIterator[tuple[httpx.AsyncClient, PipelineExecutor]]:
+    """The examples plus PIPELINES behind the app, served by an in-process worker."""
+    registry = default_registry()
+    config = {**load_pipelines(EXAMPLES, registry),
+              **parse_pipelines_text(PIPELINES, "<test>", registry)}
+    queue = f"test-http-{uuid.uuid4().hex[:8]}"
+    executor = PipelineExecutor(client, task_queue=queue)
+    transport = httpx.ASGITransport(app=build_app(config, executor))
+    async with (
+        pipeline_worker(client, PipelineCatalog(config), registry, queue),
+        httpx.AsyncClient(transport=transport, base_url="http://wfctl") as http,
+    ):
+        yield http, executor
+
+
+async def test_sync_route_answers_with_the_output_and_sees_the_request(api: Any) -> None:
+    http, _ = api
+    response = await http.put(
+        "/things/box/7?size=s&tag=a&tag=b",
+        json={"colour": "red"},
+        headers={"Authorization": "Bearer s3cret", "Cookie": "sid=1", "X-Trace": "t-1"},
+    )
+    assert response.status_code == 200, response.text
+    output = response.json()
+    assert output["colour"] == "red"
+    request = output["request"]
+    assert request["method"] == "PUT" and request["path"] == "/things/box/7"
+    assert request["path_params"] == {"kind": "box", "id": "7"}
+    assert request["query"] == {"size": "s", "tag": ["a", "b"]}
+    assert request["body"] == {"colour": "red"}
+    assert request["headers"]["x-trace"] == "t-1"
+    assert "s3cret" not in response.text and "sid=1" not in response.text
+
+
+async def test_example_routes_201_400_and_202(api: Any, client: Client) -> None:
+    http, _ = api
+    created = await http.post("/orders", json={"order_id": "A-1", "amount": 250})
+    assert created.status_code == 201
+    assert created.json() == {"order_id": "A-1", "decision": "needs_review"}
+    # The run's validation step refuses it: 400 with the step's own message.
+    refused = await http.post("/orders", json={"order_id": "A-2", "amount": 0})
+    assert refused.status_code == 400
+    assert refused.json()["step"] == "check"
+    assert refused.json()["error"].startswith("validation failed (1 problem): $.amount")
+    # The request schema refuses it before any run starts.
+    bad = await http.post("/orders", json={"order_id": "A-3"})
+    assert bad.status_code == 400 and "'amount' is a required property" in bad.json()["error"]
+    assert "workflow_id" not in bad.json()
+    not_json = await http.post("/orders", content=b"{nope")
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+    started = await http.post("/orders/A-1/recheck")
+    assert started.status_code == 202
+    workflow_id = started.json()["workflow_id"]
+    assert workflow_id.startswith("pipeline:recheck-order:")
+    result = await client.get_workflow_handle(workflow_id).result()
+    assert result["order_id"] == "A-1" and result["rechecked"] is True
+
+
+async def test_failures_answer_500_without_internals_and_slow_runs_504(api: Any) -> None:
+    http, _ = api
+    failed = await http.post("/leaky", json={})
+    assert failed.status_code == 500
+    assert failed.json()["error"] == "the pipeline run failed"
+    assert "hunter2" not in failed.text and "boom" not in failed.text
+    assert failed.json()["workflow_id"].startswith("pipeline:leaky:")
+    slow = await http.post("/slow")
+    assert slow.status_code == 504 and slow.json()["workflow_id"].startswith("pipeline:slow:")
+
+
+async def test_openapi_lists_every_route_with_its_schema(api: Any) -> None:
+    http, _ = api
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    assert set(paths) == {"/orders", "/orders/{order_id}/recheck", "/things/{kind}/{id}",
+                          "/leaky", "/slow"}
+    create = paths["/orders"]["post"]
+    assert create["summary"] == "Run pipeline create-order"
+    schema = create["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["order_id", "amount"]
+    recheck = paths["/orders/{order_id}/recheck"]["post"]
+    assert [p["name"] for p in recheck["parameters"]] == ["order_id"]
+    assert "202" in recheck["responses"] and "requestBody" not in recheck
+    assert [p["name"] for p in paths["/things/{kind}/{id}"]["put"]["parameters"]] == ["kind", "id"]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "problem"),
+    [
+        ("{type: http, path: orders}", "String should match pattern"),
+        ("{type: http, path: /docs}", "reserved"),
+        ("{type: http, path: /a, method: FETCH}", "method"),
+        ("{type: http, path: /a, request_schema: {type: nope}}", "not a valid JSON Schema"),
+        ('{type: http, path: "/a/{x}/{x}"}', "repeats a parameter"),
+    ],
+)
+def test_invalid_http_triggers_are_refused_at_load(trigger: str, problem: str) -> None:
+    text = f"pipelines:\n  p:\n    trigger: {trigger}\n    steps: [{{name: s, type: step.log}}]\n"
+    with pytest.raises(ConfigError) as refused:
+        parse_pipelines_text(text, "t.yaml", default_registry())
+    assert any(problem in p and 'pipeline "p"' in p for p in refused.value.problems)
+
+
+def test_two_pipelines_on_one_route_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        'pipelines:\n  a:\n    trigger: {type: http, path: "/o/{id}"}\n'
+        "    steps: [{name: s, type: step.set, config: {values: {x: 1}}}]\n")
+    (tmp_path / "b.yaml").write_text(
+        'pipelines:\n  b:\n    trigger: {type: http, path: "/o/{key}", method: post}\n'
+        "    steps: [{name: s, type: step.set, config: {values: {x: 1}}}]\n")
+    with pytest.raises(ConfigError) as refused:
+        load_pipelines(tmp_path, default_registry())
+    assert refused.value.problems == [
+        f'{tmp_path / "b.yaml"}: pipeline "b": trigger: POST /o/{{key}} is already the route of '
+        'pipeline "a"'
+    ]
+
+
+# ---- the Done-when check: wfctl serve on a real port, the run in wfctl and the web UI ----
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
+    """A dev server of its own with the web UI on (about a second to start)."""
+    ui_port = free_port()
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=search_attributes.ALL,
+        ui=True,
+        ui_port=ui_port,
+    )
+    try:
+        yield env, ui_port
+    finally:
+        await env.shutdown()
+
+
+async def wait_for_http(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(150):
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never answered 200")
+
+
+async def test_a_run_started_over_http_is_listed_by_wfctl_and_the_web_ui(
+    ui_env: tuple[WorkflowEnvironment, int],
+) -> None:
+    env, ui_port = ui_env
+    address = env.client.service_client.config.target_host
+    port = free_port()
+    wfctl = [sys.executable, "-m", "wfctl", "--address", address]
+    async with running_pipelines(env.client, EXAMPLES) as executor:
+        server = await asyncio.create_subprocess_exec(
+            *wfctl, "serve", "--config", str(EXAMPLES), "--port", str(port),
+            "--task-queue", executor.task_queue, cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await wait_for_http(f"{base}/openapi.json")
+            async with httpx.AsyncClient(base_url=base) as http:
+                answer = await http.post("/orders", json={"order_id": "W-1", "amount": 5})
+        finally:
+            server.kill()
+            await server.wait()
+    assert answer.status_code == 201
+    assert answer.json() == {"order_id": "W-1", "decision": "approved"}
+
+    listed = await asyncio.create_subprocess_exec(
+        *wfctl, "pipeline", "list", "--pipeline", "create-order", "--json", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(listed.communicate(), 60)
+    assert listed.returncode == 0, err.decode()
+    rows = [json.loads(line) for line in out.decode().splitlines()]
+    assert [(r["pipeline"], r["status"]) for r in rows] == [("create-order", "Completed")]
+    workflow_id = rows[0]["workflow_id"]
+
+    # The web UI's own API (what its workflow list page calls), on the UI port.
+    url = f"http://127.0.0.1:{ui_port}/api/v1/namespaces/default/workflows"
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            response = await http.get(url, params={"query": f"WorkflowId = '{workflow_id}'"})
+            executions = response.json().get("executions") if response.status_code == 200 else None
+            if executions:
+                break
+            await asyncio.sleep(0.1)
+    assert executions, response.text
+    fields = executions[0]["searchAttributes"]["indexedFields"]
+    assert json.loads(base64.b64decode(fields["PipelineName"]["data"])) == "create-order"
+    assert executions[0]["type"]["name"] == "PipelineWorkflow"
