@@ -81,7 +81,7 @@ async def test_plan_save_apply_saved_plan_outputs_and_state(
         stack.cloud.set_config("net", "cidr", "10.9.0.0/16")
         drift = await wfctl(client, queue, "drift", "-f", str(path))
         assert drift.exit_code == 2, drift.output
-        assert "config.cidr: '10.0.0.0/16' -> '10.9.0.0/16'" in drift.stdout
+        assert 'config.cidr: "10.0.0.0/16" -> "10.9.0.0/16"' in drift.stdout
 
         destroyed = await wfctl(client, queue, "destroy", "-f", str(path), input="yes\n")
         assert destroyed.exit_code == 0, destroyed.output

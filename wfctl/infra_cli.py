@@ -19,7 +19,7 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from engine.iac.plan_render import mask_sensitive, render_plan
+from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan
 from wfctl.connection import ConnectionSettings, connect
@@ -310,11 +310,11 @@ def drift_command(
                 continue
             console.print(f'~ {result.type} "{result.name}" drifted:', highlight=False)
             for field in result.expected:
-                console.print(
-                    f"    {field}: {result.expected[field]!r} -> {result.actual.get(field)!r}",
-                    highlight=False,
-                    markup=False,
-                )
+                # The same JSON spelling and masking as the plan shows.
+                expected = format_value(field, result.expected[field])
+                actual = format_value(field, result.actual.get(field))
+                console.print(f"    {field}: {expected} -> {actual}", highlight=False,
+                              markup=False)
         return 2 if report.drifted else 0
 
     raise typer.Exit(_run(ctx, body))

@@ -78,7 +78,7 @@ def _header(action: PlanAction) -> str:
 def _fields(action: PlanAction, sensitive: set[str]) -> list[str]:
     if action.action == "create":
         return [
-            f"+ {change.path}: {_value(change.path, change.new, sensitive)}"
+            f"+ {change.path}: {format_value(change.path, change.new, sensitive)}"
             for change in _leaves(action.resource.config, CONFIG_PREFIX.rstrip("."))
         ]
     if action.action == "delete":
@@ -87,8 +87,8 @@ def _fields(action: PlanAction, sensitive: set[str]) -> list[str]:
 
 
 def _change_line(change: FieldChange, sensitive: set[str]) -> str:
-    old = _value(change.path, change.old, sensitive)
-    new = _value(change.path, change.new, sensitive)
+    old = format_value(change.path, change.old, sensitive)
+    new = format_value(change.path, change.new, sensitive)
     suffix = " (forces replacement)" if change.force_new else ""
     return f"~ {change.path}: {old} -> {new}{suffix}"
 
@@ -102,11 +102,12 @@ def _leaves(value: Any, path: str) -> list[FieldChange]:
     return [FieldChange(path=path, new=value)]
 
 
-def _value(path: str, value: Any, sensitive: set[str]) -> str:
+def format_value(path: str, value: Any, sensitive: Collection[str] = ()) -> str:
+    """A value as plans and drift reports show it: JSON, sensitive parts masked."""
     if value is not None and is_sensitive(path, sensitive):
         return MASK
     if isinstance(value, Mapping | list):
-        value = _mask(value, sensitive, path.removeprefix(CONFIG_PREFIX))
+        value = _mask(value, set(sensitive), path.removeprefix(CONFIG_PREFIX))
     return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
