@@ -28,6 +28,7 @@ from activities.pipeline_catalog import PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
 from engine.pipeline_config import parse_pipelines_text
+from tests.iac_wf_support import Stack, iac_worker, start
 from wfctl.client import PipelineExecutor
 from worker import workflow_runner
 from workflows.pipeline import PipelineWorkflow
@@ -113,9 +114,8 @@ async def test_worker_serves_sdk_and_run_metrics(client: Client, tmp_path: Path)
     assert sample(text, "temporal_workflow_failed", task_queue=queue) == 1
 
 
-async def test_replays_do_not_count_twice(client: Client) -> None:
-    """With no workflow cache every workflow task replays the run from its start (the sleep
-    makes a second task), and a query on the finished run replays all of it, end included."""
+async def buffered_client(client: Client) -> tuple[Client, MetricBuffer]:
+    """A second client on the same server whose runtime keeps its metrics in a buffer."""
     buffer = MetricBuffer(10_000)
     runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
     own = await Client.connect(
@@ -124,6 +124,23 @@ async def test_replays_do_not_count_twice(client: Client) -> None:
         data_converter=pydantic_data_converter,
         runtime=runtime,
     )
+    return own, buffer
+
+
+def executions(buffer: MetricBuffer) -> list[tuple[str, str, str, int]]:
+    """(workflow_type, action, status, count) of every workflow_executions_total update."""
+    return [
+        (u.attributes["workflow_type"], u.attributes["action"], u.attributes["status"], u.value)
+        for u in buffer.retrieve_updates()
+        if u.metric.name == "workflow_executions_total"
+        and u.metric.kind == BUFFERED_METRIC_KIND_COUNTER
+    ]
+
+
+async def test_replays_do_not_count_twice(client: Client) -> None:
+    """With no workflow cache every workflow task replays the run from its start (the sleep
+    makes a second task), and a query on the finished run replays all of it, end included."""
+    own, buffer = await buffered_client(client)
     registry = default_registry()
     catalog = PipelineCatalog(parse_pipelines_text(PIPELINES, "<test>", registry))
     activities = PipelineActivities(catalog, registry)
@@ -139,11 +156,18 @@ async def test_replays_do_not_count_twice(client: Client) -> None:
         handle = await PipelineExecutor(own, task_queue=queue).start_pipeline("metered-ok")
         await handle.result()
         assert (await handle.query(PipelineWorkflow.status)).completed_steps == ["a", "b", "c"]
-    counted = [
-        update for update in buffer.retrieve_updates()
-        if update.metric.name == "workflow_executions_total"
-        and update.metric.kind == BUFFERED_METRIC_KIND_COUNTER
-        and update.attributes.get("action") == "metered-ok"
+    assert executions(buffer) == [("PipelineWorkflow", "metered-ok", "completed", 1)]
+
+
+async def test_iac_runs_are_counted_by_action(client: Client, tmp_path: Path) -> None:
+    own, buffer = await buffered_client(client)
+    stack = Stack(tmp_path).add("thing", config={"size": 1})
+    async with iac_worker(own) as queue:
+        plan = await start(own, "PlanWorkflow", queue, stack.document())
+        await plan.result()
+        applied = await start(own, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await applied.result()).status == "applied"
+    assert executions(buffer) == [
+        ("PlanWorkflow", "plan", "completed", 1),
+        ("ApplyWorkflow", "apply", "completed", 1),
     ]
-    assert sum(update.value for update in counted) == 1
-    assert counted[0].attributes["status"] == "completed"
