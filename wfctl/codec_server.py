@@ -59,6 +59,10 @@ def create_app(codec: PayloadCodec, token: str, origins: Sequence[str]) -> FastA
             raise HTTPException(400, str(exc)) from None
         return {"payloads": [json_format.MessageToDict(p) for p in result]}
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.post("/encode")
     async def encode(request: Request) -> dict[str, Any]:
         return await transcode(request, None, encode=True)
