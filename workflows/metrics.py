@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -41,7 +42,11 @@ def record(action: str, status: str) -> None:
     meter.create_counter(EXECUTIONS, "finished workflow runs").add(
         1, {"action": action, "status": status}
     )
-    elapsed = (workflow.now() - workflow.info().start_time).total_seconds()
+    # The wall clock, not workflow.now(): that is the start of the current workflow task, and
+    # a pipeline of local activities runs entirely within one. The value reaches no command
+    # and is not recorded during replay, so it cannot make the workflow nondeterministic.
+    with workflow.unsafe.sandbox_unrestricted():
+        elapsed = time.time() - workflow.info().start_time.timestamp()
     meter.create_histogram_float(DURATION, "workflow run wall time", "s").record(
         max(elapsed, 0.0), {"action": action}
     )
