@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -15,9 +13,14 @@ from rich.table import Column, Table
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from interfaces.errors import ConfigError
+from wfctl.cli_support import (
+    err_console,
+    load_pipelines_or_exit,
+    run_with_client,
+    settings_of,
+)
 from wfctl.codec import EncryptionKeyError
-from wfctl.connection import ConnectionSettings, connect
+from wfctl.connection import ConnectionSettings
 from wfctl.infra_cli import infra_app
 
 app = typer.Typer(help="Durable pipelines and infrastructure as code on Temporal.",
@@ -28,12 +31,7 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(schema_app, name="schema")
 
 console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
-
-
-def settings_of(ctx: typer.Context) -> ConnectionSettings:
-    return ctx.obj if isinstance(ctx.obj, ConnectionSettings) else ConnectionSettings.from_env()
 
 
 OptStr = str | None
@@ -53,26 +51,6 @@ def main(
         address=address, namespace=namespace, api_key=api_key, tls_cert=tls_cert, tls_key=tls_key,
         tls_ca=tls_ca,
     )
-
-
-ClientBody = Callable[[Client, ConnectionSettings], Awaitable[T]]
-
-
-def run_with_client(ctx: typer.Context, body: ClientBody[T]) -> T:
-    settings = settings_of(ctx)
-
-    async def go() -> T:
-        try:
-            client = await connect(settings)
-        except RuntimeError as exc:
-            err_console.print(f"[red]cannot reach Temporal at {settings.address}:[/] {exc}")
-            raise typer.Exit(1) from None
-        except EncryptionKeyError as exc:
-            err_console.print(f"[red]encryption keys:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        return await body(client, settings)
-
-    return asyncio.run(go())
 
 
 def parse_data(data: str | None) -> dict[str, Any]:
@@ -323,17 +301,10 @@ def schedules_sync(
     task_queue: QueueOpt = None,
 ) -> None:
     """Create, update and delete schedules to match the config's triggers."""
-    from activities.step_catalog import default_registry
-    from engine.pipeline_config import load_pipelines
     from wfctl.schedules import sync_schedules
     from workflows import task_queues
 
-    try:
-        pipelines = load_pipelines(config, default_registry())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]error:[/] {problem}", highlight=False)
-        raise typer.Exit(1) from None
+    pipelines = load_pipelines_or_exit(config)
 
     async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
         return await sync_schedules(client, pipelines, task_queue or task_queues.PIPELINES)
@@ -370,15 +341,7 @@ def schedules_list(
 @app.command("validate")
 def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
     """Check a pipeline file (or folder) without running anything."""
-    from activities.step_catalog import default_registry
-    from engine.pipeline_config import load_pipelines
-
-    try:
-        pipelines = load_pipelines(path, default_registry())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]error:[/] {problem}", highlight=False)
-        raise typer.Exit(1) from None
+    pipelines = load_pipelines_or_exit(path)
     console.print(f"{path}: {len(pipelines)} pipelines OK: {', '.join(sorted(pipelines))}")
 
 
@@ -400,18 +363,11 @@ def serve(
     task_queue: QueueOpt = None,
 ) -> None:
     """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
-    from activities.step_catalog import default_registry
-    from engine.pipeline_config import load_pipelines
     from wfctl.client import PipelineExecutor
     from wfctl.serve import http_pipelines, serve_http
     from workflows import task_queues
 
-    try:
-        pipelines = load_pipelines(config, default_registry())
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]error:[/] {problem}", highlight=False)
-        raise typer.Exit(1) from None
+    pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:
         err_console.print(f"[red]no pipeline in {config} has an http trigger[/]")

@@ -22,7 +22,8 @@ from temporalio.exceptions import ApplicationError
 from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan
-from wfctl.connection import ConnectionSettings, connect
+from wfctl.cli_support import connect_or_exit, settings_of
+from wfctl.connection import ConnectionSettings
 from wfctl.stack_client import StackClient, load_document, masked_plan, open_store
 from workflows import task_queues
 from workflows.iac.models import ApplyOutcome, DestroyOutcome, PlanOutcome
@@ -47,20 +48,11 @@ Allow = Annotated[
 DEFAULT_FILE = Path("stack.yaml")
 
 
-def _settings(ctx: typer.Context) -> ConnectionSettings:
-    return ctx.obj if isinstance(ctx.obj, ConnectionSettings) else ConnectionSettings.from_env()
-
-
 def _run(ctx: typer.Context, body: Callable[[Client, ConnectionSettings], Awaitable[T]]) -> T:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def go() -> T:
-        try:
-            client = await connect(settings)
-        except RuntimeError as error:
-            err.print(f"[red]Error:[/red] cannot reach Temporal at {settings.address}: {error}")
-            raise typer.Exit(1) from None
-        return await body(client, settings)
+        return await body(await connect_or_exit(settings), settings)
 
     try:
         return asyncio.run(go())
