@@ -473,7 +473,7 @@ async def test_the_readme_walk_through_of_the_example_stack_with_wfctl(
         assert drift.exit_code == 2, drift.output
         assert '- infra.storage "assets" is gone from the cloud' in drift.stdout
         assert '~ infra.firewall "db-fw" drifted:' in drift.stdout
-        assert "'from_port': 22" in drift.stdout
+        assert '"from_port": 22' in drift.stdout
         replanned = await wfctl("plan", *file)
         # The bucket made again has new outputs ("known after apply"): the zone's CNAME to
         # it is updated in the same apply.
