@@ -55,6 +55,19 @@ class AwsDriver(DriverBase[AwsContext]):
             self.stack, spec.name, self.context.tags, spec.config.get("tags")
         )
 
+    def subnet_ids(self, spec: ResourceSpec) -> list[str]:
+        """The subnets a database or cache goes in: `subnet_ids`, else every subnet of
+        `vpc_id`, else none (the account's default VPC)."""
+        subnet_ids = list(spec.config.get("subnet_ids") or [])
+        if subnet_ids or not spec.config.get("vpc_id"):
+            return subnet_ids
+        subnets = self.client("ec2").describe_subnets(
+            Filters=[{"Name": "vpc-id", "Values": [spec.config["vpc_id"]]}]
+        )["Subnets"]
+        if not subnets:
+            raise self.invalid(spec.name, f"VPC {spec.config['vpc_id']} has no subnets")
+        return [s["SubnetId"] for s in subnets]
+
     def wait(
         self, check: Callable[[], T | None], what: str, *, timeout: float | None = None
     ) -> T:

@@ -253,14 +253,7 @@ class CacheDriver(AwsDriver):
         self.elasticache.create_replication_group(**params)
 
     def _subnet_group(self, group_id: str, spec: ResourceSpec) -> str:
-        subnet_ids = list(spec.config.get("subnet_ids") or [])
-        if not subnet_ids and spec.config.get("vpc_id"):
-            subnets = self.client("ec2").describe_subnets(
-                Filters=[{"Name": "vpc-id", "Values": [spec.config["vpc_id"]]}]
-            )["Subnets"]
-            subnet_ids = [s["SubnetId"] for s in subnets]
-            if not subnet_ids:
-                raise self.invalid(spec.name, f"VPC {spec.config['vpc_id']} has no subnets")
+        subnet_ids = self.subnet_ids(spec)
         if not subnet_ids:
             return ""
         try:
