@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from random import Random
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -120,7 +121,9 @@ class AwsRequest:
 
 @dataclass
 class ThrottlingProxy:
-    """A proxy in front of moto answering the first `times` matching calls with an error."""
+    """A proxy in front of moto answering matching calls with an error: the first `times`
+    of them, or (with `rate`) each one with that probability, drawn from a seeded generator
+    so that a storm is the same storm on every run."""
 
     url: str
     times: int
@@ -128,17 +131,28 @@ class ThrottlingProxy:
     status: int = 400
     code: str = "Throttling"
     retry_after: str | None = None
+    rate: float | None = None
+    seed: int = 0
     throttled: list[AwsRequest] = field(default_factory=list)
     forwarded: list[AwsRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    random: Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.random = Random(self.seed)
 
     def should_throttle(self, request: AwsRequest) -> bool:
         with self.lock:
-            if len(self.throttled) < self.times and self.match(request):
+            if self.match(request) and self._draw():
                 self.throttled.append(request)
                 return True
             self.forwarded.append(request)
             return False
+
+    def _draw(self) -> bool:
+        if self.rate is not None:
+            return self.random.random() < self.rate
+        return len(self.throttled) < self.times
 
     def error_body(self, request: AwsRequest) -> tuple[str, bytes]:
         message = "Rate exceeded"
@@ -213,7 +227,9 @@ def throttling_proxy(moto_endpoint: str) -> Iterator[Callable[..., ThrottlingPro
     """Factory: `throttling_proxy(times=2, action="CreateVpc", status=400, code="Throttling",
     retry_after=None)` -> a started proxy; point a provider's endpoint_url at `proxy.url`.
 
-    `action` matches AwsRequest.action; pass `match=` for any other predicate.
+    `action` matches AwsRequest.action; pass `match=` for any other predicate. `rate=0.3,
+    seed=7` throttles each matching call with probability 0.3 instead of the first `times`;
+    `proxy.rate` can be changed (or set to 0) while the proxy runs.
     """
     servers: list[ThreadingHTTPServer] = []
     parts = urlsplit(moto_endpoint)
@@ -227,11 +243,13 @@ def throttling_proxy(moto_endpoint: str) -> Iterator[Callable[..., ThrottlingPro
         status: int = 400,
         code: str = "Throttling",
         retry_after: str | None = None,
+        rate: float | None = None,
+        seed: int = 0,
     ) -> ThrottlingProxy:
         predicate = match or (lambda r: action is None or r.action == action)
         proxy = ThrottlingProxy(
             url="", times=times, match=predicate, status=status, code=code,
-            retry_after=retry_after,
+            retry_after=retry_after, rate=rate, seed=seed,
         )  # fmt: skip
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, upstream))
         server.daemon_threads = True
