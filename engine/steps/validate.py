@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -87,15 +88,22 @@ _RULES: dict[str, Callable[[Any], str]] = {
 def _rule(error: ValidationError) -> str:
     """The rule an error broke; names of properties (they are paths) but no value."""
     keyword, expected, instance = error.validator, error.validator_value, error.instance
-    if keyword == "required":  # "'id' is a required property": the name comes from the schema
+    # Their messages name properties the schema lists ("'id' is a required property").
+    if keyword in ("required", "dependentRequired"):
         return str(error.message)
     if keyword == "additionalProperties" and isinstance(instance, dict):
         declared = set(error.schema.get("properties", {}))
-        extra = [str(name) for name in instance if name not in declared]
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [
+            str(name) for name in instance
+            if name not in declared and not any(re.search(p, str(name)) for p in patterns)
+        ]
         return "unexpected " + ", ".join(repr(name) for name in extra)
     if isinstance(keyword, str) and keyword in _RULES:
         return _RULES[keyword](expected)
     where = "/".join(str(part) for part in error.schema_path)
+    if keyword is None:  # a `false` schema
+        return f"not allowed by the schema (at {where})"
     return f"fails the schema's {keyword!r} rule (at {where})"
 
 
