@@ -33,6 +33,7 @@ from interfaces.errors import ConfigError
 from providers.registry import load_provider_modules
 from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings, connect
+from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
@@ -176,6 +177,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    # httpx logs every request URL at INFO, credentials and query strings included.
+    install_log_redaction()
     settings = ConnectionSettings.from_env(
         address=args.address,
         namespace=args.namespace,

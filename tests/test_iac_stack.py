@@ -170,6 +170,25 @@ def test_postgres_state_needs_a_dsn() -> None:
     assert doc.state.dsn_env == "WFCTL_STATE_DSN"
 
 
+@pytest.mark.parametrize("dsn", [
+    "postgresql://app:pw-4711@db/state",
+    "postgres://app@db/state?sslmode=require&password=pw-4711",
+    "host=db user=app password=pw-4711 dbname=state",
+])
+def test_a_state_dsn_with_a_password_is_refused(dsn: str) -> None:
+    """The stack document travels as a workflow input: the password would be in history."""
+    with pytest.raises(ConfigError) as caught:
+        parse_stack(stack(state={"backend": "postgres", "dsn": dsn}), "shop.yaml")
+    [problem] = caught.value.problems
+    assert problem.startswith("shop.yaml: state: dsn holds a password")
+    assert "dsn_env" in problem and "pw-4711" not in problem
+
+
+def test_a_password_less_state_dsn_is_accepted() -> None:
+    dsn = "postgresql://app@db/state?sslmode=require"
+    assert parse_stack(stack(state={"backend": "postgres", "dsn": dsn})).state.dsn == dsn
+
+
 def test_not_a_mapping() -> None:
     with pytest.raises(ConfigError, match=r"shop.yaml: a stack document is a mapping, got list"):
         parse_stack([], "shop.yaml")

@@ -184,6 +184,20 @@ pipelines:
     assert "hunter2" not in problems.replace("postgresql://app:hunter2@db/orders", "")
 
 
+def test_password_as_a_dsn_query_parameter_is_refused_too() -> None:
+    text = """
+pipelines:
+  leaky:
+    steps:
+      - name: q
+        type: step.db_query
+        config: {dsn: "postgresql://app@db/orders?password=hunter2", query: "SELECT 1"}
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_pipelines_text(text, "leaky.yaml", default_registry())
+    assert "the dsn holds a password" in "\n".join(info.value.problems)
+
+
 def test_placeholders_skip_quotes_casts_and_percent() -> None:
     query = "SELECT :a::int, ':not', \"c:x\", '5%' FROM t WHERE s LIKE 'a%' AND b = :b_2"
     assert placeholders(query) == ["a", "b_2"]

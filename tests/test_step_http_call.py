@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from activities.steps import IO_STEP_TYPES
-from activities.steps.http_call import HTTP_CALL, redact_url, retry_after_seconds
+from activities.steps.http_call import HTTP_CALL, retry_after_seconds
+from engine.redaction import redact_text, redact_url
 from engine.step_registry import StepCall, StepError
 from engine.templates import TemplateEngine
 from examples.echo_server import EchoServer, start_in_thread
@@ -171,7 +172,21 @@ async def test_secrets_stay_out_of_error_messages(base: str) -> None:
         )
     message = str(caught.value)
     assert "k-12345" not in message and "s3cr3t-value" not in message
-    assert "api_key=***" in message and "page=2" in message
+    assert "api_key=***" in message and "page=***" in message
+
+
+async def test_a_failed_connection_names_no_userinfo_or_query_value() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StepError) as caught:
+        await call_http({
+            "url": f"http://user:pw-98765@127.0.0.1:{port}/x?code=c-98765",
+            "query": {"q": "q-98765"},
+        })
+    message = str(caught.value)
+    assert "98765" not in message
+    assert f"GET http://***@127.0.0.1:{port}/x?code=***: ConnectError" in message
 
 
 def test_config_is_checked_at_load_time() -> None:
@@ -203,4 +218,9 @@ def test_retry_after_parsing() -> None:
 
 
 def test_redact_url() -> None:
-    assert redact_url("https://u:pw@h/p?token=t&q=1") == "https://***@h/p?token=***&q=1"
+    assert redact_url("https://u:pw@h/p?token=t&q=1&bare#k=v") == (
+        "https://***@h/p?token=***&q=***&***#k=***"
+    )
+    assert redact_url("http://h/p") == "http://h/p"
+    assert redact_text('GET http://u:pw@h/a?t=1 "200" and /hook?sig=abc host=db password=pw') \
+        == 'GET http://***@h/a?t=*** "200" and /hook?sig=*** host=db password=***'

@@ -214,8 +214,43 @@ def test_validate_config_errors() -> None:
 async def test_validate_infers_the_strategy() -> None:
     with pytest.raises(StepError, match="'id'"):
         await run_step("step.validate", {"required_fields": ["id"]}, context())
-    with pytest.raises(StepError, match="is not of type 'integer'"):
+    with pytest.raises(StepError, match=r"\$: must be of type integer"):
         await run_step("step.validate", {"schema": {"type": "integer"}}, context())
+
+
+async def test_validate_names_path_and_rule_but_never_the_value() -> None:
+    """A failure message lands in history and logs: the value may be a password."""
+    secret = "hunter2-value-7f3a"
+    schema = {
+        "type": "object",
+        "properties": {
+            "pattern": {"pattern": "^[0-9]+$"},
+            "long": {"maxLength": 3},
+            "typed": {"type": "integer"},
+            "listed": {"enum": ["a", "b"]},
+            "fixed": {"const": "x"},
+            "mail": {"format": "email"},
+            "either": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]},
+            "nested": {"type": "object", "additionalProperties": False},
+        },
+    }
+    values = {key: secret for key in schema["properties"]}
+    values["nested"] = {"extra": secret}
+    with pytest.raises(StepError) as caught:
+        await run_step("step.validate", {"schema": schema}, context(**values))
+    message = str(caught.value)
+    assert secret not in message
+    for expected in (
+        "$.pattern: must match the pattern '^[0-9]+$'",
+        "$.long: must be at most 3 characters long",
+        "$.typed: must be of type integer",
+        "$.listed: must be one of ['a', 'b']",
+        "$.fixed: must equal 'x'",
+        "$.mail: must be a valid email",
+        "$.either: fails the schema's 'anyOf' rule (at properties/either/anyOf)",
+        "$.nested: unexpected 'extra'",
+    ):
+        assert expected in message
 
 
 async def test_transform_mapping() -> None:

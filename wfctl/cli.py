@@ -22,6 +22,7 @@ from wfctl.cli_support import (
 from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings
 from wfctl.infra_cli import infra_app
+from wfctl.log_redaction import install_log_redaction
 
 app = typer.Typer(help="Durable pipelines and infrastructure as code on Temporal.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -47,6 +48,7 @@ def main(
     tls_key: Annotated[OptStr, typer.Option(help="mTLS client key [TEMPORAL_TLS_KEY]")] = None,
     tls_ca: Annotated[OptStr, typer.Option(help="server CA cert [TEMPORAL_TLS_CA]")] = None,
 ) -> None:
+    install_log_redaction()  # `serve` logs request paths, and SDKs log the URLs they call
     ctx.obj = ConnectionSettings.from_env(
         address=address, namespace=namespace, api_key=api_key, tls_cert=tls_cert, tls_key=tls_key,
         tls_ca=tls_ca,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.converter import PayloadCodec
 
 ENCODING = b"binary/encrypted"
@@ -144,7 +146,8 @@ async def decode_payloads_in(message: Message, codec: PayloadCodec) -> None:
     """Decode, in place, every payload anywhere in a message (a fetched history event, say).
 
     Histories come back from the server as stored, so code that reads payloads straight from
-    events (step summaries, update outcomes) must decode them first."""
+    events (step summaries, update outcomes, failure messages) must decode them first. A
+    failure whose message and stack trace were encoded gets them back in place."""
     payload_type = Payload.DESCRIPTOR.full_name
     for field, value in message.ListFields():
         if field.message_type is None:
@@ -163,3 +166,22 @@ async def decode_payloads_in(message: Message, codec: PayloadCodec) -> None:
         else:
             for item in items:
                 await decode_payloads_in(item, codec)
+    if isinstance(message, Failure):
+        _restore_encoded_attributes(message)
+
+
+def _restore_encoded_attributes(failure: Failure) -> None:
+    """Undo the encoding failure converter, as the SDK does when it raises a failure."""
+    if not failure.HasField("encoded_attributes"):
+        return
+    attributes = failure.encoded_attributes
+    if attributes.metadata.get("encoding") != b"json/plain":
+        return  # not what the SDK wrote: keep the failure as it is
+    try:
+        decoded = json.loads(attributes.data)
+    except ValueError:
+        return
+    if isinstance(decoded, dict):
+        failure.message = str(decoded.get("message") or failure.message)
+        failure.stack_trace = str(decoded.get("stack_trace") or failure.stack_trace)
+        failure.ClearField("encoded_attributes")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
 from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
@@ -64,11 +64,19 @@ class ConnectionSettings:
         return self.tls or bool(self.api_key)
 
     def data_converter(self) -> DataConverter:
-        """The pydantic converter, encrypting every payload when keys are configured."""
+        """The pydantic converter, encrypting every payload when keys are configured.
+
+        With keys, failures are encrypted too: their message and stack trace move into an
+        encoded attribute (the history shows "Encoded failure"), since a failure quotes what
+        went wrong, and that is often the data the codec exists to hide."""
         keys = EncryptionKeys.load(self.encryption_keys, self.encryption_key_file)
         if keys is None:
             return pydantic_data_converter
-        return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keys))
+        return dataclasses.replace(
+            pydantic_data_converter,
+            payload_codec=EncryptionCodec(keys),
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
 
     def workflow_url(self, workflow_id: str, run_id: str | None = None) -> str:
         namespace, wf = quote(self.namespace), quote(workflow_id, safe="")

@@ -17,12 +17,12 @@ import sqlite3
 import uuid
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
 from pydantic import Field, field_validator
 
+from engine.redaction import dsn_has_password
 from engine.step_registry import StepCall, StepError, StepType
 from engine.steps.config import StepConfig, TemplateString, rendered_mapping
 from engine.templates import has_template_syntax
@@ -51,7 +51,7 @@ class DbConfig(StepConfig):
         scheme = dsn.split(":", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValueError(f"unsupported dsn scheme {scheme!r}: use sqlite: or postgresql:")
-        if urlsplit(dsn).password:
+        if dsn_has_password(dsn):  # in the userinfo or as ?password=
             raise ValueError(
                 "the dsn holds a password, which would be recorded in the workflow history; "
                 "put the URL in an environment variable of the worker and write dsn: env:NAME"

@@ -11,12 +11,12 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from pydantic import Field, field_validator, model_validator
 
 from engine.durations import parse_duration
+from engine.redaction import redact_text, redact_url, url_secrets
 from engine.step_registry import StepCall, StepError, StepType
 from engine.steps.config import StepConfig, TemplateString, rendered_mapping
 from engine.templates import has_template_syntax
@@ -25,7 +25,7 @@ from interfaces import StepResult
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _BODY_EXCERPT = 200
-# Header and query names whose values must not reach an error message (the Temporal history).
+# Header names whose values must not reach an error message (the Temporal history).
 _SECRET_NAME = re.compile(
     r"token|secret|passw|key|auth|sig|credential|session|cookie", re.IGNORECASE
 )
@@ -80,7 +80,10 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
         for name, value in rendered_mapping(config.headers or {}, "headers").items()
     }
     query = rendered_mapping(config.query or {}, "query")
-    secrets = _secret_values({**headers, **query})
+    # Query values are masked whatever their name: `?code=` or `?k=` is as good as a token.
+    secrets = _secret_values(headers) + _long_enough(
+        [*map(str, query.values()), *url_secrets(config.url)]
+    )
     where = f"{config.method} {redact_url(config.url)}"
     try:
         async with httpx.AsyncClient(timeout=config.timeout) as client:
@@ -99,15 +102,19 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
             error_type="HttpTimeout",
         ) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise StepError(f"{where}: invalid URL: {exc}", error_type="InvalidUrl") from None
+        raise StepError(
+            f"{where}: invalid URL: {_scrubbed(str(exc), secrets)}", error_type="InvalidUrl"
+        ) from None
     except httpx.TransportError as exc:
         raise StepError(
-            f"{where}: {type(exc).__name__}: {exc}",
+            f"{where}: {type(exc).__name__}: {_scrubbed(str(exc), secrets)}",
             retryable=True,
             error_type="HttpConnectionError",
         ) from None
     except httpx.HTTPError as exc:  # undecodable content, redirect loops: retrying won't help
-        raise StepError(f"{where}: {type(exc).__name__}: {exc}", error_type="HttpError") from None
+        raise StepError(
+            f"{where}: {type(exc).__name__}: {_scrubbed(str(exc), secrets)}", error_type="HttpError"
+        ) from None
     status = response.status_code
     transient = status == 429 or status >= 500
     if transient or (config.error_on_status and status >= 400):
@@ -133,19 +140,24 @@ def _body(response: httpx.Response) -> Any:
 
 
 def _secret_values(fields: dict[str, Any]) -> list[str]:
+    return _long_enough([str(value) for name, value in fields.items() if _SECRET_NAME.search(name)])
+
+
+def _long_enough(values: list[str]) -> list[str]:
     # Short values ("1", "on") would blank out unrelated text and protect nothing.
-    return [
-        str(value)
-        for name, value in fields.items()
-        if _SECRET_NAME.search(name) and len(str(value)) >= 4
-    ]
+    return [value for value in values if len(value) >= 4]
+
+
+def _scrubbed(text: str, secrets: list[str]) -> str:
+    """Text for an error message: URLs redacted, and no secret of this request left in it."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 def _excerpt(text: str, secrets: list[str]) -> str:
     """The start of a response body, minus any secret the server echoed back."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    flat = " ".join(text.split())
+    flat = " ".join(_scrubbed(text, secrets).split())
     return flat if len(flat) <= _BODY_EXCERPT else flat[:_BODY_EXCERPT] + "..."
 
 
@@ -165,25 +177,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password and without the values of secret-looking query parameters."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = urlencode(
-        [
-            (name, "***" if _SECRET_NAME.search(name) else value)
-            for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 HTTP_CALL = StepType(

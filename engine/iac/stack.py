@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from engine.iac.graph import dependencies, find_cycles
 from engine.iac.references import find_references, malformed_references
+from engine.redaction import dsn_has_password
 from interfaces.errors import ConfigError
 from interfaces.iac import CapabilityDeclaration, ResourceHints, ResourceSpec, Size
 
@@ -97,6 +98,13 @@ class StateBlock(BaseModel):
     def _postgres_needs_dsn(self) -> StateBlock:
         if self.backend == "postgres" and not (self.dsn_env or self.dsn):
             raise ValueError("backend postgres needs dsn_env (preferred) or dsn")
+        # The stack document is a workflow input: an inline password would be in its history.
+        if self.dsn and dsn_has_password(self.dsn):
+            raise ValueError(
+                "dsn holds a password, which would be recorded in the workflow history; put "
+                "the DSN in an environment variable of the worker and name it with dsn_env "
+                "(state: {backend: postgres, dsn_env: WFCTL_STATE_DSN})"
+            )
         return self
 
 

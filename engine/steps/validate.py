@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator, SchemaError
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from pydantic import Field, field_validator, model_validator
 
 from engine.step_registry import StepCall, StepError, StepType
@@ -59,10 +61,56 @@ def missing_fields(state: dict[str, Any], paths: list[Any]) -> list[str]:
     return problems
 
 
+# What each keyword asks for, worded from the schema's own value, never from the data:
+# jsonschema's messages quote the failing value ("'hunter2' is too long"), and a failure
+# message ends up in the run's history, the CLI's output and the worker's log.
+_RULES: dict[str, Callable[[Any], str]] = {
+    "type": lambda v: "must be of type " + " or ".join(v if isinstance(v, list) else [v]),
+    "pattern": lambda v: f"must match the pattern {v!r}",
+    "format": lambda v: f"must be a valid {v}",
+    "enum": lambda v: f"must be one of {v!r}",
+    "const": lambda v: f"must equal {v!r}",
+    "minLength": lambda v: f"must be at least {v} characters long",
+    "maxLength": lambda v: f"must be at most {v} characters long",
+    "minimum": lambda v: f"must be >= {v}",
+    "maximum": lambda v: f"must be <= {v}",
+    "exclusiveMinimum": lambda v: f"must be > {v}",
+    "exclusiveMaximum": lambda v: f"must be < {v}",
+    "multipleOf": lambda v: f"must be a multiple of {v}",
+    "minItems": lambda v: f"must have at least {v} items",
+    "maxItems": lambda v: f"must have at most {v} items",
+    "uniqueItems": lambda v: "must not repeat items",
+    "minProperties": lambda v: f"must have at least {v} properties",
+    "maxProperties": lambda v: f"must have at most {v} properties",
+}
+
+
+def _rule(error: ValidationError) -> str:
+    """The rule an error broke; names of properties (they are paths) but no value."""
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    # Their messages name properties the schema lists ("'id' is a required property").
+    if keyword in ("required", "dependentRequired"):
+        return str(error.message)
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        declared = set(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [
+            str(name) for name in instance
+            if name not in declared and not any(re.search(p, str(name)) for p in patterns)
+        ]
+        return "unexpected " + ", ".join(repr(name) for name in extra)
+    if isinstance(keyword, str) and keyword in _RULES:
+        return _RULES[keyword](expected)
+    where = "/".join(str(part) for part in error.schema_path)
+    if keyword is None:  # a `false` schema
+        return f"not allowed by the schema (at {where})"
+    return f"fails the schema's {keyword!r} rule (at {where})"
+
+
 def schema_problems(state: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(state), key=lambda error: list(error.absolute_path))
-    return [f"{error.json_path}: {error.message}" for error in errors]
+    return [f"{error.json_path}: {_rule(error)}" for error in errors]
 
 
 async def execute(config: ValidateConfig, call: StepCall) -> StepResult:
