@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
@@ -157,9 +159,48 @@ async def _approve(
         await stacks.reject(handle, "declined at the prompt")
 
 
+# RPC failures of a server that is down or restarting; anything else is a real answer.
+_OUTAGE_CODES = (
+    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED
+)
+# How long one outage is waited out before giving up (the run itself goes on regardless).
+RECONNECT_FOR = 600.0
+# Failures closer together than this are the same outage (the SDK retries ~10 s per call).
+_SAME_OUTAGE = 60.0
+
+
+async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
+    """The run's result, reconnecting while the Temporal server is down or restarting: the
+    run lives in the server's history, so following it can simply start again."""
+    outage_start = last_failure = 0.0
+    while True:
+        try:
+            return await handle.result()
+        except RPCError as error:
+            if error.status not in _OUTAGE_CODES:
+                raise
+            now = time.monotonic()
+            if now - last_failure > _SAME_OUTAGE:
+                outage_start = now
+                err.print(
+                    f"Lost the connection to Temporal ({error.message}); reconnecting. "
+                    "The run goes on meanwhile.",
+                    highlight=False,
+                )
+            elif now - outage_start > RECONNECT_FOR:
+                err.print(
+                    f"[red]Error:[/red] Temporal unreachable for {RECONNECT_FOR:.0f}s; the run "
+                    f"goes on: follow it with `wfctl infra status` or in the web UI ({handle.id})",
+                    highlight=False,
+                )
+                raise typer.Exit(1) from None
+            last_failure = now
+            await asyncio.sleep(1.0)
+
+
 async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
     """Wait for the result, showing progress from the workflow's `progress` query."""
-    result_task = asyncio.ensure_future(handle.result())
+    result_task = asyncio.ensure_future(_result_through_outages(handle))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
