@@ -78,6 +78,7 @@ async def test_apply_follows_its_run_through_a_temporal_restart(tmp_path: Path) 
         assert wfctl.returncode == 0, err
         assert "Apply complete! Resources: 4 added, 0 changed" in out
         assert "Traceback" not in out + err
+        assert "Lost the connection to Temporal" in err and "reconnecting" in err
         assert sorted(stack.cloud.fresh_creates()) == ["r0", "r1", "r2", "r3"]
     finally:
         for process in (wfctl, worker, server):

@@ -131,12 +131,17 @@ def plan_command(
 async def _wait_for_plan(
     stacks: StackClient, handle: WorkflowHandle[Any, Any]
 ) -> PlanOutcome | None:
+    outages = _Outages(handle)
     while True:
-        plan = await stacks.current_plan(handle)
-        if plan is not None:
-            return plan
-        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-            return None
+        try:
+            plan = await stacks.current_plan(handle)
+            if plan is not None:
+                return plan
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                return None
+        except RPCError as error:
+            await outages.wait_out(error)
+            continue
         await asyncio.sleep(0.2)
 
 
@@ -169,33 +174,44 @@ RECONNECT_FOR = 600.0
 _SAME_OUTAGE = 60.0
 
 
-async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
-    """The run's result, reconnecting while the Temporal server is down or restarting: the
+class _Outages:
+    """Waits out a Temporal server that is down or restarting while a run is followed: the
     run lives in the server's history, so following it can simply start again."""
-    outage_start = last_failure = 0.0
+
+    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+        self.handle = handle
+        self.started = self.last_failure = 0.0
+
+    async def wait_out(self, error: RPCError) -> None:
+        """Return when it is time to try again; re-raise what is not an outage."""
+        if error.status not in _OUTAGE_CODES:
+            raise error
+        now = time.monotonic()
+        if now - self.last_failure > _SAME_OUTAGE:
+            self.started = now
+            err.print(
+                f"Lost the connection to Temporal ({error.message}); reconnecting. "
+                "The run goes on meanwhile.",
+                highlight=False,
+            )
+        elif now - self.started > RECONNECT_FOR:
+            err.print(
+                f"[red]Error:[/red] Temporal unreachable for {RECONNECT_FOR:.0f}s; the run goes "
+                f"on: follow it with `wfctl infra status` or in the web UI ({self.handle.id})",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        self.last_failure = now
+        await asyncio.sleep(1.0)
+
+
+async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
+    outages = _Outages(handle)
     while True:
         try:
             return await handle.result()
         except RPCError as error:
-            if error.status not in _OUTAGE_CODES:
-                raise
-            now = time.monotonic()
-            if now - last_failure > _SAME_OUTAGE:
-                outage_start = now
-                err.print(
-                    f"Lost the connection to Temporal ({error.message}); reconnecting. "
-                    "The run goes on meanwhile.",
-                    highlight=False,
-                )
-            elif now - outage_start > RECONNECT_FOR:
-                err.print(
-                    f"[red]Error:[/red] Temporal unreachable for {RECONNECT_FOR:.0f}s; the run "
-                    f"goes on: follow it with `wfctl infra status` or in the web UI ({handle.id})",
-                    highlight=False,
-                )
-                raise typer.Exit(1) from None
-            last_failure = now
-            await asyncio.sleep(1.0)
+            await outages.wait_out(error)
 
 
 async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
