@@ -43,10 +43,13 @@ def test_every_cidr_like_field_is_checked_and_located() -> None:
                 "cidr": "10.0.0.0/33",
                 "subnets": ["10.0.1.0/24", {"cidr": "10.0.2.7/24", "az": "a"}, "${fw.outputs.y}"],
             }},
-            {"name": "fw", "type": "infra.firewall", "config": {"ingress": [
-                {"port": 443, "cidr": "0.0.0.0/0"},
-                {"port": 22, "cidrs": ["192.168.1.1", "192.168.1.0/24", "office"]},
-            ]}},
+            {"name": "fw", "type": "infra.firewall", "config": {
+                "tags": {"cidr": "office"},  # a tag is the user's own
+                "ingress": [
+                    {"port": 443, "cidr": "0.0.0.0/0"},
+                    {"port": 22, "cidrs": ["192.168.1.1", "192.168.1.0/24", "office"]},
+                ],
+            }},
             {"name": "rule", "type": "infra.firewall", "config": {
                 "source_ranges": ["300.1.1.0/24"], "destination_ranges": ["::/0"],
             }},
@@ -129,7 +132,7 @@ def test_a_state_path_that_is_not_a_database_is_named(tmp_path: Path, kind: str)
         assert path.read_text().startswith("stack: not a database")  # left as it was
 
 
-async def test_plan_on_a_state_path_that_is_a_text_file_fails_at_once(
+async def test_a_state_path_that_is_a_text_file_fails_plan_and_state_list_at_once(
     client: Client, tmp_path: Path
 ) -> None:
     stack = Stack(tmp_path).add("a")
@@ -138,7 +141,11 @@ async def test_plan_on_a_state_path_that_is_a_text_file_fails_at_once(
     state.parent.mkdir()
     state.write_text("notes, not a database\n" * 50)
     async with iac_worker(client) as queue:
-        result = await wfctl(client, queue, "plan", "-f", str(path))
-    assert result.exit_code == 1
-    assert f"state.path {state}: not usable as a SQLite state file" in result.stderr
-    assert "Traceback" not in result.output
+        planned = await wfctl(client, queue, "plan", "-f", str(path))
+        # The commands that read the state on this machine say the same.
+        listed = await wfctl(client, queue, "state", "list", "-f", str(path))
+    for result in (planned, listed):
+        assert result.exit_code == 1
+        assert f"state.path {state}: not usable as a SQLite state file" in result.stderr
+        assert "Traceback" not in result.output
+        assert isinstance(result.exception, SystemExit)  # said and exited, nothing raised

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -73,12 +74,19 @@ def _failure_text(failure: WorkflowFailureError) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(cause or failure)
 
 
-def _document(path: Path) -> dict[str, Any]:
+@contextmanager
+def _reported() -> Iterator[None]:
+    """A bad stack file or state store said in one line and exit 1, not a traceback."""
     try:
-        return load_document(path)
+        yield
     except WfctlError as error:
         err.print(f"[red]Error:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
+
+
+def _document(path: Path) -> dict[str, Any]:
+    with _reported():
+        return load_document(path)
 
 
 def _announce(handle: WorkflowHandle[Any, Any], settings: ConnectionSettings) -> None:
@@ -427,7 +435,8 @@ def outputs_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recorded outputs of every resource (sensitive values masked)."""
-    outputs = StackClient.outputs(_document(file))
+    with _reported():
+        outputs = StackClient.outputs(_document(file))
     if as_json:
         console.print_json(json.dumps(outputs, default=str))
         return
@@ -444,7 +453,8 @@ def unlock_command(
 ) -> None:
     """Remove a stuck state lock (runs that died release theirs on the next run anyway)."""
     document = _document(file)
-    store = open_store(document)
+    with _reported():
+        store = open_store(document)
     try:
         holder = store.lock_info()  # type: ignore[attr-defined]
         if holder is None:
@@ -467,7 +477,9 @@ def unlock_command(
 def state_list(file: StackFile = DEFAULT_FILE) -> None:
     """Every recorded resource."""
     table = Table("name", "type", "provider", "cloud id", "updated")
-    for state in StackClient.state(_document(file)):
+    with _reported():
+        states = StackClient.state(_document(file))
+    for state in states:
         table.add_row(
             state.name, state.type, state.provider, state.provider_id, state.updated_at.isoformat()
         )
@@ -480,7 +492,8 @@ def state_show(
     file: StackFile = DEFAULT_FILE,
 ) -> None:
     """One recorded resource as JSON (sensitive values masked)."""
-    found = {s.name: s for s in StackClient.state(_document(file))}.get(name)
+    with _reported():
+        found = {s.name: s for s in StackClient.state(_document(file))}.get(name)
     if found is None:
         err.print(f'Error: "{name}" is not in the state')
         raise typer.Exit(1)

@@ -42,6 +42,8 @@ CIDR_FIELDS = frozenset({
     "cidr", "cidrs", "ipv6_cidr", "source_ranges", "destination_ranges", "ip_range",
     "authorized_networks", "addresses",
 })
+# The user's own keys and values: a tag called `cidr` is just a tag.
+_FREE_FORM = frozenset({"tags", "labels"})
 # Azure's spellings of "any address" in a security rule.
 _ANY_ADDRESS = frozenset({"*", "any"})
 
@@ -251,6 +253,7 @@ def cidr_problems(resource_type: str, config: Mapping[str, Any]) -> list[str]:
         (f"config.{key}", value, key in CIDR_FIELDS
          or (resource_type == "infra.vpc" and key == "subnets"))
         for key, value in config.items()
+        if key not in _FREE_FORM
     ]
     while pending:
         path, value, holds_cidrs = pending.pop()
