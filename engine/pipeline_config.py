@@ -364,7 +364,8 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
         pipelines = parse_pipelines_text(_read(root), str(root), registry)
     else:
         pipelines = _load_folder(root, registry)
-    problems = _unknown_calls(pipelines, registry) + _route_clashes(pipelines)
+    problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
+                + _route_clashes(pipelines))
     if problems:
         raise ConfigError(problems)
     return pipelines
@@ -382,6 +383,58 @@ def _unknown_calls(pipelines: dict[str, PipelineDefinition], registry: StepRegis
                     f'{definition.source}: pipeline "{name}": step "{step.name}": calls pipeline '
                     f'"{called}", which is not defined'
                 )
+    return problems
+
+
+def _literal_calls(
+    definition: PipelineDefinition, registry: StepRegistry
+) -> list[tuple[str, str]]:
+    """(called pipeline, calling step) for each call_pipeline step that names its target
+    literally, sub-steps and compensation included."""
+    spec = definition.spec
+    calls = []
+    for step in _all_steps([*spec.steps, *spec.compensation], registry):
+        called = step.config.get("pipeline") if step.type == "step.call_pipeline" else None
+        if isinstance(called, str) and "{{" not in called:
+            calls.append((called, step.name))
+    return calls
+
+
+def _call_cycles(pipelines: dict[str, PipelineDefinition], registry: StepRegistry) -> list[str]:
+    """Loops of literal call_pipeline targets: each call starts a child run, so such a loop
+    never ends by itself (a template-chosen target is left to the runtime depth limit).
+    A depth-first walk reports each loop it closes, which finds at least one in every
+    tangle, in time linear in the calls; it keeps its own stack, so a long chain of
+    pipelines cannot exhaust Python's."""
+    calls = {name: _literal_calls(d, registry) for name, d in pipelines.items()}
+    problems: list[str] = []
+    done: set[str] = set()
+    for root in pipelines:
+        if root in done:
+            continue
+        # The pipelines being walked, each with its calls still to follow; `via[i]` is the
+        # step of path[i] that calls path[i + 1].
+        path = [root]
+        pending = [iter(calls[root])]
+        via: list[str] = []
+        while path:
+            called, step = next(pending[-1], (None, ""))
+            if called is None:
+                done.add(path.pop())
+                pending.pop()
+                if via:
+                    via.pop()
+            elif called in path:
+                start = path.index(called)
+                cycle = " -> ".join([*path[start:], called])
+                problems.append(
+                    f"call_pipeline cycle: {cycle} (file {pipelines[called].source}, "
+                    f"pipeline {called}, step {[*via, step][start]})"
+                )
+            elif called in pipelines and called not in done:
+                path.append(called)
+                pending.append(iter(calls[called]))
+                via.append(step)
     return problems
 
 

@@ -40,13 +40,15 @@ class DriverBase(Generic[ContextT]):
     Subclasses set `CLOUD` (once, in the provider's base), `resource_type` and the config
     fields they manage (`FORCE_NEW` ones need a new resource when they change, `UPDATABLE`
     ones change in place). `read` reports those fields under the spec's config keys, so the
-    generic `diff` compares like with like.
+    generic `diff` compares like with like. `OUTPUTS`, when set, is every top-level key `read`
+    can report: planning then refuses a `${name.outputs.key}` of any other key.
     """
 
     CLOUD: ClassVar[str] = ""
     resource_type: ClassVar[str] = ""
     FORCE_NEW: ClassVar[frozenset[str]] = frozenset()
     UPDATABLE: ClassVar[frozenset[str]] = frozenset()
+    OUTPUTS: ClassVar[frozenset[str] | None] = None  # None: not declared, not checked
     OPERATIONS: ClassVar[tuple[str, ...]] = BASE_OPERATIONS
 
     def __init__(self, context: ContextT) -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from interfaces.errors import ConfigError
 from interfaces.iac import Plan, ResourceState
 from statestore import locking
 
@@ -59,8 +60,18 @@ class SqliteStateStore:
     def __init__(self, path: str | Path, stack: str, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path).expanduser()
         self.stack = stack
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = self._connect(busy_timeout_ms)
+
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        """The open connection, or ConfigError when the path cannot be a state file: no
+        retry turns a directory or a text file into a database."""
+        if self.path.is_dir():
+            raise self._not_a_database("is a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise self._not_a_database(f"cannot create its folder ({error.strerror})") from None
         # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the module's.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
@@ -68,10 +79,19 @@ class SqliteStateStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            # A busy or locked file is worth a retry; these are not.
+            if error.sqlite_errorname in ("SQLITE_NOTADB", "SQLITE_CANTOPEN", "SQLITE_READONLY"):
+                raise self._not_a_database(str(error)) from None
+            raise
         except BaseException:
             conn.close()
             raise
-        self._conn: sqlite3.Connection | None = conn
+        return conn
+
+    def _not_a_database(self, problem: str) -> ConfigError:
+        return ConfigError(f"state.path {self.path}: not usable as a SQLite state file: {problem}")
 
     def __repr__(self) -> str:
         return f"SqliteStateStore({str(self.path)!r}, stack={self.stack!r})"

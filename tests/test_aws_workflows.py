@@ -29,6 +29,8 @@ import providers.aws.sandbox as sandbox
 from interfaces import ResourceRef, ResourceStatus
 from interfaces.errors import NotFoundError
 from providers.aws import AwsProvider
+from providers.aws.drivers import DRIVERS
+from tests.declared_outputs import assert_outputs_declared
 from tests.iac_wf_support import iac_worker, start
 from wfctl.infra_cli import infra_app
 from workflows.iac.models import ApplyOutcome
@@ -82,6 +84,7 @@ class AwsStack:
 
 
 def outputs_of(outcome: ApplyOutcome) -> dict[str, dict[str, Any]]:
+    assert_outputs_declared(outcome.resources, DRIVERS)
     return {r.name: r.outputs for r in outcome.resources}
 
 

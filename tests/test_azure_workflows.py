@@ -17,7 +17,9 @@ import pytest
 import yaml
 from temporalio.client import Client
 
+from providers.azure.drivers import DRIVERS
 from providers.azure.tags import NAME_TAG, STACK_TAG
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.azure import SUBSCRIPTION, ArmFake, provider_config, serving
 from tests.iac_wf_support import iac_worker, start, state_block
 
@@ -82,6 +84,7 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         applied = await run("ApplyWorkflow", auto_approve=True)
         assert applied.status == "applied", applied.errors
         assert applied.counts == {"create": 10}
+        assert_outputs_declared(applied.resources, DRIVERS)
         out = {r.name: r.outputs for r in applied.resources}
         assert out["web"]["image"] == f"{out['images']['login_server']}/web:1"
         assert out["web"]["identity_id"] == out["app-id"]["identity_id"]

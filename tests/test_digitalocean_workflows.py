@@ -12,6 +12,8 @@ import pytest
 import yaml
 from temporalio.client import Client
 
+from providers.digitalocean.drivers import DRIVERS
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.digitalocean import DigitalOceanFake
 from tests.iac_wf_support import iac_worker, start, state_block
 
@@ -39,6 +41,7 @@ def stack_document(
 
 
 def by_name(outputs: list[Any]) -> dict[str, dict[str, Any]]:
+    assert_outputs_declared(outputs, DRIVERS)
     return {r.name: r.outputs for r in outputs}
 
 

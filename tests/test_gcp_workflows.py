@@ -20,6 +20,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.iac import iac_activities
+from providers.gcp.drivers import DRIVERS
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.gcp import GcpFake, Recorded
 from tests.iac_wf_support import iac_worker, start
 from tests.test_iac_wf_crash import spawn_worker
@@ -86,6 +88,7 @@ async def test_every_gcp_driver_applies_drifts_updates_replaces_and_destroys(
         applied = await run("ApplyWorkflow", auto_approve=True)
         assert applied.status == "applied", applied.errors
         assert applied.counts == {"create": len(resources)}
+        assert_outputs_declared(applied.resources, DRIVERS)
         outputs = {r.name: r.outputs for r in applied.resources}
         assert outputs["web"]["instance_type"] == "e2-micro"  # size xs
         assert (outputs["db"]["instance_type"], outputs["db"]["storage_gb"]) == ("db-f1-micro", 10)

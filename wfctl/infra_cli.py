@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
@@ -71,12 +74,19 @@ def _failure_text(failure: WorkflowFailureError) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(cause or failure)
 
 
-def _document(path: Path) -> dict[str, Any]:
+@contextmanager
+def _reported() -> Iterator[None]:
+    """A bad stack file or state store said in one line and exit 1, not a traceback."""
     try:
-        return load_document(path)
+        yield
     except WfctlError as error:
         err.print(f"[red]Error:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
+
+
+def _document(path: Path) -> dict[str, Any]:
+    with _reported():
+        return load_document(path)
 
 
 def _announce(handle: WorkflowHandle[Any, Any], settings: ConnectionSettings) -> None:
@@ -129,12 +139,17 @@ def plan_command(
 async def _wait_for_plan(
     stacks: StackClient, handle: WorkflowHandle[Any, Any]
 ) -> PlanOutcome | None:
+    outages = _Outages(handle)
     while True:
-        plan = await stacks.current_plan(handle)
-        if plan is not None:
-            return plan
-        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-            return None
+        try:
+            plan = await stacks.current_plan(handle)
+            if plan is not None:
+                return plan
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                return None
+        except RPCError as error:
+            await outages.wait_out(error)
+            continue
         await asyncio.sleep(0.2)
 
 
@@ -157,9 +172,59 @@ async def _approve(
         await stacks.reject(handle, "declined at the prompt")
 
 
+# RPC failures of a server that is down or restarting; anything else is a real answer.
+_OUTAGE_CODES = (
+    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED
+)
+# How long one outage is waited out before giving up (the run itself goes on regardless).
+RECONNECT_FOR = 600.0
+# Failures closer together than this are the same outage (the SDK retries ~10 s per call).
+_SAME_OUTAGE = 60.0
+
+
+class _Outages:
+    """Waits out a Temporal server that is down or restarting while a run is followed: the
+    run lives in the server's history, so following it can simply start again."""
+
+    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+        self.handle = handle
+        self.started = self.last_failure = 0.0
+
+    async def wait_out(self, error: RPCError) -> None:
+        """Return when it is time to try again; re-raise what is not an outage."""
+        if error.status not in _OUTAGE_CODES:
+            raise error
+        now = time.monotonic()
+        if now - self.last_failure > _SAME_OUTAGE:
+            self.started = now
+            err.print(
+                f"Lost the connection to Temporal ({error.message}); reconnecting. "
+                "The run goes on meanwhile.",
+                highlight=False,
+            )
+        elif now - self.started > RECONNECT_FOR:
+            err.print(
+                f"[red]Error:[/red] Temporal unreachable for {RECONNECT_FOR:.0f}s; the run goes "
+                f"on: follow it with `wfctl infra status` or in the web UI ({self.handle.id})",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+        self.last_failure = now
+        await asyncio.sleep(1.0)
+
+
+async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
+    outages = _Outages(handle)
+    while True:
+        try:
+            return await handle.result()
+        except RPCError as error:
+            await outages.wait_out(error)
+
+
 async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
     """Wait for the result, showing progress from the workflow's `progress` query."""
-    result_task = asyncio.ensure_future(handle.result())
+    result_task = asyncio.ensure_future(_result_through_outages(handle))
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -370,7 +435,8 @@ def outputs_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Recorded outputs of every resource (sensitive values masked)."""
-    outputs = StackClient.outputs(_document(file))
+    with _reported():
+        outputs = StackClient.outputs(_document(file))
     if as_json:
         console.print_json(json.dumps(outputs, default=str))
         return
@@ -387,7 +453,8 @@ def unlock_command(
 ) -> None:
     """Remove a stuck state lock (runs that died release theirs on the next run anyway)."""
     document = _document(file)
-    store = open_store(document)
+    with _reported():
+        store = open_store(document)
     try:
         holder = store.lock_info()  # type: ignore[attr-defined]
         if holder is None:
@@ -410,7 +477,9 @@ def unlock_command(
 def state_list(file: StackFile = DEFAULT_FILE) -> None:
     """Every recorded resource."""
     table = Table("name", "type", "provider", "cloud id", "updated")
-    for state in StackClient.state(_document(file)):
+    with _reported():
+        states = StackClient.state(_document(file))
+    for state in states:
         table.add_row(
             state.name, state.type, state.provider, state.provider_id, state.updated_at.isoformat()
         )
@@ -423,7 +492,8 @@ def state_show(
     file: StackFile = DEFAULT_FILE,
 ) -> None:
     """One recorded resource as JSON (sensitive values masked)."""
-    found = {s.name: s for s in StackClient.state(_document(file))}.get(name)
+    with _reported():
+        found = {s.name: s for s in StackClient.state(_document(file))}.get(name)
     if found is None:
         err.print(f'Error: "{name}" is not in the state')
         raise typer.Exit(1)

@@ -69,11 +69,16 @@ DEFAULT_IO_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 DEFAULT_PURE_RETRY = RetryPolicy(maximum_attempts=1)
+# Nested call_pipeline runs allowed below a top-level run. Loading refuses literal cycles;
+# this stops the ones a template picks at run time before they fork without end.
+MAX_CALL_DEPTH = 16
 
 
 class PipelineRunInput(BaseModel):
     pipeline: str = Field(min_length=1)
     data: dict[str, Any] = Field(default_factory=dict)
+    # How many call_pipeline parents this run has; set by the parent when it starts a child.
+    call_depth: int = Field(0, ge=0)
 
 
 class PipelineStatus(BaseModel):
@@ -139,6 +144,7 @@ class PipelineWorkflow:
         self._approvals = Approvals()
         self._templates = TemplateEngine()
         self._child_ids: dict[str, int] = {}
+        self._call_depth = 0
         self._control: dict[str, ControlRun] = {
             "step.foreach": self._foreach,
             "step.parallel": self._parallel,
@@ -156,6 +162,7 @@ class PipelineWorkflow:
 
     async def _run(self, request: PipelineRunInput) -> dict[str, Any]:
         self._status.pipeline = request.pipeline
+        self._call_depth = request.call_depth
         workflow.upsert_search_attributes([PIPELINE_NAME.value_set(request.pipeline)])
         # The definition is recorded in history: a run keeps the snapshot it started with,
         # whatever the worker reloads meanwhile.
@@ -477,8 +484,18 @@ class PipelineWorkflow:
         if not isinstance(config.input, dict):
             raise StepFailed(step, f"input must render to a mapping, got {config.input!r}")
         name = config.pipeline
+        if self._call_depth >= MAX_CALL_DEPTH:
+            # StepFailed ends the run non-retryably, and so each parent up the chain.
+            raise StepFailed(
+                step,
+                f'calling pipeline "{name}" would nest {self._call_depth + 1} pipeline calls '
+                f"deep (limit {MAX_CALL_DEPTH}); is there a call_pipeline cycle?",
+                error_type="CallDepthExceeded",
+            )
         child_id = self._child_workflow_id(name, scope.key(step))
-        request = PipelineRunInput(pipeline=name, data=config.input)
+        request = PipelineRunInput(
+            pipeline=name, data=config.input, call_depth=self._call_depth + 1
+        )
         options: dict[str, Any] = {
             "id": child_id,
             "execution_timeout": config.timeout,

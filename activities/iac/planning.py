@@ -8,7 +8,7 @@ fill it long before a 10,000-resource stack is planned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -28,6 +28,7 @@ from engine.iac.schedule import plan_steps
 from engine.iac.stack import StackDocument, parse_stack, validate_stack
 from interfaces.errors import ConfigError, NotFoundError
 from interfaces.iac import (
+    CapabilityDeclaration,
     DiffResult,
     Plan,
     ProviderSizing,
@@ -63,8 +64,29 @@ def load_document(cache: IacCache, raw: Mapping[str, object]) -> StackDocument:
     doc = parse_stack(raw, f'stack "{raw.get("stack", "?")}"')
     target = target_of(doc, raw)
     capabilities = {key: cache.provider(target, key).capabilities() for key in doc.providers}
-    validate_stack(doc, capabilities, f'stack "{doc.stack}"')
+    declared = _declared_outputs(cache, target, doc, capabilities)
+    validate_stack(doc, capabilities, f'stack "{doc.stack}"', declared)
     return doc
+
+
+def _declared_outputs(
+    cache: IacCache,
+    target: StackTarget,
+    doc: StackDocument,
+    capabilities: Mapping[str, Iterable[CapabilityDeclaration]],
+) -> dict[str, frozenset[str]]:
+    """The output keys each resource's driver declares, for the drivers that declare them."""
+    supported = {key: {c.resource_type for c in found} for key, found in capabilities.items()}
+    declared: dict[str, frozenset[str]] = {}
+    for resource in doc.resources:
+        if resource.type not in supported.get(resource.provider, set()):
+            continue  # validate_stack names the unknown provider or type
+        driver = cache.provider(target, resource.provider).resource_driver(resource.type)
+        # Drivers outside DriverBase (a plug-in's own) may not have the attribute at all.
+        outputs = getattr(driver, "OUTPUTS", None)
+        if outputs is not None:
+            declared[resource.name] = outputs
+    return declared
 
 
 def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:

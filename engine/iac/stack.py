@@ -7,8 +7,9 @@ naming the source and the resource.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -37,6 +38,15 @@ _SECRET_KEY_PARTS = (
     "private_key",
 )
 _SIZES = ", ".join(size.value for size in Size)
+# Config fields whose values are address ranges (CIDRs or single addresses), wherever they sit.
+CIDR_FIELDS = frozenset({
+    "cidr", "cidrs", "ipv6_cidr", "source_ranges", "destination_ranges", "ip_range",
+    "authorized_networks", "addresses",
+})
+# The user's own keys and values: a tag called `cidr` is just a tag.
+_FREE_FORM = frozenset({"tags", "labels"})
+# Azure's spellings of "any address" in a security rule.
+_ANY_ADDRESS = frozenset({"*", "any"})
 
 
 class Lifecycle(BaseModel):
@@ -197,11 +207,14 @@ def validate_stack(
     doc: StackDocument,
     capabilities: Mapping[str, Iterable[CapabilityDeclaration]],
     source: str = "<input>",
+    declared_outputs: Mapping[str, Collection[str]] | None = None,
 ) -> None:
-    """Check what the shape cannot: providers, types, names and dependencies.
+    """Check what the shape cannot: providers, types, names, dependencies and addresses.
 
     `capabilities` is keyed by the stack's provider keys; a provider key missing from it is
-    not type-checked. Raises one ConfigError listing every problem.
+    not type-checked. `declared_outputs` holds, by resource name, the output keys its driver
+    declares; references to other resources' outputs are not checked. Raises one ConfigError
+    listing every problem.
     """
     problems: list[str] = []
     if not STACK_NAME.match(doc.stack):
@@ -229,9 +242,56 @@ def validate_stack(
                 "or digit"
             )
         problems.extend(_provider_problems(doc, resource, supported, where))
+        problems.extend(f"{where}: {p}" for p in cidr_problems(resource.type, resource.config))
     problems.extend(_dependency_problems(doc, set(first_index), source))
+    problems.extend(_output_problems(doc, declared_outputs or {}, source))
     if problems:
         raise ConfigError(problems)
+
+
+def cidr_problems(resource_type: str, config: Mapping[str, Any]) -> list[str]:
+    """Address ranges that are not CIDRs, by config path, before any cloud call is made.
+
+    A field named in CIDR_FIELDS holds a CIDR or a list of them at any depth (firewall rules
+    included); an infra.vpc's `subnets` are CIDRs or mappings with a `cidr`. References are
+    left for the resolved value to be checked by the cloud.
+    """
+    problems: list[str] = []
+    pending: list[tuple[str, Any, bool]] = [
+        (f"config.{key}", value, key in CIDR_FIELDS
+         or (resource_type == "infra.vpc" and key == "subnets"))
+        for key, value in config.items()
+        if key not in _FREE_FORM
+    ]
+    while pending:
+        path, value, holds_cidrs = pending.pop()
+        if isinstance(value, Mapping):
+            pending.extend(
+                (f"{path}.{key}", item, key in CIDR_FIELDS) for key, item in value.items()
+            )
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{i}]", item, holds_cidrs) for i, item in enumerate(value))
+        elif holds_cidrs:
+            problem = _cidr_problem(value)
+            if problem is not None:
+                detail = f" ({problem})" if problem else ""
+                problems.append(f"{path}: {value!r} is not a valid CIDR{detail}")
+    return sorted(problems)
+
+
+def _cidr_problem(value: Any) -> str | None:
+    """Why `value` is not a CIDR ("" when no more can be said), or None when it is one."""
+    if not isinstance(value, str):
+        return f"a CIDR is a string like 10.0.0.0/16, not {type(value).__name__}"
+    if "${" in value or value in _ANY_ADDRESS:
+        return None
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        if "host bits set" in str(error):
+            return f"host bits set; the network is {ipaddress.ip_network(value, strict=False)}"
+        return ""
+    return None
 
 
 def _provider_problems(
@@ -281,6 +341,27 @@ def _dependency_problems(doc: StackDocument, known: set[str], source: str) -> li
     }
     for cycle in find_cycles(deps):
         problems.append(f"{source}: dependency cycle: {' -> '.join(cycle)}")
+    return problems
+
+
+def _output_problems(
+    doc: StackDocument, declared: Mapping[str, Collection[str]], source: str
+) -> list[str]:
+    """References to an output key the referenced resource's driver never reports: caught
+    now, rather than as an unresolved reference halfway through an apply."""
+    problems = []
+    for resource in doc.resources:
+        for name, key in sorted(find_references(resource.config)):
+            known = declared.get(name)
+            # A dotted key descends into a nested output; its first part must be declared.
+            if known is None or key in known or key.split(".")[0] in known:
+                continue
+            referenced = doc.by_name[name]
+            problems.append(
+                f'{source}: resource "{resource.name}": reference ${{{name}.outputs.{key}}}: '
+                f'{referenced.type} "{name}" has no output "{key}" '
+                f"(its outputs: {', '.join(sorted(known))})"
+            )
     return problems
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from interfaces.iac import (
     ActionError,
@@ -29,6 +29,9 @@ ReplacePart = Literal["whole", "new", "old"]
 DEFAULT_PARALLELISM = 10
 # Headroom under Temporal's 10,240-event limit per run; the in-flight actions' events come on top.
 DEFAULT_MAX_HISTORY_EVENTS = 8000
+# Seconds. Below this a lock renewed every third of its life lapses after one slow renewal
+# and the stack can be taken by another run while this one is still working.
+MIN_LOCK_TTL = 60.0
 
 
 class StackRunInput(BaseModel):
@@ -52,11 +55,22 @@ class StackRunInput(BaseModel):
     rollback: bool = False
     approval_timeout: float = Field(3600.0, gt=0)  # seconds to wait for approve/reject
     destroy: bool = False  # PlanWorkflow: plan the destruction of the stack
-    lock_ttl: float = Field(300.0, gt=0)  # the run renews its state lock every third of it
+    lock_ttl: float = 300.0  # the run renews its state lock every third of it
     action_timeout: float = Field(3600.0, gt=0)  # one create/update/delete incl. becoming ready
     heartbeat_timeout: float = Field(30.0, gt=0)
     max_history_events: int = Field(DEFAULT_MAX_HISTORY_EVENTS, ge=200, le=10_000)
     resume: ApplyCarry | None = None  # set by continue-as-new, never by callers
+
+    @field_validator("lock_ttl")
+    @classmethod
+    def _sane_lock_ttl(cls, ttl: float) -> float:
+        if ttl < MIN_LOCK_TTL:
+            raise ValueError(
+                f"lock_ttl {ttl:g}s is below the minimum of {MIN_LOCK_TTL:g}s: the lock is "
+                "renewed every third of it, and a renewal must have time to retry before it "
+                "lapses"
+            )
+        return ttl
 
     def document(self) -> dict[str, Any]:
         data: dict[str, Any] = {

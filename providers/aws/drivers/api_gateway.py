@@ -30,6 +30,10 @@ class ApiGatewayDriver(AwsDriver):
     resource_type = "infra.api_gateway"
     FORCE_NEW = frozenset({"protocol"})
     UPDATABLE = frozenset({"api_name", "description", "stage", "auto_deploy", "cors", "tags"})
+    OUTPUTS = frozenset({
+        "api_id", "api_name", "arn", "auto_deploy", "cors", "description", "endpoint", "invoke_url",
+        "protocol", "stage", "stages", "tags"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         protocol = self._protocol(spec)

@@ -49,6 +49,13 @@ class CacheDriver(AwsDriver):
          "at_rest_encryption", "transit_encryption"}
     )  # fmt: skip
     UPDATABLE = frozenset({*MODIFIABLE, "tags"})
+    OUTPUTS = frozenset({
+        "arn", "at_rest_encryption", "automatic_failover", "description", "engine", "identifier",
+        "instance_type", "member_clusters", "multi_az", "port", "primary_endpoint",
+        "reader_endpoint", "replicas", "replication_group_id", "security_group_ids",
+        "snapshot_retention_days", "subnet_group", "subnet_ids", "tags", "transit_encryption",
+        "version", "vpc_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         group_id = self.group_identifier(spec)

@@ -34,6 +34,10 @@ class CertificateDriver(AwsDriver):
     resource_type = "infra.certificate"
     FORCE_NEW = frozenset({"domain_name", "subject_alternative_names"})
     UPDATABLE = frozenset({"tags"})
+    OUTPUTS = frozenset({
+        "arn", "domain_name", "in_use_by", "not_after", "status", "subject_alternative_names",
+        "tags", "validation_method", "validation_records"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         domain = self._domain(spec)

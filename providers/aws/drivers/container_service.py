@@ -50,6 +50,13 @@ class ContainerServiceDriver(AwsDriver):
             "tags",
         }
     )
+    OUTPUTS = frozenset({
+        "arn", "assign_public_ip", "cluster", "cluster_arn", "container_name", "container_port",
+        "cpu", "desired_count", "environment", "execution_role_arn", "family", "image",
+        "launch_type", "memory", "pending_count", "running_count", "security_groups",
+        "service_name", "subnets", "tags", "target_group_arn", "task_definition_arn",
+        "task_role_arn"
+    })
     OPERATIONS = (*BASE_OPERATIONS, "scale")
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:

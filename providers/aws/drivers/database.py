@@ -65,6 +65,12 @@ class DatabaseDriver(AwsDriver):
          "storage_encrypted"}
     )  # fmt: skip
     UPDATABLE = frozenset({*MODIFIABLE, "tags", "final_snapshot"})
+    OUTPUTS = frozenset({
+        "address", "arn", "backup_retention_days", "db_name", "deletion_protection", "engine",
+        "final_snapshot", "identifier", "instance_type", "multi_az", "password_secret_arn", "port",
+        "publicly_accessible", "read_replicas", "security_group_ids", "storage_encrypted",
+        "storage_gb", "subnet_group", "subnet_ids", "tags", "username", "version", "vpc_id"
+    })
     OPERATIONS = (*BASE_OPERATIONS, "scale")
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:

@@ -22,6 +22,9 @@ class DnsDriver(AwsDriver):
     resource_type = "infra.dns"
     FORCE_NEW = frozenset({"zone", "private", "vpc_id"})
     UPDATABLE = frozenset({"comment", "records", "tags"})
+    OUTPUTS = frozenset({
+        "arn", "comment", "name_servers", "private", "records", "tags", "vpc_id", "zone", "zone_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         zone = self._zone_name(spec)

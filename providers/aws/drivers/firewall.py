@@ -26,6 +26,10 @@ class FirewallDriver(AwsDriver):
     resource_type = "infra.firewall"
     FORCE_NEW = frozenset({"vpc_id", "description", "group_name"})
     UPDATABLE = frozenset({"ingress", "egress", "tags"})
+    OUTPUTS = frozenset({
+        "arn", "description", "egress", "group_name", "ingress", "security_group_id", "tags",
+        "vpc_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         with self.errors(spec.name):

@@ -26,6 +26,10 @@ class IamRoleDriver(AwsDriver):
     UPDATABLE = frozenset(
         {"assume_role_policy", "policies", "description", "max_session_duration", "tags"}
     )
+    OUTPUTS = frozenset({
+        "arn", "assume_role_policy", "description", "max_session_duration", "path", "policies",
+        "role_id", "role_name", "tags"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         role_name = self.role_name(spec)

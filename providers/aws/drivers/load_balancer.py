@@ -41,6 +41,11 @@ class LoadBalancerDriver(AwsDriver):
             "tags",
         }
     )
+    OUTPUTS = frozenset({
+        "arn", "certificate_arn", "dns_name", "health_check_path", "lb_name", "listener_arn",
+        "port", "protocol", "scheme", "security_groups", "state", "subnets", "tags",
+        "target_group_arn", "target_port", "target_type", "type", "vpc_id", "zone_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         lb_name = self.lb_name(spec)

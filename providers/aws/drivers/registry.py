@@ -23,6 +23,10 @@ class RegistryDriver(AwsDriver):
     # ECR fixes a repository's name and encryption when it is created.
     FORCE_NEW = frozenset({"repository", "encryption", "kms_key"})
     UPDATABLE = frozenset({"scan_on_push", "tag_mutability", "lifecycle_policy", "tags"})
+    OUTPUTS = frozenset({
+        "arn", "encryption", "kms_key", "lifecycle_policy", "registry_id", "repository",
+        "repository_uri", "scan_on_push", "tag_mutability", "tags"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         repository = self.repository_name(spec)

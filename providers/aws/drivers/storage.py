@@ -23,6 +23,10 @@ class StorageDriver(AwsDriver):
     UPDATABLE = frozenset(
         {"versioning", "encryption", "kms_key_id", "block_public_access", "tags"}
     )
+    OUTPUTS = frozenset({
+        "arn", "block_public_access", "bucket", "domain_name", "encryption", "kms_key_id", "region",
+        "tags", "versioning"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         bucket = self.bucket_name(spec)

@@ -17,6 +17,10 @@ class VpcDriver(AwsDriver):
     resource_type = "infra.vpc"
     FORCE_NEW = frozenset({"cidr"})
     UPDATABLE = frozenset({"subnets", "public", "tags"})
+    OUTPUTS = frozenset({
+        "availability_zones", "cidr", "internet_gateway_id", "public", "route_table_id",
+        "subnet_ids", "subnets", "tags", "vpc_id"
+    })
 
     # -- spec's operations ----------------------------------------------------------------
 

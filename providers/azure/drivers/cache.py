@@ -21,6 +21,10 @@ class CacheDriver(ArmDriver):
     ARM_TYPE = "Microsoft.Cache/redis"
     API_VERSION = "2023-08-01"
     UPDATABLE = frozenset({"instance_type", "tier", "tags"})
+    OUTPUTS = frozenset({
+        "arm_name", "cache_id", "host_name", "id", "instance_type", "location", "port",
+        "redis_version", "tags", "tier"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         if spec.config.get("name"):

@@ -27,6 +27,10 @@ class ContainerServiceDriver(ArmDriver):
     UPDATABLE = frozenset(
         {"image", "container_port", "cpu", "memory", "env", "public", "identity_id", "tags"}
     )
+    OUTPUTS = frozenset({
+        "arm_name", "container_port", "cpu", "env", "group_id", "id", "identity_id", "image",
+        "ip_address", "location", "memory", "public", "tags"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         return dns_label(str(spec.config.get("name") or spec.name))

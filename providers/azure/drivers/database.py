@@ -31,6 +31,10 @@ class DatabaseDriver(ArmDriver):
         {"instance_type", "storage_gb", "public_access", "admin_login", "admin_object_id",
          "tags"}
     )  # fmt: skip
+    OUTPUTS = frozenset({
+        "admin_login", "admin_object_id", "arm_name", "database_id", "database_name", "fqdn", "id",
+        "instance_type", "location", "public_access", "server_id", "storage_gb", "tags"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         if spec.config.get("name"):

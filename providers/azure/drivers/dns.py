@@ -34,6 +34,10 @@ class DnsDriver(ArmDriver):
     LOCATION = "global"
     FORCE_NEW = frozenset({"domain", "zone_type"})
     UPDATABLE = frozenset({"records", "tags"})
+    OUTPUTS = frozenset({
+        "arm_name", "domain", "id", "location", "name_servers", "records", "tags", "zone_id",
+        "zone_type"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         return str(spec.config.get("domain", "")).rstrip(".").lower()

@@ -23,6 +23,9 @@ class FirewallDriver(ArmDriver):
     ARM_TYPE = "Microsoft.Network/networkSecurityGroups"
     API_VERSION = "2023-09-01"
     UPDATABLE = frozenset({"ingress", "egress", "tags"})
+    OUTPUTS = frozenset({
+        "arm_name", "egress", "id", "ingress", "location", "security_group_id", "tags"
+    })
 
     def validate(self, spec: ResourceSpec) -> None:
         for direction in ("ingress", "egress"):

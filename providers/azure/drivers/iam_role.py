@@ -14,6 +14,10 @@ class IamRoleDriver(ArmDriver):
     """Config: location, tags. Outputs the principal and client ids to grant roles to."""
 
     resource_type = "infra.iam_role"
+    OUTPUTS = frozenset({
+        "arm_name", "client_id", "id", "identity_id", "location", "principal_id", "tags",
+        "tenant_id"
+    })
     ARM_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
     API_VERSION = "2023-01-31"
 

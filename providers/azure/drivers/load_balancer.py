@@ -26,6 +26,10 @@ class LoadBalancerDriver(ArmDriver):
     API_VERSION = "2023-09-01"
     FORCE_NEW = frozenset({"sku", "subnet_id", "location"})
     UPDATABLE = frozenset({"port", "target_port", "protocol", "tags"})
+    OUTPUTS = frozenset({
+        "address", "arm_name", "backend_pool_id", "id", "lb_id", "location", "port", "protocol",
+        "public_ip_id", "sku", "subnet_id", "tags", "target_port"
+    })
 
     def validate(self, spec: ResourceSpec) -> None:
         if str(spec.config.get("sku", "Standard")).capitalize() not in SKUS:

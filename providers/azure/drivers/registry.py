@@ -20,6 +20,9 @@ class RegistryDriver(ArmDriver):
     ARM_TYPE = "Microsoft.ContainerRegistry/registries"
     API_VERSION = "2023-07-01"
     UPDATABLE = frozenset({"sku", "admin_user", "tags"})
+    OUTPUTS = frozenset({
+        "admin_user", "arm_name", "id", "location", "login_server", "registry_id", "sku", "tags"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         if spec.config.get("name"):

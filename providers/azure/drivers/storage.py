@@ -24,6 +24,10 @@ class StorageDriver(ArmDriver):
     API_VERSION = "2023-01-01"
     FORCE_NEW = frozenset({"location", "kind"})
     UPDATABLE = frozenset({"sku", "access_tier", "public_access", "tags"})
+    OUTPUTS = frozenset({
+        "access_tier", "account_id", "account_name", "arm_name", "blob_endpoint", "id", "kind",
+        "location", "public_access", "sku", "tags"
+    })
 
     def arm_name(self, spec: ResourceSpec) -> str:
         if spec.config.get("name"):

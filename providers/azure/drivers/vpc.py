@@ -18,6 +18,10 @@ class VpcDriver(ArmDriver):
     API_VERSION = "2023-09-01"
     FORCE_NEW = frozenset({"cidr", "location"})
     UPDATABLE = frozenset({"subnets", "tags"})
+    OUTPUTS = frozenset({
+        "arm_name", "cidr", "id", "location", "subnet_ids", "subnet_names", "subnets", "tags",
+        "vnet_id"
+    })
 
     def validate(self, spec: ResourceSpec) -> None:
         if not spec.config.get("cidr"):

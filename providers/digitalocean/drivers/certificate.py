@@ -30,6 +30,9 @@ class CertificateDriver(DoDriver):
 
     resource_type = "infra.certificate"
     FORCE_NEW = frozenset({"type", "dns_names", "sha1_fingerprint"})
+    OUTPUTS = frozenset({
+        "certificate_id", "dns_names", "name", "not_after", "sha1_fingerprint", "state", "type"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec, 255)

@@ -32,6 +32,10 @@ class ContainerServiceDriver(DoDriver):
     resource_type = "infra.container_service"
     FORCE_NEW = frozenset({"region"})
     UPDATABLE = frozenset({"image", "http_port", "instance_type", "instance_count", "envs"})
+    OUTPUTS = frozenset({
+        "active_deployment_id", "app_id", "envs", "http_port", "image", "instance_count",
+        "instance_type", "name", "region", "url"
+    })
     OPERATIONS = (*BASE_OPERATIONS, "scale")
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:

@@ -39,6 +39,11 @@ class DatabaseDriver(DoDriver):
     DEFAULT_ENGINE = "pg"
     FORCE_NEW = frozenset({"engine", "version", "region", "vpc_id"})
     UPDATABLE = frozenset({"instance_type", "num_nodes", "db_names", "users", "tags"})
+    OUTPUTS = frozenset({
+        "cluster_id", "db_names", "engine", "host", "instance_type", "name", "num_nodes",
+        "password", "port", "private_host", "region", "state", "tags", "uri", "user", "users",
+        "version", "vpc_id"
+    })
     OPERATIONS = (*BASE_OPERATIONS, "scale")
     CHILDREN: ClassVar[bool] = True  # databases and users inside the cluster (not caches)
 

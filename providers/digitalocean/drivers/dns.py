@@ -24,6 +24,7 @@ class DnsDriver(DoDriver):
     resource_type = "infra.dns"
     FORCE_NEW = frozenset({"domain"})
     UPDATABLE = frozenset({"records", "absent_records"})
+    OUTPUTS = frozenset({"domain", "name_servers", "records", "ttl"})
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         domain = self._domain(spec)

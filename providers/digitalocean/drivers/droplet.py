@@ -30,6 +30,10 @@ class DropletDriver(DoDriver):
     resource_type = "infra.droplet"
     FORCE_NEW = frozenset({"region", "image", "vpc_id", "user_data", "ssh_keys"})
     UPDATABLE = frozenset({"instance_type", "tags"})
+    OUTPUTS = frozenset({
+        "droplet_id", "image", "instance_type", "ipv4_private", "ipv4_public", "memory_mb", "name",
+        "region", "state", "tags", "vcpus", "volume_ids", "vpc_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec)

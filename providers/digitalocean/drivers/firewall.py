@@ -17,6 +17,9 @@ class FirewallDriver(DoDriver):
 
     resource_type = "infra.firewall"
     UPDATABLE = frozenset({"ingress", "egress", "droplet_ids", "target_tags"})
+    OUTPUTS = frozenset({
+        "droplet_ids", "egress", "firewall_id", "ingress", "name", "state", "target_tags"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec, 255)

@@ -35,6 +35,10 @@ class LoadBalancerDriver(DoDriver):
         {"size_unit", "forwarding_rules", "droplet_ids", "target_tag", "health_check",
          "redirect_http_to_https"}
     )  # fmt: skip
+    OUTPUTS = frozenset({
+        "droplet_ids", "forwarding_rules", "health_check", "ip", "load_balancer_id", "name",
+        "redirect_http_to_https", "region", "size_unit", "state", "target_tag", "vpc_id"
+    })
     OPERATIONS = (*BASE_OPERATIONS, "scale")
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:

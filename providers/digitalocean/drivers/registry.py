@@ -21,6 +21,7 @@ class RegistryDriver(DoDriver):
     resource_type = "infra.registry"
     FORCE_NEW = frozenset({"name", "region"})
     UPDATABLE = frozenset({"subscription_tier"})
+    OUTPUTS = frozenset({"endpoint", "name", "region", "storage_usage_bytes", "subscription_tier"})
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec)

@@ -20,6 +20,10 @@ class VolumeDriver(DoDriver):
     resource_type = "infra.volume"
     FORCE_NEW = frozenset({"region", "filesystem_type"})
     UPDATABLE = frozenset({"size_gb", "droplet_id", "tags"})
+    OUTPUTS = frozenset({
+        "description", "droplet_id", "filesystem_type", "name", "region", "size_gb", "tags",
+        "volume_id"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec, 64)

@@ -16,6 +16,7 @@ class VpcDriver(DoDriver):
     resource_type = "infra.vpc"
     FORCE_NEW = frozenset({"region", "ip_range"})
     UPDATABLE = frozenset({"description"})
+    OUTPUTS = frozenset({"description", "ip_range", "name", "region", "urn", "vpc_id"})
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.do_name(spec)

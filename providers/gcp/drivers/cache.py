@@ -37,6 +37,10 @@ class CacheDriver(GcpDriver):
     resource_type = "infra.cache"
     FORCE_NEW = frozenset({"tier", "version", "region", "zone", "network"})
     UPDATABLE = frozenset({"memory_size_gb", "labels"})
+    OUTPUTS = frozenset({
+        "host", "instance", "labels", "memory_size_gb", "network", "port", "region", "state",
+        "tier", "version", "zone"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.full_name(spec)

@@ -18,6 +18,9 @@ class CertificateDriver(GcpDriver):
 
     resource_type = "infra.certificate"
     FORCE_NEW = frozenset({"domains", "certificate"})
+    OUTPUTS = frozenset({
+        "certificate", "domain_status", "domains", "expire_time", "self_link", "status"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.certificate_name(spec)

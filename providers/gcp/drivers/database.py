@@ -44,6 +44,12 @@ class DatabaseDriver(GcpDriver):
         {"instance_type", "storage_gb", "high_availability", "backups", "deletion_protection",
          "public_ip", "authorized_networks", "database_flags", "labels"}
     )  # fmt: skip
+    OUTPUTS = frozenset({
+        "authorized_networks", "backups", "connection_name", "database_flags",
+        "deletion_protection", "engine", "high_availability", "instance", "instance_type",
+        "ip_address", "labels", "private_ip", "public_ip", "region", "self_link", "state",
+        "storage_gb", "version"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.instance_name(spec)

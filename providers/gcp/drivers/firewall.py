@@ -25,6 +25,10 @@ class FirewallDriver(GcpDriver):
         {"allow", "deny", "source_ranges", "destination_ranges", "source_tags", "target_tags",
          "priority"}
     )  # fmt: skip
+    OUTPUTS = frozenset({
+        "allow", "deny", "destination_ranges", "direction", "firewall", "network", "priority",
+        "self_link", "source_ranges", "source_tags", "target_tags"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name = self.firewall_name(spec)

@@ -40,6 +40,11 @@ class InstanceDriver(GcpDriver):
          "instance"}
     )  # fmt: skip
     UPDATABLE = frozenset({"instance_type", "network_tags", "labels"})
+    OUTPUTS = frozenset({
+        "disk_gb", "external_ip", "image", "instance", "instance_type", "internal_ip", "labels",
+        "network", "network_tags", "public_ip", "self_link", "startup_script", "status",
+        "subnetwork", "zone"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         name, zone = self.instance_name(spec), self.zone(spec)

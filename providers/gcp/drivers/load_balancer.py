@@ -37,6 +37,11 @@ class LoadBalancerDriver(GcpDriver):
         {"instances", "instance_groups", "health_check_path", "timeout_sec", "certificates",
          "labels"}
     )  # fmt: skip
+    OUTPUTS = frozenset({
+        "backend_service", "certificates", "forwarding_rule", "health_check", "health_check_path",
+        "instance_group", "instance_groups", "instances", "ip_address", "labels", "port",
+        "protocol", "target_proxy", "timeout_sec", "url", "url_map"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         base = self.gce_name(spec)

@@ -25,6 +25,10 @@ class NetworkDriver(GcpDriver):
     resource_type = "infra.vpc"
     FORCE_NEW = frozenset({"network"})
     UPDATABLE = frozenset({"subnets", "routing_mode"})
+    OUTPUTS = frozenset({
+        "network", "network_id", "routing_mode", "self_link", "subnet_names", "subnet_self_links",
+        "subnets", "subnetwork"
+    })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
         network = self.network_name(spec)
