@@ -43,8 +43,14 @@ async def test_concurrent_apply_is_refused_and_the_lock_is_released(
         )
         with pytest.raises(WorkflowAlreadyStartedError):
             await start(client, "DestroyWorkflow", queue, stack.document(auto_approve=True))
-        await asyncio.sleep(0.3)
+        # Wait for the apply phase rather than sleeping a guessed time: on a loaded machine
+        # the plan may still be running after any fixed pause.
         progress = await first.query("progress", result_type=Progress)
+        for _ in range(200):
+            if progress.phase == "apply" and progress.running:
+                break
+            await asyncio.sleep(0.05)
+            progress = await first.query("progress", result_type=Progress)
         assert progress.total == 6 and progress.phase == "apply"
         assert len(progress.running) <= 2
         holder = lock_info(stack)
