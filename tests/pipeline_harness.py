@@ -11,15 +11,19 @@ from temporalio.client import Client
 
 from activities.pipeline_catalog import PipelineCatalog
 from activities.step_catalog import default_registry
+from activities.steps.egress import EgressPolicy, configure_egress
 from wfctl.client import PipelineExecutor
 from worker import pipeline_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# The tests' HTTP servers are all on loopback, the only place the network guard lets them go.
+LOOPBACK = EgressPolicy.parse("loopback")
 
 
 @asynccontextmanager
 async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator[PipelineExecutor]:
-    """A worker serving `config` (a path or YAML text) on a fresh task queue."""
+    """A worker serving `config` (a path or YAML text) on a fresh task queue, with
+    step.http_call allowed to loopback."""
     registry = default_registry()
     if isinstance(config, Path):
         catalog = PipelineCatalog.load(config, registry)
@@ -28,5 +32,9 @@ async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator
 
         catalog = PipelineCatalog(parse_pipelines_text(config, "<test>", registry))
     task_queue = f"test-pipelines-{uuid.uuid4().hex[:8]}"
-    async with pipeline_worker(client, catalog, registry, task_queue):
-        yield PipelineExecutor(client, task_queue=task_queue)
+    before = configure_egress(LOOPBACK)
+    try:
+        async with pipeline_worker(client, catalog, registry, task_queue):
+            yield PipelineExecutor(client, task_queue=task_queue)
+    finally:
+        configure_egress(before)

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
+from temporalio.client import Client
 
 from activities.steps import IO_STEP_TYPES
+from activities.steps.egress import (
+    ENV,
+    EgressPolicy,
+    EgressRefused,
+    configure_egress,
+    guarded_transport,
+)
 from activities.steps.http_call import HTTP_CALL, redact_url, retry_after_seconds
 from engine.step_registry import StepCall, StepError
 from engine.templates import TemplateEngine
 from examples.echo_server import EchoServer, start_in_thread
 from interfaces import PipelineContext, StepResult
+from tests.pipeline_harness import LOOPBACK, running_pipelines
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +37,20 @@ def echo() -> Iterator[tuple[str, EchoServer]]:
     url, server = start_in_thread()
     yield url, server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def loopback_allowed() -> Iterator[None]:
+    before = configure_egress(LOOPBACK)
+    yield
+    configure_egress(before)
+
+
+@pytest.fixture
+def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker as it starts with no --http-allow and no WFCTL_HTTP_ALLOW."""
+    monkeypatch.delenv(ENV, raising=False)
+    configure_egress(None)
 
 
 @pytest.fixture
@@ -204,3 +231,223 @@ def test_retry_after_parsing() -> None:
 
 def test_redact_url() -> None:
     assert redact_url("https://u:pw@h/p?token=t&q=1") == "https://***@h/p?token=***&q=1"
+
+
+# ---- egress: refused before any connection is made ----
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://169.254.169.254/latest/meta-data/iam/", "169.254.169.254"),
+        ("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254"),
+        ("http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254 (169.254.169.254)"),
+        ("http://169.254.10.1:8080/", "169.254.10.1"),
+        ("http://[fe80::1]/", "fe80::1"),
+        # Refused by name: not even a DNS query leaves the machine.
+        ("http://metadata.google.internal/computeMetadata/v1/", "metadata.google.internal"),
+    ],
+)
+@pytest.mark.parametrize("policy", ["", "loopback", "*,loopback,0.0.0.0/0,::/0"])
+async def test_metadata_and_link_local_are_refused(url: str, host: str, policy: str) -> None:
+    # Had a packet been sent, the network guard would have turned it into a retryable
+    # connection error instead.
+    configure_egress(EgressPolicy.parse(policy))
+    with pytest.raises(StepError) as caught:
+        await call_http({"method": "POST", "url": url, "json": {"steal": True}})
+    assert (caught.value.retryable, caught.value.error_type) == (False, "EgressRefused")
+    assert str(caught.value) == (
+        f"POST {url}: egress to {host} refused: link-local/metadata address"
+    )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "0.0.0.0"])
+async def test_loopback_is_refused_unless_configured(unconfigured: None, host: str) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        url = f"http://{host}:{listener.getsockname()[1]}/admin"
+        with pytest.raises(StepError) as caught:
+            await call_http({"url": url})
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    assert (caught.value.retryable, caught.value.error_type) == (False, "EgressRefused")
+    assert "refused: loopback address (allow it with `loopback` in" in str(caught.value)
+
+
+async def test_configured_loopback_reaches_the_service(base: str, unconfigured: None) -> None:
+    configure_egress(EgressPolicy.parse("*,loopback"))
+    result = await call_http({"url": base + "/orders/A-1"})
+    assert result.output["body"]["id"] == "A-1"
+
+
+async def test_the_allow_list_comes_from_the_worker_environment(
+    base: str, unconfigured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, "10.0.0.0/8, loopback")
+    assert (await call_http({"url": base + "/echo"})).output["status_code"] == 200
+    monkeypatch.setenv(ENV, "10.0.0.0/8")
+    with pytest.raises(StepError, match="egress to 127.0.0.1 refused: loopback"):
+        await call_http({"url": base + "/echo"})
+    monkeypatch.setenv(ENV, "10.0.0.0/33")
+    with pytest.raises(StepError) as caught:
+        await call_http({"url": base + "/echo"})
+    assert caught.value.error_type == "ConfigError"
+    assert "'10.0.0.0/33' is not `*`, `loopback`, an address" in str(caught.value)
+
+
+class _Redirect(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_a_redirect_hop_is_checked_too() -> None:
+    server = _Redirect(("127.0.0.1", 0), _RedirectHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        transport = guarded_transport(LOOPBACK)
+        async with httpx.AsyncClient(transport=transport, follow_redirects=True) as http:
+            with pytest.raises(EgressRefused, match="egress to 169.254.169.254 refused"):
+                await http.get(f"http://127.0.0.1:{server.server_address[1]}/go")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_allow_list_entries() -> None:
+    import ipaddress
+
+    def allowed(policy: str, host: str, address: str) -> bool:
+        try:
+            EgressPolicy.parse(policy).check(host, [ipaddress.ip_address(address)])
+        except EgressRefused:
+            return False
+        return True
+
+    assert allowed("", "example.com", "93.184.216.34")
+    assert not allowed("", "localhost", "127.0.0.1")
+    assert allowed("loopback", "localhost", "::1")
+    assert not allowed("loopback", "example.com", "93.184.216.34")  # a list is exclusive
+    assert allowed("api.example.com", "api.example.com", "93.184.216.34")
+    assert not allowed("api.example.com", "example.com", "93.184.216.34")
+    assert allowed("*.example.com", "a.b.example.com", "93.184.216.34")
+    assert allowed("10.0.0.0/8", "db.internal", "10.1.2.3")
+    assert not allowed("10.0.0.0/8", "db.internal", "192.168.1.1")
+    # A name's addresses are still checked: a DNS answer cannot open loopback or metadata.
+    assert not allowed("api.example.com", "api.example.com", "169.254.169.254")
+    assert not allowed("*", "rebind.example.com", "127.0.0.1")
+    # Only an entry inside a refused range opens it; a metadata address only opens to itself.
+    assert allowed("169.254.170.2", "ecs", "169.254.170.2")
+    assert not allowed("169.254.0.0/16", "imds", "169.254.169.254")
+    assert allowed("169.254.169.254", "imds", "169.254.169.254")
+    assert not allowed("0.0.0.0/0", "x", "127.0.0.1")
+    for bad in ("10.0.0.0/33", "1.2.3.999", "bad host", "http://x"):
+        with pytest.raises(ValueError, match="is not `\\*`, `loopback`"):
+            EgressPolicy.parse(bad)
+
+
+# ---- Idempotency-Key ----
+
+
+async def test_every_request_carries_an_idempotency_key(base: str) -> None:
+    first = (await call_http({"method": "POST", "url": base + "/echo"})).output["body"]
+    key = first["headers"]["idempotency-key"]
+    assert len(key) == 64 and int(key, 16) >= 0
+    again = (await call_http({"method": "POST", "url": base + "/echo"})).output["body"]
+    assert again["headers"]["idempotency-key"] == key
+    other = await call_http(
+        {"method": "POST", "url": base + "/echo", "idempotency_key": "{{ order_id }}"},
+        order_id="A-1",
+    )
+    assert other.output["body"]["headers"]["idempotency-key"] not in ("", key)
+    own = await call_http(
+        {"method": "POST", "url": base + "/echo", "headers": {"idempotency-key": "mine-1"}}
+    )
+    assert own.output["body"]["headers"]["idempotency-key"] == "mine-1"
+
+
+class _Recorder(ThreadingHTTPServer):
+    """Answers 503 to the first request for a path, 200 after; keeps every request's headers."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    server: _Recorder
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            first = all(path != self.path for path, _ in self.server.seen)
+            self.server.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        body = json.dumps({"ok": not first}).encode()
+        self.send_response(503 if first else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+RETRIED = """
+pipelines:
+  charge:
+    steps:
+      - name: pay
+        type: step.http_call
+        config: {method: POST, url: "{{ base }}/charges/{{ order }}", json: {amount: 5}}
+        retry: {max_attempts: 3, initial_interval: 50ms, backoff: 1.0}
+      - name: each
+        type: step.foreach
+        config:
+          items: [a, b]
+          steps:
+            - name: refund
+              type: step.http_call
+              config: {method: POST, url: "{{ base }}/refunds/{{ order }}/{{ item }}"}
+              retry: {max_attempts: 3, initial_interval: 50ms, backoff: 1.0}
+"""
+
+
+async def test_a_retried_post_carries_the_same_idempotency_key(client: Client) -> None:
+    server = _Recorder()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        async with running_pipelines(client, RETRIED) as executor:
+            await executor.execute_pipeline("charge", {"base": base, "order": "o-1"})
+            await executor.execute_pipeline("charge", {"base": base, "order": "o-2"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    keys: dict[str, list[str]] = {}
+    for path, headers in server.seen:
+        keys.setdefault(path, []).append(headers["idempotency-key"])
+    # Each call was answered 503 once and retried: both attempts carry one key.
+    assert sorted(keys) == ["/charges/o-1", "/charges/o-2", "/refunds/o-1/a", "/refunds/o-1/b",
+                            "/refunds/o-2/a", "/refunds/o-2/b"]
+    for path, sent in keys.items():
+        assert len(sent) == 2 and sent[0] == sent[1], (path, sent)
+    # ...and distinct calls (another run, another item of a loop) carry distinct keys.
+    distinct = {sent[0] for sent in keys.values()}
+    assert len(distinct) == len(keys)
