@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from activities.steps import IO_STEP_TYPES
 from activities.steps.egress import (
@@ -30,6 +36,10 @@ from engine.templates import TemplateEngine
 from examples.echo_server import EchoServer, start_in_thread
 from interfaces import PipelineContext, StepResult
 from tests.pipeline_harness import LOOPBACK, running_pipelines
+from wfctl.client import PipelineExecutor
+from wfctl.dev import worker_environment
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -451,3 +461,65 @@ async def test_a_retried_post_carries_the_same_idempotency_key(client: Client) -
     # ...and distinct calls (another run, another item of a loop) carry distinct keys.
     distinct = {sent[0] for sent in keys.values()}
     assert len(distinct) == len(keys)
+
+
+LOOKUP = """
+pipelines:
+  lookup:
+    steps:
+      - name: fetch
+        type: step.http_call
+        config: {url: "{{ base }}/orders/A-1"}
+        retry: {max_attempts: 1}
+      - name: out
+        type: step.pipeline_output
+        config: {values: {id: "{{ steps.fetch.body.id }}"}}
+"""
+
+
+async def test_worker_flag_and_wfctl_dev_decide_about_loopback(
+    client: Client, base: str, tmp_path: Path
+) -> None:
+    """A worker process as production starts it refuses loopback; `--http-allow loopback` and
+    the environment `wfctl dev` gives its worker allow it (README's order-lookup example)."""
+    config = tmp_path / "lookup.yaml"
+    config.write_text(LOOKUP)
+    plain = {k: v for k, v in os.environ.items() if k != ENV}
+    address = client.service_client.config.target_host
+    setups = {
+        "production": ([], plain),
+        "--http-allow": (["--http-allow", "loopback"], plain),
+        "wfctl dev": ([], worker_environment(plain, 7233, 8233)),
+    }
+    outcomes: dict[str, str] = {}
+    for name, (flags, env) in setups.items():
+        queue = f"test-egress-{uuid.uuid4().hex[:8]}"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--config", str(config), "--no-iac", "--address",
+             address, "--task-queue", queue, "--reload-interval", "0", *flags],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            executor = PipelineExecutor(client, task_queue=queue)
+            try:
+                output = await asyncio.wait_for(executor.execute_pipeline("lookup", {"base": base}),
+                                                60)
+                outcomes[name] = output["id"]
+            except WorkflowFailureError as exc:
+                outcomes[name] = str(exc.cause)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    assert outcomes["--http-allow"] == outcomes["wfctl dev"] == "A-1"
+    assert "egress to 127.0.0.1 refused: loopback address" in outcomes["production"]
+
+
+def test_worker_refuses_a_bad_allow_list_at_start() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "--config", "examples", "--http-allow", "10.0.0.0/33"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "worker: --http-allow: WFCTL_HTTP_ALLOW: '10.0.0.0/33' is not"
+    )
