@@ -361,12 +361,22 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
     task_queue: QueueOpt = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        help="browser origin allowed to call every route (repeatable; default: none)")] = None,
+    max_body: Annotated[str, typer.Option(
+        help="largest request body, e.g. 1MiB or 65536 (larger: 413)")] = "1MiB",
 ) -> None:
     """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
+    from interfaces.errors import ConfigError
     from wfctl.client import PipelineExecutor
-    from wfctl.serve import http_pipelines, serve_http
+    from wfctl.serve import ServeOptions, http_pipelines, parse_size, serve_http
     from workflows import task_queues
 
+    try:
+        options = ServeOptions(cors_origins=tuple(cors_origin or ()), max_body=parse_size(max_body))
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] --max-body: {exc}", highlight=False)
+        raise typer.Exit(2) from None
     pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:
@@ -377,7 +387,12 @@ def serve(
 
     async def body(client: Client, settings: ConnectionSettings) -> None:
         executor = PipelineExecutor(client, task_queue or task_queues.PIPELINES)
-        await serve_http(pipelines, executor, host, port)
+        try:
+            await serve_http(pipelines, executor, host, port, options)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err_console.print(f"[red]error:[/] {problem}", highlight=False)
+            raise typer.Exit(1) from None
 
     run_with_client(ctx, body)
 
