@@ -22,6 +22,8 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError
 
+from activities.pipeline_catalog import PipelineCatalog
+from activities.step_catalog import default_registry
 from activities.steps import IO_STEP_TYPES
 from activities.steps.egress import (
     ENV,
@@ -38,6 +40,7 @@ from interfaces import PipelineContext, StepResult
 from tests.pipeline_harness import LOOPBACK, running_pipelines
 from wfctl.client import PipelineExecutor
 from wfctl.dev import worker_environment
+from worker import pipeline_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -389,14 +392,27 @@ async def test_every_request_carries_an_idempotency_key(base: str) -> None:
 
 
 class _Recorder(ThreadingHTTPServer):
-    """Answers 503 to the first request for a path, 200 after; keeps every request's headers."""
+    """Answers 503 to the first request for a path, 200 after; keeps every request's headers.
+    With `hang_first`, the first request gets no answer until `release` is set."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, hang_first: bool = False) -> None:
         super().__init__(("127.0.0.1", 0), _RecordingHandler)
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
+        self.hang_first = hang_first
+        self.release = threading.Event()
+
+    def start(self) -> str:
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):
@@ -407,6 +423,8 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             first = all(path != self.path for path, _ in self.server.seen)
             self.server.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        if first and self.server.hang_first:
+            self.server.release.wait(60)
         body = json.dumps({"ok": not first}).encode()
         self.send_response(503 if first else 200)
         self.send_header("Content-Type", "application/json")
@@ -440,16 +458,13 @@ pipelines:
 
 async def test_a_retried_post_carries_the_same_idempotency_key(client: Client) -> None:
     server = _Recorder()
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = server.start()
     try:
         async with running_pipelines(client, RETRIED) as executor:
             await executor.execute_pipeline("charge", {"base": base, "order": "o-1"})
             await executor.execute_pipeline("charge", {"base": base, "order": "o-2"})
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     keys: dict[str, list[str]] = {}
     for path, headers in server.seen:
         keys.setdefault(path, []).append(headers["idempotency-key"])
@@ -461,6 +476,53 @@ async def test_a_retried_post_carries_the_same_idempotency_key(client: Client) -
     # ...and distinct calls (another run, another item of a loop) carry distinct keys.
     distinct = {sent[0] for sent in keys.values()}
     assert len(distinct) == len(keys)
+
+
+CHARGE = """
+pipelines:
+  charge:
+    steps:
+      - name: pay
+        type: step.http_call
+        config: {method: POST, url: "{{ base }}/charges/c-1", json: {amount: 5}}
+        retry: {max_attempts: 3, initial_interval: 50ms}
+"""
+
+
+async def test_the_post_retried_after_a_worker_crash_carries_the_same_key(
+    client: Client, tmp_path: Path
+) -> None:
+    config = tmp_path / "charge.yaml"
+    config.write_text(CHARGE)
+    queue = f"test-crash-{uuid.uuid4().hex[:8]}"
+    server = _Recorder(hang_first=True)
+    base = server.start()
+    crashing = subprocess.Popen(
+        [sys.executable, "-m", "worker", "--config", str(config), "--no-iac", "--address",
+         client.service_client.config.target_host, "--task-queue", queue,
+         "--reload-interval", "0", "--http-allow", "loopback"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        executor = PipelineExecutor(client, task_queue=queue)
+        handle = await executor.start_pipeline("charge", {"base": base})
+        for _ in range(600):  # the first attempt reaches the server, which holds it
+            if server.seen:
+                break
+            await asyncio.sleep(0.05)
+        crashing.kill()
+        crashing.wait(30)
+        # Another worker takes the step over once the dead one misses its heartbeats.
+        registry = default_registry()
+        catalog = PipelineCatalog.load(config, registry)
+        async with pipeline_worker(client, catalog, registry, queue):
+            await asyncio.wait_for(handle.result(), 60)
+    finally:
+        if crashing.poll() is None:
+            crashing.kill()
+        server.stop()
+    keys = [headers["idempotency-key"] for _, headers in server.seen]
+    assert len(keys) == 2 and keys[0] == keys[1]
 
 
 LOOKUP = """
