@@ -8,7 +8,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +30,8 @@ from interfaces.errors import ConfigError
 from tests.conftest import temporal_binary
 from tests.pipeline_harness import EXAMPLES, running_pipelines
 from wfctl.client import PipelineExecutor
-from wfctl.serve import MAX_DEPTH, ServeOptions, build_app, parse_size
+from wfctl.request_guard import MAX_DEPTH, ServeOptions, parse_size
+from wfctl.serve import build_app
 from worker import pipeline_worker
 from workflows import search_attributes
 
@@ -353,6 +356,25 @@ async def test_undecodable_bodies_are_a_structured_400(
     answer = await guarded.post("/open", content=body, headers=JSON)
     assert answer.status_code == 400, answer.text
     assert problem in answer.json()["error"]
+
+
+def test_serve_refuses_bad_options_and_missing_secrets_before_serving(tmp_path: Path) -> None:
+    config = tmp_path / "guarded.yaml"
+    config.write_text(GUARDED)
+    wfctl = [sys.executable, "-m", "wfctl", "--address", "127.0.0.1:1", "serve"]
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    cases = [
+        (["--config", str(config)], 1,
+         "error: pipeline \"guarded\": trigger: auth bearer: the environment variable "
+         "TEST_SERVE_TOKEN is not set"),
+        (["--config", str(config), "--cors-origin", "evil.example"], 2,
+         "error: --cors-origin 'evil.example' is not an origin"),
+        (["--config", str(config), "--max-body", "huge"], 2, "error: --max-body: 'huge'"),
+    ]
+    for flags, code, message in cases:
+        done = subprocess.run([*wfctl, *flags], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == code and done.stderr.startswith(message), done.stderr
 
 
 def test_parse_size() -> None:

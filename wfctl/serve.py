@@ -14,23 +14,16 @@ with the workflow id to look the run up and nothing of its internals.
 Runs start through PipelineExecutor, so they carry PipelineName and show in
 `wfctl pipeline list` and the web UI like any other run.
 
-Before a run starts, a request must: come from no browser or from an allowed origin (403; a
-page elsewhere cannot start runs with its visitors' browsers), fit in `max_body` bytes (413),
-pass the trigger's `auth` checks (401), send JSON as `application/json` (415), and decode:
-UTF-8, JSON, no lone surrogates, at most MAX_DEPTH levels deep (400). Every answer is JSON.
+Before a run starts, a request passes wfctl.request_guard (origin, size, auth, content type,
+decoding); CORS preflight is answered only for the origins configured. Every answer is JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import logging
-import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -40,9 +33,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from engine.pipeline_config import BearerAuth, HmacAuth, HttpTrigger, PipelineDefinition
+from engine.pipeline_config import HmacAuth, HttpTrigger, PipelineDefinition
 from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
+from wfctl.request_guard import RequestGuard, ServeOptions, cors_headers, error, guard_for
 
 log = logging.getLogger("wfctl.serve")
 
@@ -50,30 +44,6 @@ log = logging.getLogger("wfctl.serve")
 SECRET_HEADER = re.compile(r"auth|cookie|token|secret|api[-_]?key|password|session", re.I)
 VALIDATION_STEP = "step.validate"
 VALIDATION_ERROR = "ValidationFailed"
-DEFAULT_MAX_BODY = 1024 * 1024
-# Deeper bodies are refused before a run starts; no real request nests this far.
-MAX_DEPTH = 64
-_SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib)\s*$", re.IGNORECASE)
-_JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """What `wfctl serve` is told on its command line."""
-
-    cors_origins: tuple[str, ...] = ()
-    max_body: int = DEFAULT_MAX_BODY
-    # Where `token_env` / `secret_env` are looked up (the process environment).
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-
-
-def parse_size(text: str) -> int:
-    """`1048576`, `512KiB`, `1MiB` (K and M are binary) as bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a size (like 1048576, 512KiB or 1MiB)")
-    unit = match.group(2).lower()[:1]
-    return int(match.group(1)) * {"": 1, "b": 1, "k": 1024, "m": 1024 * 1024}[unit]
 
 
 def http_pipelines(pipelines: dict[str, PipelineDefinition]) -> dict[str, HttpTrigger]:
@@ -92,9 +62,13 @@ def build_app(
     """The app; raises ConfigError when a secret a trigger's `auth` names is not set."""
     options = options or ServeOptions()
     routes = http_pipelines(pipelines)
-    checks = {name: _auth_checks(name, trigger, options.environ)
-              for name, trigger in routes.items()}
-    problems = [p for found in checks.values() for p in found if isinstance(p, str)]
+    guards: dict[str, RequestGuard] = {}
+    problems: list[str] = []
+    for name, trigger in routes.items():
+        try:
+            guards[name] = guard_for(name, trigger, options)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError(problems)
     app = FastAPI(
@@ -102,182 +76,10 @@ def build_app(
         description="Each route starts a run of the pipeline named in its summary.",
     )
     for name, trigger in routes.items():
-        auth = [c for c in checks[name] if not isinstance(c, str)]
-        origins = frozenset((*options.cors_origins, *trigger.cors_origins))
-        _add_route(app, name, pipelines[name].spec.description, trigger, executor,
-                   _Guard(origins, options.max_body, auth))
+        _add_route(app, name, pipelines[name].spec.description, trigger, executor, guards[name])
     for path in sorted({t.path for t in routes.values()}):
         _add_preflight(app, path, [t for t in routes.values() if t.path == path], options)
     return app
-
-
-# An auth check answers None when the request passes, else the 401 to send.
-AuthCheck = Callable[[Request, bytes], JSONResponse | None]
-
-
-def _auth_checks(
-    name: str, trigger: HttpTrigger, environ: Mapping[str, str]
-) -> list[AuthCheck | str]:
-    """The trigger's checks, or a problem for each secret missing from the environment."""
-    found: list[AuthCheck | str] = []
-    for spec in trigger.auth:
-        variable = spec.token_env if isinstance(spec, BearerAuth) else spec.secret_env
-        secret = environ.get(variable, "")
-        if not secret:
-            found.append(f'pipeline "{name}": trigger: auth {spec.type}: the environment '
-                         f"variable {variable} is not set")
-        elif isinstance(spec, BearerAuth):
-            found.append(_bearer_check(secret))
-        else:
-            found.append(_hmac_check(spec, secret))
-    return found
-
-
-def _bearer_check(token: str) -> AuthCheck:
-    expected = token.encode()
-
-    def check(request: Request, body: bytes) -> JSONResponse | None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
-            return None
-        return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-
-    return check
-
-
-def _hmac_check(spec: HmacAuth, secret: str) -> AuthCheck:
-    key = secret.encode()
-
-    def check(request: Request, body: bytes) -> JSONResponse | None:
-        given = request.headers.get(spec.header, "").strip().lower().removeprefix("sha256=")
-        expected = hmac.new(key, body, hashlib.sha256).hexdigest()
-        if hmac.compare_digest(given.encode(), expected.encode()):
-            return None
-        return _error(
-            401, f"missing or wrong signature in {spec.header} (HMAC-SHA256 of the body, hex)",
-            {"WWW-Authenticate": f'HMAC-SHA256 header="{spec.header}"'},
-        )
-
-    return check
-
-
-@dataclass(frozen=True)
-class _Guard:
-    """What a request must pass before its route looks at it."""
-
-    origins: frozenset[str]
-    max_body: int
-    auth: list[AuthCheck]
-
-    def origin_allowed(self, origin: str) -> bool:
-        return "*" in self.origins or origin in self.origins
-
-    async def admit(self, request: Request) -> tuple[Any, JSONResponse | None]:
-        """The decoded body, or the answer that refuses the request."""
-        origin = request.headers.get("origin")
-        if origin is not None and not (
-            self.origin_allowed(origin) or origin == _own_origin(request)
-        ):
-            return None, _error(403, f"requests from origin {origin} are not allowed "
-                                     "(wfctl serve --cors-origin, or the trigger's cors_origins)")
-        # A cross-site <img> or link to a GET route sends no Origin; the browser still says.
-        if origin is None and request.headers.get("sec-fetch-site") == "cross-site":
-            return None, _error(403, "cross-site requests are not allowed")
-        raw = await _read_body(request, self.max_body)
-        if isinstance(raw, JSONResponse):
-            return None, raw
-        for check in self.auth:
-            unauthorized = check(request, raw)
-            if unauthorized is not None:
-                return None, unauthorized
-        content_type = request.headers.get("content-type")
-        if content_type is not None or raw.strip():
-            media = (content_type or "").split(";")[0].strip().lower()
-            if not _JSON_TYPE.match(media):
-                shown = media or "none"
-                return None, _error(415, f"the body must be JSON sent as Content-Type: "
-                                         f"application/json (got {shown})")
-        body, problem = decode_body(raw)
-        if problem is not None:
-            return None, _error(400, problem)
-        return body, None
-
-
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host', '')}"
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
-    too_big = _error(413, f"the body is larger than {limit} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            return _error(400, f"invalid Content-Length {declared!r}")
-        if int(declared) > limit:
-            return too_big
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def decode_body(raw: bytes) -> tuple[Any, str | None]:
-    """The body as JSON, or why it is not one a run can take."""
-    if not raw.strip():
-        return {}, None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"the body is not UTF-8: {exc.reason} at byte {exc.start}"
-    try:
-        value = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:
-        return None, f"the body is nested more than {MAX_DEPTH} levels deep"
-    except ValueError as exc:
-        return None, f"the body is not JSON: {exc}"
-    return value, _undecodable(value)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _undecodable(value: Any) -> str | None:
-    """What in a decoded body a run could not take: absurd nesting, lone surrogates."""
-    stack: list[tuple[Any, str, int]] = [(value, "$", 1)]
-    while stack:
-        node, path, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return f"the body is nested more than {MAX_DEPTH} levels deep (at {path[:80]}...)"
-        if isinstance(node, str):
-            bad = _lone_surrogate(node)
-            if bad is not None:
-                return f"{path}: {bad}"
-        elif isinstance(node, dict):
-            for key, item in node.items():
-                bad = _lone_surrogate(key)
-                if bad is not None:
-                    return f"{path}: a key holds {bad}"
-                stack.append((item, f"{path}.{key}", depth + 1))
-        elif isinstance(node, list):
-            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node))
-    return None
-
-
-def _lone_surrogate(text: str) -> str | None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return f"a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not Unicode text"
-    return None
 
 
 def _add_preflight(
@@ -293,10 +95,10 @@ def _add_preflight(
         method = request.headers.get("access-control-request-method", "").upper()
         origins = allowed.get(method, frozenset())
         if not origin or not ("*" in origins or origin in origins):
-            return _error(403, f"CORS: origin {origin or 'none'} may not {method or 'call'} "
+            return error(403, f"CORS: origin {origin or 'none'} may not {method or 'call'} "
                                f"{path}")
         return Response(status_code=204, headers={
-            **_cors_headers(origin),
+            **cors_headers(origin),
             "Access-Control-Allow-Methods": method,
             "Access-Control-Allow-Headers": ", ".join(headers),
             "Access-Control-Max-Age": "600",
@@ -305,17 +107,13 @@ def _add_preflight(
     app.add_api_route(path, preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
-def _cors_headers(origin: str) -> dict[str, str]:
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-
-
 def _add_route(
     app: FastAPI,
     name: str,
     description: str,
     trigger: HttpTrigger,
     executor: PipelineExecutor,
-    guard: _Guard,
+    guard: RequestGuard,
 ) -> None:
     schema = Draft202012Validator(trigger.request_schema) if trigger.request_schema else None
 
@@ -387,7 +185,7 @@ def _add_route(
 
 
 def _answering_json(
-    run: Callable[[Request], Awaitable[JSONResponse]], guard: _Guard
+    run: Callable[[Request], Awaitable[JSONResponse]], guard: RequestGuard
 ) -> Callable[[Request], Awaitable[JSONResponse]]:
     """The route: CORS headers for an allowed origin, and JSON even when something broke."""
 
@@ -396,10 +194,10 @@ def _answering_json(
             response = await run(request)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
-            response = _error(500, "internal error")
+            response = error(500, "internal error")
         origin = request.headers.get("origin")
         if origin is not None and guard.origin_allowed(origin):
-            response.headers.update(_cors_headers(origin))
+            response.headers.update(cors_headers(origin))
         return response
 
     return endpoint
