@@ -255,6 +255,10 @@ def test_redact_url() -> None:
         ("http://169.254.169.254/latest/meta-data/iam/", "169.254.169.254"),
         ("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254"),
         ("http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254 (169.254.169.254)"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe (169.254.169.254)"),
+        ("http://[2002:a9fe:a9fe::1]/", "2002:a9fe:a9fe::1 (169.254.169.254)"),
+        # A spelling the resolver reads as 169.254.169.254 without asking DNS.
+        ("http://2852039166/", "2852039166 (169.254.169.254)"),
         ("http://169.254.10.1:8080/", "169.254.10.1"),
         ("http://[fe80::1]/", "fe80::1"),
         # Refused by name: not even a DNS query leaves the machine.

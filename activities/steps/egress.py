@@ -61,6 +61,7 @@ _REFUSED: tuple[tuple[IPNetwork, str], ...] = tuple(
         ("::/128", _LOOPBACK),
     )
 )
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
 _HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 
@@ -173,9 +174,15 @@ def _plain_address(text: str) -> IPAddress | None:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return None
-    # ::ffff:169.254.169.254 is 169.254.169.254.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # ::ffff:169.254.169.254, 64:ff9b::a9fe:a9fe through a NAT64 gateway and 6to4's
+        # 2002:a9fe:a9fe:: all reach 169.254.169.254.
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if address.sixtofour is not None:
+            return address.sixtofour
     return address
 
 
