@@ -465,8 +465,10 @@ async def test_a_retried_post_carries_the_same_idempotency_key(client: Client) -
     base = server.start()
     try:
         async with running_pipelines(client, RETRIED) as executor:
-            await executor.execute_pipeline("charge", {"base": base, "order": "o-1"})
-            await executor.execute_pipeline("charge", {"base": base, "order": "o-2"})
+            await asyncio.gather(
+                *(executor.execute_pipeline("charge", {"base": base, "order": order})
+                  for order in ("o-1", "o-2"))
+            )
     finally:
         server.stop()
     keys: dict[str, list[str]] = {}
@@ -557,25 +559,30 @@ async def test_worker_flag_and_wfctl_dev_decide_about_loopback(
         "--http-allow": (["--http-allow", "loopback"], plain),
         "wfctl dev": ([], worker_environment(plain, 7233, 8233)),
     }
-    outcomes: dict[str, str] = {}
+    workers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
     for name, (flags, env) in setups.items():
         queue = f"test-egress-{uuid.uuid4().hex[:8]}"
-        worker = subprocess.Popen(
+        workers[name] = queue, subprocess.Popen(
             [sys.executable, "-m", "worker", "--config", str(config), "--no-iac", "--address",
              address, "--task-queue", queue, "--reload-interval", "0", *flags],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+
+    async def outcome(queue: str) -> str:
+        executor = PipelineExecutor(client, task_queue=queue)
         try:
-            executor = PipelineExecutor(client, task_queue=queue)
-            try:
-                output = await asyncio.wait_for(executor.execute_pipeline("lookup", {"base": base}),
-                                                60)
-                outcomes[name] = output["id"]
-            except WorkflowFailureError as exc:
-                outcomes[name] = str(exc.cause)
-        finally:
+            output = await asyncio.wait_for(executor.execute_pipeline("lookup", {"base": base}), 60)
+        except WorkflowFailureError as exc:
+            return str(exc.cause)
+        return str(output["id"])
+
+    try:
+        found = await asyncio.gather(*(outcome(queue) for queue, _ in workers.values()))
+    finally:
+        for _, worker in workers.values():
             worker.terminate()
             worker.wait(30)
+    outcomes = dict(zip(workers, found, strict=True))
     assert outcomes["--http-allow"] == outcomes["wfctl dev"] == "A-1"
     assert "egress to 127.0.0.1 refused: loopback address" in outcomes["production"]
 
