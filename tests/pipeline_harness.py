@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from temporalio.client import Client
@@ -20,6 +20,16 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LOOPBACK = EgressPolicy.parse("loopback")
 
 
+@contextmanager
+def loopback_egress() -> Iterator[None]:
+    """step.http_call in this process may reach loopback (and only loopback) meanwhile."""
+    before = configure_egress(LOOPBACK)
+    try:
+        yield
+    finally:
+        configure_egress(before)
+
+
 @asynccontextmanager
 async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator[PipelineExecutor]:
     """A worker serving `config` (a path or YAML text) on a fresh task queue, with
@@ -32,9 +42,6 @@ async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator
 
         catalog = PipelineCatalog(parse_pipelines_text(config, "<test>", registry))
     task_queue = f"test-pipelines-{uuid.uuid4().hex[:8]}"
-    before = configure_egress(LOOPBACK)
-    try:
+    with loopback_egress():
         async with pipeline_worker(client, catalog, registry, task_queue):
             yield PipelineExecutor(client, task_queue=task_queue)
-    finally:
-        configure_egress(before)

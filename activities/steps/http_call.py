@@ -92,9 +92,9 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
     }
     query = rendered_mapping(config.query or {}, "query")
     secrets = _secret_values({**headers, **query})
+    where = f"{config.method} {redact_url(config.url)}"
     if not any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers):
         headers[IDEMPOTENCY_HEADER] = idempotency_key(call, config.idempotency_key)
-    where = f"{config.method} {redact_url(config.url)}"
     try:
         policy = egress_policy()
     except ValueError as exc:
