@@ -432,19 +432,26 @@ async def test_a_run_started_over_http_is_listed_by_wfctl_and_the_web_ui(
     async with running_pipelines(env.client, EXAMPLES) as executor:
         server = await asyncio.create_subprocess_exec(
             *wfctl, "serve", "--config", str(EXAMPLES), "--port", str(port),
-            "--task-queue", executor.task_queue, cwd=ROOT,
+            "--task-queue", executor.task_queue, "--max-body", "1KiB",
+            "--cors-origin", "https://app.example", cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             base = f"http://127.0.0.1:{port}"
             await wait_for_http(f"{base}/openapi.json")
             async with httpx.AsyncClient(base_url=base) as http:
-                answer = await http.post("/orders", json={"order_id": "W-1", "amount": 5})
+                answer = await http.post("/orders", json={"order_id": "W-1", "amount": 5},
+                                         headers={"Origin": "https://app.example"})
+                too_big = await http.post("/orders", json={"order_id": "W" * 1100, "amount": 5})
+                text = await http.post("/orders", content=b'{"order_id": "W-2", "amount": 5}',
+                                       headers={"Content-Type": "text/plain"})
         finally:
             server.kill()
             await server.wait()
     assert answer.status_code == 201
     assert answer.json() == {"order_id": "W-1", "decision": "approved"}
+    assert answer.headers["access-control-allow-origin"] == "https://app.example"
+    assert (too_big.status_code, text.status_code) == (413, 415)
 
     listed = await asyncio.create_subprocess_exec(
         *wfctl, "pipeline", "list", "--pipeline", "create-order", "--json", cwd=ROOT,
