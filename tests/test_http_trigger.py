@@ -266,7 +266,10 @@ async def test_other_origins_cannot_start_runs_and_get_no_cors(
         "Access-Control-Request-Headers": "content-type"})
     assert preflight.status_code == 403 and "access-control-allow-origin" not in preflight.headers
     # The server's own pages and non-browser clients are not affected.
-    assert (await guarded.post("/touch/1", headers={"Origin": "http://wfctl"})).status_code == 202
+    for own in ("http://wfctl", "https://wfctl"):  # https: through a TLS-terminating proxy
+        assert (await guarded.post("/touch/1", headers={"Origin": own})).status_code == 202
+    assert (await guarded.post("/touch/1", headers={"Origin": "http://wfctl.evil"})
+            ).status_code == 403
     assert (await guarded.post("/touch/1", headers={"Sec-Fetch-Site": "same-origin"})
             ).status_code == 202
 

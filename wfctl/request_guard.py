@@ -123,7 +123,7 @@ class RequestGuard:
         """The decoded body, or the answer that refuses the request."""
         origin = request.headers.get("origin")
         if origin is not None and not (
-            self.origin_allowed(origin) or origin == _own_origin(request)
+            self.origin_allowed(origin) or _same_host(origin, request)
         ):
             return None, error(403, f"requests from origin {origin} are not allowed "
                                      "(wfctl serve --cors-origin, or the trigger's cors_origins)")
@@ -150,8 +150,10 @@ class RequestGuard:
         return body, None
 
 
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host', '')}"
+def _same_host(origin: str, request: Request) -> bool:
+    """A page of this server (/docs). Host only: behind a TLS proxy the scheme differs."""
+    host = request.headers.get("host")
+    return host is not None and origin.partition("://")[2] == host
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
