@@ -190,6 +190,10 @@ def test_allow_list_entries() -> None:
     assert not allowed("169.254.0.0/16", "imds", "169.254.169.254")
     assert allowed("169.254.169.254", "imds", "169.254.169.254")
     assert not allowed("0.0.0.0/0", "x", "127.0.0.1")
+    # One refused address among a name's answers refuses the name.
+    answers = [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("169.254.169.254")]
+    with pytest.raises(EgressRefused, match=r"egress to two.example \(169.254.169.254\)"):
+        EgressPolicy.parse("").check("two.example", answers)
     for bad in ("10.0.0.0/33", "1.2.3.999", "bad host", "http://x"):
         with pytest.raises(ValueError, match="is not `\\*`, `loopback`"):
             EgressPolicy.parse(bad)
