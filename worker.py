@@ -27,6 +27,8 @@ from activities.iac import iac_activities
 from activities.pipeline_catalog import CatalogReloader, PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
+from activities.steps.egress import ENV as HTTP_ALLOW_ENV
+from activities.steps.egress import EgressPolicy, configure_egress
 from engine.pipeline_config import PipelineDefinition
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
@@ -170,6 +172,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="serve Prometheus metrics on this port (env WFCTL_METRICS_PORT)")
     parser.add_argument("--metrics-host", default=os.environ.get("WFCTL_METRICS_HOST", "127.0.0.1"),
                         help="metrics bind address, 0.0.0.0 for all (env WFCTL_METRICS_HOST)")
+    parser.add_argument("--http-allow", default=os.environ.get(HTTP_ALLOW_ENV, ""),
+                        help="where step.http_call may connect: `*` (default: any address but "
+                             "loopback, link-local and metadata), `loopback`, CIDRs, host names; "
+                             f"comma-separated (env {HTTP_ALLOW_ENV})")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -187,6 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
     )
+
+    try:
+        configure_egress(EgressPolicy.parse(args.http_allow))
+    except ValueError as exc:
+        print(f"worker: --http-allow: {exc}", file=sys.stderr)
+        return 2
 
     if args.metrics_port:
         # Before any client exists: the runtime is process-wide and fixed at connect time.

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from activities.pipeline_catalog import PipelineCatalog  # noqa: E402
 from activities.step_catalog import default_registry  # noqa: E402
+from activities.steps.egress import EgressPolicy, configure_egress  # noqa: E402
 from bench.baseline import BareWorkflow, bare_http, bare_noop  # noqa: E402
 from engine.pipeline_config import parse_pipelines_text  # noqa: E402
 from examples.echo_server import start_in_thread  # noqa: E402
@@ -74,6 +75,7 @@ async def timed(coro_factory, rounds: int) -> float:
 
 async def main(steps: int, rounds: int, runs: int) -> None:
     url, server = start_in_thread()
+    configure_egress(EgressPolicy.parse("loopback"))  # the echo server
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_binary(),

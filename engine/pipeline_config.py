@@ -116,6 +116,54 @@ HTTP_PATH_PATTERN = r"^(/([A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$"
 RESERVED_HTTP_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# scheme://host[:port], as browsers send it in the Origin header.
+ORIGIN_PATTERN = r"^(\*|https?://[A-Za-z0-9.-]+(:\d+)?|https?://\[[0-9A-Fa-f:.]+\](:\d+)?)$"
+
+
+def _refuse_literal(data: Any, literal: str, env_field: str) -> Any:
+    """A secret written into the file would be in every run's definition snapshot (history)."""
+    if isinstance(data, dict) and literal in data:
+        raise ValueError(
+            f"give `{env_field}`, the name of an environment variable of `wfctl serve` holding "
+            f"the {literal}, not the {literal} itself"
+        )
+    return data
+
+
+class BearerAuth(BaseModel):
+    """`auth: {type: bearer, token_env: NAME}`: requests need `Authorization: Bearer <token>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bearer"]
+    token_env: str = Field(pattern=ENV_NAME_PATTERN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_name(cls, data: Any) -> Any:
+        return _refuse_literal(data, "token", "token_env")
+
+
+class HmacAuth(BaseModel):
+    """`auth: {type: hmac, secret_env: NAME, header: X-Signature}`: the header holds the
+    HMAC-SHA256 of the raw body under the secret, in hex (`sha256=` in front is accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["hmac"]
+    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    header: str = Field("X-Signature", pattern=r"^[A-Za-z0-9-]+$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_name(cls, data: Any) -> Any:
+        return _refuse_literal(data, "secret", "secret_env")
+
+
+TriggerAuth = Annotated[BearerAuth | HmacAuth, Field(discriminator="type")]
+
+
 class HttpTrigger(BaseModel):
     """`trigger: {type: http, path: /orders, method: POST}`: `wfctl serve` runs the pipeline
     for each request on that route."""
@@ -136,6 +184,14 @@ class HttpTrigger(BaseModel):
     request_schema: dict[str, Any] | None = None
     # How long a synchronous request waits for the run; the run itself goes on.
     timeout: Duration = timedelta(seconds=30)
+    # Every check listed must pass (one mapping or a list of them).
+    auth: Annotated[
+        list[TriggerAuth], BeforeValidator(lambda a: [a] if isinstance(a, dict) else a)
+    ] = Field(default_factory=list)
+    # Browser origins allowed to call this route (CORS), besides `wfctl serve --cors-origin`.
+    cors_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> HttpTrigger:

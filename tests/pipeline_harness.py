@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from temporalio.client import Client
 
 from activities.pipeline_catalog import PipelineCatalog
 from activities.step_catalog import default_registry
+from activities.steps.egress import EgressPolicy, configure_egress
 from wfctl.client import PipelineExecutor
 from worker import pipeline_worker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# The tests' HTTP servers are all on loopback, the only place the network guard lets them go.
+LOOPBACK = EgressPolicy.parse("loopback")
+
+
+@contextmanager
+def loopback_egress() -> Iterator[None]:
+    """step.http_call in this process may reach loopback (and only loopback) meanwhile."""
+    before = configure_egress(LOOPBACK)
+    try:
+        yield
+    finally:
+        configure_egress(before)
 
 
 @asynccontextmanager
 async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator[PipelineExecutor]:
-    """A worker serving `config` (a path or YAML text) on a fresh task queue."""
+    """A worker serving `config` (a path or YAML text) on a fresh task queue, with
+    step.http_call allowed to loopback."""
     registry = default_registry()
     if isinstance(config, Path):
         catalog = PipelineCatalog.load(config, registry)
@@ -28,5 +42,6 @@ async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator
 
         catalog = PipelineCatalog(parse_pipelines_text(config, "<test>", registry))
     task_queue = f"test-pipelines-{uuid.uuid4().hex[:8]}"
-    async with pipeline_worker(client, catalog, registry, task_queue):
-        yield PipelineExecutor(client, task_queue=task_queue)
+    with loopback_egress():
+        async with pipeline_worker(client, catalog, registry, task_queue):
+            yield PipelineExecutor(client, task_queue=task_queue)

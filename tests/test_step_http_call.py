@@ -18,6 +18,7 @@ from engine.step_registry import StepCall, StepError
 from engine.templates import TemplateEngine
 from examples.echo_server import EchoServer, start_in_thread
 from interfaces import PipelineContext, StepResult
+from tests.pipeline_harness import loopback_egress
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,13 @@ def echo() -> Iterator[tuple[str, EchoServer]]:
     url, server = start_in_thread()
     yield url, server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def loopback_allowed() -> Iterator[None]:
+    """The echo server is on loopback, which a worker reaches only when configured to."""
+    with loopback_egress():
+        yield
 
 
 @pytest.fixture

@@ -363,23 +363,49 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
     task_queue: QueueOpt = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        help="browser origin allowed to call every route (repeatable; default: none)")] = None,
+    max_body: Annotated[str, typer.Option(
+        help="largest request body, e.g. 1MiB or 65536 (larger: 413)")] = "1MiB",
 ) -> None:
     """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
+    from interfaces.errors import ConfigError
     from wfctl.client import PipelineExecutor
+    from wfctl.request_guard import ServeOptions, guard_for, parse_size
     from wfctl.serve import http_pipelines, serve_http
     from workflows import task_queues
 
+    try:
+        size = parse_size(max_body)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] --max-body: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        options = ServeOptions(cors_origins=tuple(cors_origin or ()), max_body=size)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:
         err_console.print(f"[red]no pipeline in {config} has an http trigger[/]")
+        raise typer.Exit(1)
+    problems: list[str] = []
+    for name, trigger in routes.items():
+        try:
+            guard_for(name, trigger, options)  # a secret missing from the environment
+        except ConfigError as exc:
+            problems += exc.problems
+    for problem in problems:
+        err_console.print(f"[red]error:[/] {problem}", highlight=False)
+    if problems:
         raise typer.Exit(1)
     for name, trigger in routes.items():
         err_console.print(f"{trigger.method:6} {trigger.path}  -> {name}", highlight=False)
 
     async def body(client: Client, settings: ConnectionSettings) -> None:
         executor = PipelineExecutor(client, task_queue or task_queues.PIPELINES)
-        await serve_http(pipelines, executor, host, port)
+        await serve_http(pipelines, executor, host, port, options)
 
     run_with_client(ctx, body)
 

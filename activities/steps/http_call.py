@@ -3,10 +3,16 @@
 429 and 5xx answers, connection errors and timeouts are retryable (a Retry-After header becomes
 the next retry delay); other 4xx answers are not, unless `error_on_status: false` asks for them
 as ordinary output.
+
+Every connection passes the worker's egress allow-list (activities.steps.egress); a refused
+host is a non-retryable EgressRefused. Every request carries an `Idempotency-Key` that is the
+same on each attempt of the step and after a worker crash, so a server can tell a retried POST
+from a new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,7 +20,9 @@ from typing import Any
 
 import httpx
 from pydantic import Field, field_validator, model_validator
+from temporalio import activity
 
+from activities.steps.egress import EgressRefused, egress_policy, guarded_transport
 from engine.durations import parse_duration
 from engine.redaction import redact_text, redact_url, url_secrets
 from engine.step_registry import StepCall, StepError, StepType
@@ -24,6 +32,7 @@ from interfaces import StepResult
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 DEFAULT_TIMEOUT_SECONDS = 30.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _BODY_EXCERPT = 200
 # Header names whose values must not reach an error message (the Temporal history).
 _SECRET_NAME = re.compile(
@@ -41,6 +50,8 @@ class HttpCallConfig(StepConfig):
     body: str | None = None
     timeout: float | str = DEFAULT_TIMEOUT_SECONDS
     error_on_status: bool | TemplateString = True
+    # Mixed into the Idempotency-Key, for calls one step makes that must not count as one.
+    idempotency_key: str | int | None = None
 
     @field_validator("method")
     @classmethod
@@ -85,8 +96,17 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
         [*map(str, query.values()), *url_secrets(config.url)]
     )
     where = f"{config.method} {redact_url(config.url)}"
+    if not any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers):
+        headers[IDEMPOTENCY_HEADER] = idempotency_key(call, config.idempotency_key)
     try:
-        async with httpx.AsyncClient(timeout=config.timeout) as client:
+        policy = egress_policy()
+    except ValueError as exc:
+        raise StepError(f"the worker's egress allow-list: {exc}", error_type="ConfigError") \
+            from None
+    try:
+        async with httpx.AsyncClient(
+            timeout=config.timeout, transport=guarded_transport(policy)
+        ) as client:
             response = await client.request(
                 config.method,
                 config.url,
@@ -95,6 +115,8 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
                 json=config.json_,
                 content=config.body,
             )
+    except EgressRefused as exc:
+        raise StepError(f"{where}: {exc}", error_type="EgressRefused") from None
     except httpx.TimeoutException as exc:
         raise StepError(
             f"{where}: timed out after {config.timeout:g}s ({type(exc).__name__})",
@@ -127,6 +149,19 @@ async def execute(config: HttpCallConfig, call: StepCall) -> StepResult:
     return StepResult(
         output={"status_code": status, "headers": dict(response.headers), "body": _body(response)}
     )
+
+
+def idempotency_key(call: StepCall, extra: str | int | None) -> str:
+    """The step's identity in its run: the workflow id and the activity id (the workflow's
+    deterministic sequence number for the step, the same on every attempt and on replay after
+    a crash), not the attempt number."""
+    if activity.in_activity():
+        info = activity.info()
+        origin = [info.workflow_id, info.activity_id]
+    else:  # run outside a worker (tests, tools): only the step is known
+        origin = [call.pipeline]
+    parts = [*origin, call.step_name, "" if extra is None else str(extra)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _body(response: httpx.Response) -> Any:
