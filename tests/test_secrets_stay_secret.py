@@ -96,7 +96,7 @@ async def worker_log(address: str, tmp_path_factory: pytest.TempPathFactory) -> 
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "worker.py", "--config", str(folder), "--address", address,
-            "--reload-interval", "0", "--log-level", "INFO",
+            "--reload-interval", "0", "--log-level", "INFO", "--http-allow", "loopback",
             cwd=ROOT, env=encrypted_env(), stdout=sink, stderr=sink,
         )
         try:
