@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RawValue, RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Approvals,
         PendingApproval,
     )
+    from workflows.raw_input import NO_PAYLOAD, update_argument, workflow_input
     from workflows.search_attributes import PIPELINE_NAME
 
 # A pipeline that jumps back with next_step could otherwise loop until history overflows.
@@ -72,7 +73,8 @@ DEFAULT_PURE_RETRY = RetryPolicy(maximum_attempts=1)
 
 
 class PipelineRunInput(BaseModel):
-    pipeline: str = Field(min_length=1)
+    # Bounded: the name becomes the PipelineName search attribute (2 KB at most).
+    pipeline: str = Field(min_length=1, max_length=255)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -149,8 +151,8 @@ class PipelineWorkflow:
         }
 
     @workflow.run
-    async def run(self, input: Any) -> dict[str, Any]:
-        request = _parse_input(input)
+    async def run(self, input: RawValue = NO_PAYLOAD) -> dict[str, Any]:
+        request = _parse_input(workflow_input(input))
         with recorded_run(request.pipeline):
             return await self._run(request)
 
@@ -212,23 +214,25 @@ class PipelineWorkflow:
             if step not in self._approvals.decided
         ]
 
+    # The decision arrives as a raw payload (an ApprovalDecision): see workflows.raw_input.
     @workflow.update
-    async def approve(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def approve(self, decision: RawValue = NO_PAYLOAD) -> ApprovalOutcome:
         return self._decide(decision, "approved")
 
     @approve.validator
-    def _validate_approve(self, decision: ApprovalDecision) -> None:
-        self._approvals.target(decision, rejecting=False)
+    def _validate_approve(self, decision: RawValue = NO_PAYLOAD) -> None:
+        self._approvals.target(update_argument(decision, ApprovalDecision), rejecting=False)
 
     @workflow.update
-    async def reject(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def reject(self, decision: RawValue = NO_PAYLOAD) -> ApprovalOutcome:
         return self._decide(decision, "rejected")
 
     @reject.validator
-    def _validate_reject(self, decision: ApprovalDecision) -> None:
-        self._approvals.target(decision, rejecting=True)
+    def _validate_reject(self, decision: RawValue = NO_PAYLOAD) -> None:
+        self._approvals.target(update_argument(decision, ApprovalDecision), rejecting=True)
 
-    def _decide(self, decision: ApprovalDecision, verdict: str) -> ApprovalOutcome:
+    def _decide(self, raw: RawValue, verdict: str) -> ApprovalOutcome:
+        decision = update_argument(raw, ApprovalDecision)
         try:
             # Validated already; checked again because an earlier Update in the same workflow
             # task may have decided the step since.

@@ -36,8 +36,8 @@ class StackRunInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # The stack document.
-    stack: str
+    # The stack document. The name is bounded: it becomes the StackName search attribute.
+    stack: str = Field(min_length=1, max_length=255)
     state: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, Any] = Field(default_factory=dict)
     resources: list[Any] = Field(default_factory=list)
