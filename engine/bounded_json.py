@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import accumulate
 from typing import Any
 
 # Temporal's default blob size limit is 2 MiB: nothing larger reaches a workflow on a server
@@ -26,6 +27,8 @@ MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 100
 # Segments of a path shown in full before the middle is elided.
 PATH_SHOWN = 8
+# Tokens the path finder reads at most (about a tenth of a second in Python).
+PATH_SCAN = 100_000
 
 # A JSON string (escapes included) or one of the structural characters; numbers, literals
 # and whitespace between them do not matter to the depth.
@@ -33,6 +36,7 @@ _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _TOKEN = re.compile(_STRING + r"|[{}\[\],]")
 _STRINGS = re.compile(_STRING)
 _NOT_BRACKETS = re.compile(r"[^{}\[\]]+")
+_STEP = {"{": 1, "[": 1, "}": -1, "]": -1}
 # Only an escape can put a surrogate in a decoded string: strict UTF-8 refuses raw ones.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -74,25 +78,38 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPT
         raise InvalidJSON(
             f"not JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:  # unreachable past the depth check; kept as the last line of defence
+        raise InvalidJSON(f"nesting deeper than {max_depth}") from None
     if _SURROGATE_ESCAPE.search(text):
         _check_strings(value, ["$"])
     return value
 
 
 def _check_depth(text: str, max_depth: int) -> None:
-    """Refuse nesting deeper than max_depth, naming the path where it goes too deep.
-
-    Each open container is [kind, key or index]; a key is kept as its JSON token and only
-    decoded for the message."""
-    if text.count("{") + text.count("[") <= max_depth or _depth_within(text, max_depth):
+    """Refuse nesting deeper than max_depth, naming the path where it goes too deep."""
+    if text.count("{") + text.count("[") <= max_depth:
         return
+    # The depth at each bracket, strings skipped, at C speed: opens minus closes so far. It
+    # bounds the parser's recursion whether or not the brackets pair up.
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) <= max_depth:
+        return
+    raise InvalidJSON(f"nesting deeper than {max_depth}{_where_too_deep(text, max_depth)}")
+
+
+def _where_too_deep(text: str, max_depth: int) -> str:
+    """" at $.data.a.a..." -- the open containers where the depth is first exceeded.
+
+    Each frame is [kind, key or index]; a key is kept as its JSON token and only decoded for
+    the message. The scan runs in Python, so it gives up (no path) after PATH_SCAN tokens."""
     frames: list[list[Any]] = []
-    for match in _TOKEN.finditer(text):
+    for count, match in enumerate(_TOKEN.finditer(text)):
+        if count > PATH_SCAN:
+            return ""
         token = match.group()
         if token in ("{", "["):
             if len(frames) >= max_depth:
-                path = _path(frames)
-                raise InvalidJSON(f"nesting deeper than {max_depth} at {path}")
+                return f" at {_path(frames)}"
             frames.append([token, None if token == "{" else 0])
         elif token in ("}", "]"):
             if frames:
@@ -103,18 +120,7 @@ def _check_depth(text: str, max_depth: int) -> None:
                 top[1] = top[1] + 1 if top[0] == "[" else None
         elif frames and frames[-1][0] == "{" and frames[-1][1] is None:
             frames[-1][1] = token  # a key: the first string after "{" or ","
-
-
-def _depth_within(text: str, max_depth: int) -> bool:
-    """The quick check, at the speed of str.replace: with strings and everything but brackets
-    gone, each round removes the innermost level; what is left after max_depth rounds was
-    deeper (or does not pair up, which the parser reports)."""
-    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
-    for _ in range(max_depth):
-        if not brackets:
-            return True
-        brackets = brackets.replace("{}", "").replace("[]", "")
-    return not brackets
+    return ""
 
 
 def _path(frames: list[list[Any]]) -> str:
