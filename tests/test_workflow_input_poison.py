@@ -213,3 +213,25 @@ async def test_poison_stack_decision_is_refused_and_the_run_goes_on(
     assert (end.result.status, end.result.reason) == ("rejected", "not today")
     assert lock_holder(stack) is None
     assert stack.cloud.live() == {}
+
+
+@pytest.mark.parametrize(
+    "workflow",
+    ["PlanWorkflow", "DestroyWorkflow", "DriftWorkflow", "StatusWorkflow", "ImportWorkflow"],
+)
+async def test_every_stack_workflow_refuses_poison_input(
+    client: Client, tmp_path: Path, workflow: str
+) -> None:
+    stack = Stack(tmp_path)
+    stack.add("web")
+    document: dict[str, Any] = stack.document()
+    if workflow == "ImportWorkflow":
+        document["resource"] = {"name": "web", "type": "test.thing", "provider": "main", "id": "x"}
+    text = json.dumps(document).replace('"web"', '"w\\ud800"', 1)
+    async with iac_worker(client) as queue:
+        handle = await client.start_workflow(
+            workflow, raw_json(text), id=stack.workflow_id, task_queue=queue
+        )
+        end = await ending(handle)
+    assert end.error is not None and end.error.type == "InvalidInput", end
+    assert end.error.message == "invalid workflow input: lone surrogate in $.resources[0].name"
