@@ -45,6 +45,11 @@ NESTED = '{"pipeline": "greet", "data": ' + DEEP + "}"
 POISON = {
     "lone surrogate": (SURROGATE, "invalid workflow input: lone surrogate in $.data.name"),
     "deep nesting": (NESTED, "invalid workflow input: nesting deeper than 64 at $.data.a.a.a"),
+    # Before, the upsert of a 3000-character PipelineName made the server terminate the run.
+    "name too long": (
+        json.dumps({"pipeline": "p" * 3000}),
+        "invalid PipelineWorkflow input (pipeline: String should have at most 255 characters)",
+    ),
 }
 
 
