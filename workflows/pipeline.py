@@ -32,7 +32,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline_steps import PipelineActivities, StepInput
     from engine.durations import parse_duration
-    from engine.pipeline_config import PipelineDefinition, StepSpec
+    from engine.pipeline_config import NAME_PATTERN, PipelineDefinition, StepSpec
     from engine.step_registry import StepType
     from engine.steps.control import (
         CONTROL_TYPES,
@@ -73,8 +73,9 @@ DEFAULT_PURE_RETRY = RetryPolicy(maximum_attempts=1)
 
 
 class PipelineRunInput(BaseModel):
-    # Bounded: the name becomes the PipelineName search attribute (2 KB at most).
-    pipeline: str = Field(min_length=1, max_length=255)
+    # A name a pipeline can have, and bounded: it becomes the PipelineName search attribute,
+    # whose JSON may not pass 2 KB.
+    pipeline: str = Field(min_length=1, max_length=255, pattern=NAME_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
