@@ -38,6 +38,11 @@ pipelines:
       - name: confirm
         type: step.wait_for_approval
         config: {message: "go?"}
+  caller:
+    steps:
+      - name: call
+        type: step.call_pipeline
+        config: {pipeline: "{{ target }}"}
 """
 
 SURROGATE = '{"pipeline": "greet", "data": {"name": "\\ud800"}}'
@@ -240,3 +245,17 @@ async def test_every_stack_workflow_refuses_poison_input(
         end = await ending(handle)
     assert end.error is not None and end.error.type == "InvalidInput", end
     assert end.error.message == "invalid workflow input: lone surrogate in $.resources[0].name"
+
+
+async def test_a_rendered_child_name_no_pipeline_can_have_fails_the_step(
+    client: Client, pipelines: Any
+) -> None:
+    """The child's input is checked as a run's input is; in the parent that must be a step
+    failure, not an exception in workflow code (which fails the task)."""
+    for target in ("no such/pipeline", "x" * 3000):
+        # 3000 characters: before, the child's PipelineName search attribute was refused by
+        # the server, which failed the parent's task.
+        handle = await pipelines.start_pipeline("caller", {"target": target})
+        end = await ending(handle)
+        assert end.error is not None and end.error.type == "StepFailed"
+        assert f"{target[:100]!r} is not a pipeline name" in end.error.message

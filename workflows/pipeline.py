@@ -483,7 +483,11 @@ class PipelineWorkflow:
             raise StepFailed(step, f"input must render to a mapping, got {config.input!r}")
         name = config.pipeline
         child_id = self._child_workflow_id(name, scope.key(step))
-        request = PipelineRunInput(pipeline=name, data=config.input)
+        try:
+            request = PipelineRunInput(pipeline=name, data=config.input)
+        except ValidationError:
+            # A rendered name that no pipeline can have; raised here it would fail the task.
+            raise StepFailed(step, f"{name[:100]!r} is not a pipeline name") from None
         options: dict[str, Any] = {
             "id": child_id,
             "execution_timeout": config.timeout,
