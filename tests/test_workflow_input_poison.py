@@ -253,8 +253,8 @@ async def test_a_rendered_child_name_no_pipeline_can_have_fails_the_step(
     """The child's input is checked as a run's input is; in the parent that must be a step
     failure, not an exception in workflow code (which fails the task)."""
     for target in ("no such/pipeline", "x" * 3000):
-        # 3000 characters: before, the child's PipelineName search attribute was refused by
-        # the server, which failed the parent's task.
+        # 3000 characters: before, the server refused the child's workflow id (over 1000
+        # characters) in the parent's start-child command, failing the parent's task.
         handle = await pipelines.start_pipeline("caller", {"target": target})
         end = await ending(handle)
         assert end.error is not None and end.error.type == "StepFailed"
