@@ -59,6 +59,7 @@ def decode_payload(encoding: str, data: bytes, *, max_bytes: int = MAX_BYTES) ->
 
 
 def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
+    """The JSON value of `data`, or InvalidJSON naming the first thing refused."""
     if len(data) > max_bytes:
         raise InvalidJSON(f"{len(data)} bytes, more than the limit of {max_bytes}")
     try:
@@ -98,7 +99,7 @@ def _check_depth(text: str, max_depth: int) -> None:
 
 
 def _where_too_deep(text: str, max_depth: int) -> str:
-    """" at $.data.a.a..." -- the open containers where the depth is first exceeded.
+    """Where the depth is first exceeded, as " at $.data.a.a..." (the open containers).
 
     Each frame is [kind, key or index]; a key is kept as its JSON token and only decoded for
     the message. The scan runs in Python, so it gives up (no path) after PATH_SCAN tokens."""
@@ -158,7 +159,7 @@ def _check_strings(value: Any, path: list[str]) -> None:
     """Every key and string must be valid Unicode: JSON's \\ud800 escapes decode to a lone
     surrogate, which no UTF-8 encoder (result, search attribute, activity input) accepts."""
     if isinstance(value, str):
-        if not value.isascii() and not _encodable(value):
+        if not _encodable(value):
             raise InvalidJSON(f"lone surrogate in {''.join(path)}")
     elif isinstance(value, dict):
         for key, item in value.items():

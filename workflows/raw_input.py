@@ -4,6 +4,10 @@ A handler parameter typed `RawValue` is not decoded by the data converter, so a 
 could not decode no longer fails the workflow task (retried forever); `engine.bounded_json`
 decodes it, and what it refuses becomes a non-retryable ApplicationError of type
 InvalidInput: the run, or the Update, fails at once saying why.
+
+The SDK honours the hint only when the number of payloads is the number of parameters: a
+run started with two `--input`s is still decoded by the converter (and then called with one
+argument too many), which only the worker's data converter or an interceptor could catch.
 """
 
 from __future__ import annotations
