@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RawValue, RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -32,7 +32,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline_steps import PipelineActivities, StepInput
     from engine.durations import parse_duration
-    from engine.pipeline_config import PipelineDefinition, StepSpec
+    from engine.pipeline_config import NAME_PATTERN, PipelineDefinition, StepSpec
     from engine.step_registry import StepType
     from engine.steps.control import (
         CONTROL_TYPES,
@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Approvals,
         PendingApproval,
     )
+    from workflows.raw_input import NO_PAYLOAD, update_argument, workflow_input
     from workflows.search_attributes import PIPELINE_NAME
 
 # A pipeline that jumps back with next_step could otherwise loop until history overflows.
@@ -75,7 +76,9 @@ MAX_CALL_DEPTH = 16
 
 
 class PipelineRunInput(BaseModel):
-    pipeline: str = Field(min_length=1)
+    # A name a pipeline can have, and bounded: it becomes the PipelineName search attribute,
+    # whose JSON may not pass 2 KB.
+    pipeline: str = Field(min_length=1, max_length=255, pattern=NAME_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
     # How many call_pipeline parents this run has; set by the parent when it starts a child.
     call_depth: int = Field(0, ge=0)
@@ -155,8 +158,8 @@ class PipelineWorkflow:
         }
 
     @workflow.run
-    async def run(self, input: Any) -> dict[str, Any]:
-        request = _parse_input(input)
+    async def run(self, input: RawValue = NO_PAYLOAD) -> dict[str, Any]:
+        request = _parse_input(workflow_input(input))
         with recorded_run(request.pipeline):
             return await self._run(request)
 
@@ -219,23 +222,25 @@ class PipelineWorkflow:
             if step not in self._approvals.decided
         ]
 
+    # The decision arrives as a raw payload (an ApprovalDecision): see workflows.raw_input.
     @workflow.update
-    async def approve(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def approve(self, decision: RawValue = NO_PAYLOAD) -> ApprovalOutcome:
         return self._decide(decision, "approved")
 
     @approve.validator
-    def _validate_approve(self, decision: ApprovalDecision) -> None:
-        self._approvals.target(decision, rejecting=False)
+    def _validate_approve(self, decision: RawValue = NO_PAYLOAD) -> None:
+        self._approvals.target(update_argument(decision, ApprovalDecision), rejecting=False)
 
     @workflow.update
-    async def reject(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def reject(self, decision: RawValue = NO_PAYLOAD) -> ApprovalOutcome:
         return self._decide(decision, "rejected")
 
     @reject.validator
-    def _validate_reject(self, decision: ApprovalDecision) -> None:
-        self._approvals.target(decision, rejecting=True)
+    def _validate_reject(self, decision: RawValue = NO_PAYLOAD) -> None:
+        self._approvals.target(update_argument(decision, ApprovalDecision), rejecting=True)
 
-    def _decide(self, decision: ApprovalDecision, verdict: str) -> ApprovalOutcome:
+    def _decide(self, raw: RawValue, verdict: str) -> ApprovalOutcome:
+        decision = update_argument(raw, ApprovalDecision)
         try:
             # Validated already; checked again because an earlier Update in the same workflow
             # task may have decided the step since.
@@ -493,9 +498,13 @@ class PipelineWorkflow:
                 error_type="CallDepthExceeded",
             )
         child_id = self._child_workflow_id(name, scope.key(step))
-        request = PipelineRunInput(
-            pipeline=name, data=config.input, call_depth=self._call_depth + 1
-        )
+        try:
+            request = PipelineRunInput(
+                pipeline=name, data=config.input, call_depth=self._call_depth + 1
+            )
+        except ValidationError:
+            # A rendered name that no pipeline can have; raised here it would fail the task.
+            raise StepFailed(step, f"{name[:100]!r} is not a pipeline name") from None
         options: dict[str, Any] = {
             "id": child_id,
             "execution_timeout": config.timeout,

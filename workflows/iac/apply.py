@@ -8,9 +8,9 @@ hands it on to the next run of the chain, which has the same owner).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import parse_input
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.iac.stack_run import Rejected, StackRun
     from workflows.metrics import recorded
+    from workflows.raw_input import NO_PAYLOAD
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RunEnd:
 class PlanRun(StackRun):
     """Apply and destroy are the same run over different plans."""
 
-    async def execute(self, raw: Any, kind: str) -> RunEnd:
+    async def execute(self, raw: RawValue, kind: str) -> RunEnd:
         request, _ = parse_input(raw, StackRunInput)
         self.set_phase(request.stack, "plan" if request.resume is None else kind)
         return await self.locked(request, lambda: self._plan_and_walk(request, kind))
@@ -80,7 +81,7 @@ class PlanRun(StackRun):
 class ApplyWorkflow(PlanRun):
     @workflow.run
     @recorded("apply")
-    async def run(self, input: Any) -> ApplyOutcome:
+    async def run(self, input: RawValue = NO_PAYLOAD) -> ApplyOutcome:
         end = await self.execute(input, "apply")
         return ApplyOutcome(
             plan_id=end.digest.plan_id,
@@ -99,7 +100,7 @@ class ApplyWorkflow(PlanRun):
 class DestroyWorkflow(PlanRun):
     @workflow.run
     @recorded("destroy")
-    async def run(self, input: Any) -> DestroyOutcome:
+    async def run(self, input: RawValue = NO_PAYLOAD) -> DestroyOutcome:
         end = await self.execute(input, "destroy")
         return DestroyOutcome(
             plan_id=end.digest.plan_id,

@@ -7,13 +7,14 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from engine.iac.stack import StackDocument, parse_stack
     from interfaces.errors import ConfigError
     from workflows.iac.models import StackRunInput
+    from workflows.raw_input import workflow_input
 
 M = TypeVar("M", bound=StackRunInput)
 R = TypeVar("R")
@@ -33,10 +34,12 @@ SHORT_RETRY = RetryPolicy(
 SHORT_TIMEOUT = timedelta(seconds=60)
 
 
-def parse_input(raw: Any, model: type[M]) -> tuple[M, StackDocument]:
-    """The run's input and its stack document, or a non-retryable error saying what is wrong."""
+def parse_input(raw: RawValue, model: type[M]) -> tuple[M, StackDocument]:
+    """The run's input and its stack document, or a non-retryable error saying what is wrong.
+
+    Called first thing, before the run takes any lock or sets a search attribute."""
     try:
-        request = model.model_validate(raw)
+        request = model.model_validate(workflow_input(raw))
     except ValidationError as error:
         raise ApplicationError(
             f"invalid workflow input: {error}", type="InvalidInput", non_retryable=True

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.iac.stack_run import StackRun
     from workflows.metrics import recorded
+    from workflows.raw_input import NO_PAYLOAD
 
 BATCH = 200
 
@@ -57,7 +59,7 @@ class DriftWorkflow(StackRun):
 
     @workflow.run
     @recorded("drift")
-    async def run(self, input: Any) -> DriftReport:
+    async def run(self, input: RawValue = NO_PAYLOAD) -> DriftReport:
         request, document = parse_input(input, StackRunInput)
         self.set_phase(request.stack, "drift")
         target = request.target()
@@ -108,7 +110,7 @@ class StatusWorkflow(StackRun):
 
     @workflow.run
     @recorded("status")
-    async def run(self, input: Any) -> StatusReport:
+    async def run(self, input: RawValue = NO_PAYLOAD) -> StatusReport:
         request, _ = parse_input(input, StackRunInput)
         self.set_phase(request.stack, "status")
         target = request.target()
@@ -138,7 +140,7 @@ class ImportWorkflow(StackRun):
 
     @workflow.run
     @recorded("import")
-    async def run(self, input: Any) -> ResourceState:
+    async def run(self, input: RawValue = NO_PAYLOAD) -> ResourceState:
         request, document = parse_input(input, ImportInput)
         self.set_phase(request.stack, "import")
         wanted = request.resource

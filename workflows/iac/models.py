@@ -39,8 +39,9 @@ class StackRunInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # The stack document.
-    stack: str
+    # The stack document. The name becomes the StackName search attribute, whose JSON may not
+    # pass 2 KB (an escaped astral character takes 12 bytes); validate_stack checks the rest.
+    stack: str = Field(min_length=1, max_length=150)
     state: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, Any] = Field(default_factory=dict)
     resources: list[Any] = Field(default_factory=list)

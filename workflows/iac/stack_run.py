@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StackRunInput,
     )
     from workflows.iac.walk import DONE, DagWalk
+    from workflows.raw_input import NO_PAYLOAD, update_argument
     from workflows.search_attributes import PHASE, STACK_NAME
 
 T = TypeVar("T")
@@ -78,13 +80,15 @@ class StackRun:
             progress.skipped = walk.count("skipped")
         return progress
 
+    # The arguments arrive as raw payloads (a plan id, a reason): see workflows.raw_input.
     @workflow.update
-    async def approve(self, plan_id: str) -> str:
+    async def approve(self, plan_id: RawValue = NO_PAYLOAD) -> str:
         self._decision = ("approved", "")
-        return f"plan {plan_id} approved"
+        return f"plan {update_argument(plan_id, str)} approved"
 
     @approve.validator
-    def _check_approval(self, plan_id: str) -> None:
+    def _check_approval(self, raw: RawValue = NO_PAYLOAD) -> None:
+        plan_id = update_argument(raw, str)
         if not self._awaiting_approval or self._plan is None:
             raise ValueError("this run is not waiting for an approval")
         if plan_id != self._plan.plan_id:
@@ -93,12 +97,13 @@ class StackRun:
             )
 
     @workflow.update
-    async def reject(self, reason: str = "") -> str:
-        self._decision = ("rejected", reason)
+    async def reject(self, reason: RawValue = NO_PAYLOAD) -> str:
+        self._decision = ("rejected", update_argument(reason, str, default=""))
         return "plan rejected"
 
     @reject.validator
-    def _check_rejection(self, reason: str = "") -> None:
+    def _check_rejection(self, reason: RawValue = NO_PAYLOAD) -> None:
+        update_argument(reason, str, default="")
         if not self._awaiting_approval:
             raise ValueError("this run is not waiting for an approval")
 
