@@ -127,8 +127,10 @@ def load_yaml(text: str, source: str) -> Any:
     size = len(text) if len(text) > MAX_DOCUMENT_BYTES else len(text.encode("utf-8", "replace"))
     if size > MAX_DOCUMENT_BYTES:
         raise _too_large(source, size)
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        # Constructing reads the text already: an unprintable character fails here.
+        loader = _BoundedLoader(text)
         return loader.get_single_data()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -139,7 +141,8 @@ def load_yaml(text: str, source: str) -> Any:
         # PyYAML raises plain ValueError for impossible dates (2020-13-45).
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_document(path: Path, cannot_read: str = "cannot read") -> str:

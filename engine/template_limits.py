@@ -119,7 +119,7 @@ def measure(value: Any) -> int:
         item = pending.pop()
         walked += 1
         if isinstance(item, str | bytes):
-            size += len(item) + 2
+            size += len(item)
         elif isinstance(item, Mapping):
             size += 2 + 4 * len(item)
             pending.extend(item.keys())
