@@ -99,6 +99,8 @@ class _BoundedLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base`: keys written next to it override the merged ones
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
