@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import typer
 from temporalio.client import Client
 
 from activities.pipeline_catalog import CatalogReloader, PipelineCatalog
@@ -18,6 +19,7 @@ from engine.bounded_yaml import MAX_ALIAS_NODES, MAX_DEPTH, MAX_DOCUMENT_BYTES, 
 from engine.iac.stack import load_stack_file
 from engine.pipeline_config import load_pipelines, parse_pipelines_text
 from interfaces.errors import ConfigError
+from wfctl.cli import parse_data
 from wfctl.client import PipelineExecutor
 from worker import pipeline_worker
 
@@ -186,3 +188,13 @@ async def test_billion_laughs_dropped_into_a_watched_folder_never_stalls_the_wor
         finally:
             stop.set()
             await watching
+
+
+def test_wfctl_data_files_are_loaded_with_the_same_bounds(tmp_path: Path) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text(LAUGHS.replace("pipelines:", "order:", 1))
+    with pytest.raises(typer.BadParameter, match=rf"{data}:12:\d+: invalid YAML: aliases expand"):
+        parse_data(f"@{data}")
+    data.write_text("amount: 5\namount: 6\n")
+    with pytest.raises(typer.BadParameter, match="found duplicate key 'amount'"):
+        parse_data(f"@{data}")
