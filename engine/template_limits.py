@@ -114,6 +114,15 @@ def check_width(width: Any, what: str) -> None:
 def measure(value: Any) -> int:
     """The size of `value` as text, counting shared parts every time they occur (a list
     repeated by reference is as large as its text). Stops once over the limit."""
+    # Most values a template prints are scalars: no walk, no charge.
+    if isinstance(value, str | bytes):
+        if len(value) > MAX_VALUE_CHARS:
+            check_length(len(value), "a string")
+        return len(value)
+    if value is None or isinstance(value, float | bool) or (
+        isinstance(value, int) and value.bit_length() <= MAX_INT_BITS
+    ):
+        return 8
     size, walked, pending = 0, 0, [value]
     while pending:
         item = pending.pop()

@@ -20,6 +20,7 @@ from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
 from engine.template_limits import (
+    MAX_VALUE_CHARS,
     TemplateLimitError,
     bounded_filters,
     bounded_range,
@@ -234,7 +235,8 @@ def _joined(chunks: Iterable[str]) -> str:
     parts, size = [], 0
     for chunk in chunks:
         size += len(chunk)
-        check_length(size, "the rendered text")
+        if size > MAX_VALUE_CHARS:
+            check_length(size, "the rendered text")
         parts.append(chunk)
     return "".join(parts)
 

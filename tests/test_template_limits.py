@@ -59,10 +59,11 @@ HOSTILE = [
      "{% set c = [b,b,b,b,b,b,b,b,b,b] %}{% set d = [c,c,c,c,c,c,c,c,c,c] %}"
      "{% set e = [d,d,d,d,d,d,d,d,d,d] %}{% set f = [e,e,e,e,e,e,e,e,e,e] %}"
      "{% set g = [f,f,f,f,f,f,f,f,f,f] %}{{ g | string | length }}", "output size"),
-    ("{{ (10**100) ** 100000 }}", "integer size"),
+    # A huge base to a small exponent, again and again: each exponent alone looks harmless.
+    ("{{ ((10 ** 999) ** 999) ** 999 }}", "integer size"),
     ("{{ 10 ** (10 ** 8) }}", "integer size"),
-    ("{{ 99999999999 ** 99999 }}", "integer size"),
-    ("{{ (2 ** 4000) * (2 ** 4000) }}", "integer size"),
+    ("{% set ns = namespace(n=2 ** 1000) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}"
+     "{% endfor %}{{ ns.n > 0 }}", "integer size"),
     ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "work"),
     ("{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}", "work"),
     ("{% for a in items %}{{ items | sum }}{% endfor %}", "work"),
