@@ -7,7 +7,7 @@ again at every retry. So every limit here is a count of work or size, the same o
 only a render in an activity also gets a wall-clock budget, passed in by the caller.
 
 The checks come *before* the expensive step wherever Python would do it in one C call that no
-counter can interrupt (`'%0999999999d' % 1`, `'x'.ljust(10**9)`, `10 ** 10 ** 8`).
+counter can interrupt (`'%0999999999d' % 1`, `'x'.ljust(10**9)`, `10 ** (10 ** 8)`).
 """
 
 from __future__ import annotations
@@ -95,10 +95,6 @@ def end_render(token: Any) -> None:
     _current.reset(token)
 
 
-def rendering() -> bool:
-    return _current.get() is not None
-
-
 def check_length(length: int, what: str) -> None:
     if length > MAX_VALUE_CHARS:
         raise TemplateLimitError(
@@ -175,12 +171,12 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
         check_percent_format(left, right)
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int)
 
 
 def _check_power(base: Any, exponent: Any) -> None:
-    if not (_is_int(base) and _is_int(exponent)) or exponent <= 0 or abs(base) <= 1:
+    if not (is_int(base) and is_int(exponent)) or exponent <= 0 or abs(base) <= 1:
         return  # floats overflow at once; a negative exponent gives a float
     bits = (abs(base).bit_length() - 1) * exponent
     if bits > MAX_INT_BITS:
@@ -190,7 +186,7 @@ def _check_power(base: Any, exponent: Any) -> None:
 
 
 def _check_product(left: Any, right: Any) -> None:
-    if _is_int(left) and _is_int(right):
+    if is_int(left) and is_int(right):
         bits = left.bit_length() + right.bit_length()
         if bits > MAX_INT_BITS:
             raise TemplateLimitError(
@@ -198,14 +194,14 @@ def _check_product(left: Any, right: Any) -> None:
             )
         return
     for sequence, count in ((left, right), (right, left)):
-        if isinstance(sequence, str | list | tuple) and _is_int(count) and count > 0:
+        if isinstance(sequence, str | list | tuple) and is_int(count) and count > 0:
             # A repeated list shares its items: its size as text is what grows.
             unit = len(sequence) if isinstance(sequence, str) else measure(sequence)
             check_length(unit * count, "repeating a sequence makes a value")
 
 
 def check_int(value: Any) -> Any:
-    if _is_int(value) and value.bit_length() > MAX_INT_BITS:
+    if is_int(value) and value.bit_length() > MAX_INT_BITS:
         raise TemplateLimitError(
             "integer size", f"an integer of {value.bit_length()} bits, more than {MAX_INT_BITS}"
         )
@@ -241,168 +237,6 @@ def check_format_spec(spec: str) -> None:
         check_width(int(number), "a format width or precision")
 
 
-# ---- str methods and filters ----
-
-def check_str_method(method: str, text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Before `str.<method>(...)` runs: the size it would make."""
-    if method in ("center", "ljust", "rjust", "zfill"):
-        for width in (*args[:1], kwargs.get("width")):
-            check_width(width, f"{method} width")
-    elif method == "expandtabs":
-        size = args[0] if args else kwargs.get("tabsize", 8)
-        if _is_int(size):
-            check_length(len(text) + text.count("\t") * size, "expanding tabs makes a string")
-    elif method == "replace" and len(args) >= 2:
-        _check_replace(text, args[0], args[1])
-    elif method == "join" and args:
-        _check_join(text, args[0])
-
-
-def _check_replace(text: Any, old: Any, new: Any) -> None:
-    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
-        hits = text.count(old) if old else len(text) + 1
-        check_length(len(text) + hits * len(new), "a replace makes a string")
-
-
-def _check_join(separator: Any, items: Any) -> None:
-    size = measure(items)
-    count = len(items) if hasattr(items, "__len__") else 0
-    check_length(size + count * len(str(separator)), "a join makes a string")
-
-
-def _bounded_center(original: Callable[..., Any]) -> Callable[..., Any]:
-    def center(value: Any, width: int = 80) -> Any:
-        check_width(width, "center width")
-        return original(value, width)
-
-    return center
-
-
-def _bounded_indent(original: Callable[..., Any]) -> Callable[..., Any]:
-    def indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> Any:
-        lines = str(value).count("\n") + 1
-        pad = width if _is_int(width) else len(str(width))
-        check_width(width, "indent width")
-        check_length(len(str(value)) + lines * pad, "indenting makes a string")
-        return original(value, width, *args, **kwargs)
-
-    return indent
-
-
-def _bounded_wordwrap(original: Callable[..., Any]) -> Callable[..., Any]:
-    def wordwrap(env: Any, value: Any, width: int = 79, *args: Any, **kwargs: Any) -> Any:
-        text = str(value)
-        wrapstring = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None) or "\n"
-        if _is_int(width) and width > 0:
-            lines = len(text) // width + text.count("\n") + 1
-            check_length(len(text) + lines * len(str(wrapstring)), "wrapping makes a string")
-        return original(env, value, width, *args, **kwargs)
-
-    wordwrap.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
-    return wordwrap
-
-
-def _bounded_format(original: Callable[..., Any]) -> Callable[..., Any]:
-    def format(value: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: A001 - the filter's name
-        check_percent_format(str(value), kwargs or args)
-        return original(value, *args, **kwargs)
-
-    return format
-
-
-def _bounded_replace(original: Callable[..., Any]) -> Callable[..., Any]:
-    def replace(env: Any, value: Any, old: Any, new: Any, count: Any = None) -> Any:
-        _check_replace(str(value), old, new)
-        return original(env, value, old, new, count)
-
-    replace.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
-    return replace
-
-
-def _bounded_join(original: Callable[..., Any]) -> Callable[..., Any]:
-    def join(ctx: Any, value: Any, d: str = "", attribute: Any = None) -> Any:
-        if attribute is None:
-            _check_join(d, value)
-        return original(ctx, value, d, attribute)
-
-    join.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
-    return join
-
-
-def _bounded_count(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`batch(10**9, fill)` pads to that many items, `slice(10**9)` loops that often."""
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        def bounded(value: Any, count: Any, *args: Any, **kwargs: Any) -> Any:
-            check_width(count, f"{name} size")
-            if _is_int(count):
-                budget().charge(max(count, 0))
-            return original(value, count, *args, **kwargs)
-
-        return bounded
-
-    return wrap
-
-
-def _measured_first(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Filters that turn a whole value into text: measure it before."""
-    pass_arg = getattr(original, "jinja_pass_arg", None)
-
-    def measured(*args: Any, **kwargs: Any) -> Any:
-        measure(args[1] if pass_arg is not None else args[0])
-        return original(*args, **kwargs)
-
-    if pass_arg is not None:
-        measured.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
-    return measured
-
-
-_PRECHECKS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
-    "center": _bounded_center,
-    "indent": _bounded_indent,
-    "wordwrap": _bounded_wordwrap,
-    "format": _bounded_format,
-    "replace": _bounded_replace,
-    "join": _bounded_join,
-    "batch": _bounded_count("batch"),
-    "slice": _bounded_count("slice"),
-    **{name: _measured_first for name in (
-        "string", "pprint", "tojson", "urlencode", "xmlattr", "escape", "e", "forceescape",
-        "safe", "list", "striptags", "urlize",
-    )},
-}
-
-
-# Filters that look at a value without walking it: charged one unit, like any call.
-_CONSTANT_TIME = frozenset({"length", "count", "first", "last", "default", "d", "attr", "safe"})
-
-
-def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
-    """Every filter charged for the items it walks, its result checked for size; the ones
-    that can make a value far larger than their input also checked before."""
-    return {
-        name: _charged(_PRECHECKS.get(name, _same)(f), walks=name not in _CONSTANT_TIME)
-        for name, f in filters.items()
-    }
-
-
-def _same(original: Callable[..., Any]) -> Callable[..., Any]:
-    return original
-
-
-def _charged(original: Callable[..., Any], walks: bool) -> Callable[..., Any]:
-    pass_arg = getattr(original, "jinja_pass_arg", None)
-
-    def charged(*args: Any, **kwargs: Any) -> Any:
-        subject = args[1] if pass_arg is not None and len(args) > 1 else args[0] if args else None
-        budget().charge(1 + (work_of(subject) if walks else 0))
-        return check_result(original(*args, **kwargs))
-
-    if pass_arg is not None:
-        charged.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
-    return charged
-
-
 def check_result(value: Any) -> Any:
     """Every value a call or filter returns: strings accounted for, ints bounded, generators
     counted item by item as they are consumed."""
@@ -426,13 +260,3 @@ def counted(items: Iterable[Any]) -> Iterator[Any]:
     for item in items:
         budget().charge()
         yield item
-
-
-def bounded_range(original: Callable[..., range]) -> Callable[..., range]:
-    def range_(*args: int) -> range:
-        made = original(*args)
-        # Filters walk a range at C speed (`range(n)|sum`), loops pay again per iteration.
-        budget().charge(1 + len(made) // 4)
-        return made
-
-    return range_

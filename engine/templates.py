@@ -19,17 +19,15 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
+from engine.template_filters import bounded_filters, bounded_range, check_str_method
 from engine.template_limits import (
     MAX_VALUE_CHARS,
     TemplateLimitError,
-    bounded_filters,
-    bounded_range,
     budget,
     check_binop,
     check_format_spec,
     check_length,
     check_result,
-    check_str_method,
     counted,
     end_render,
     measure,
@@ -145,6 +143,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return type(text)(formatter.vformat(text, args, kwargs))
 
         return update_wrapper(format, value)
+
 
 class _BoundedFormatter(SandboxedFormatter):
     def format_field(self, value: Any, format_spec: str) -> Any:
