@@ -66,7 +66,10 @@ def config_fingerprint(path: str | Path) -> str:
     for file in files:
         digest.update(str(file).encode())
         try:
-            digest.update(file.read_bytes())
+            # In pieces: a huge file dropped into the folder must not be read into memory.
+            with file.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
         except OSError:
             digest.update(b"<unreadable>")
     return digest.hexdigest()
@@ -91,14 +94,15 @@ class CatalogReloader:
         self._fingerprint = config_fingerprint(self.path)
 
     async def check(self) -> bool:
-        """Reload if the files changed; True when new definitions took effect."""
-        fingerprint = config_fingerprint(self.path)
+        """Reload if the files changed; True when new definitions took effect. Reading and
+        parsing run in a thread: the event loop serves every run of this worker meanwhile."""
+        fingerprint = await asyncio.to_thread(config_fingerprint, self.path)
         if fingerprint == self._fingerprint:
             return False
         # Remembered even when invalid: the problem is logged once, not at every poll.
         self._fingerprint = fingerprint
         try:
-            definitions = load_pipelines(self.path, self.registry)
+            definitions = await asyncio.to_thread(load_pipelines, self.path, self.registry)
         except ConfigError as exc:
             log.error(
                 "config reload rejected, still serving the previous pipelines: %s",

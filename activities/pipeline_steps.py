@@ -21,6 +21,10 @@ from engine.step_registry import StepCall, StepError, StepRegistry, UnknownStepT
 from engine.templates import TemplateEngine, TemplateError
 from interfaces import PipelineContext, StepResult
 
+# Seconds one render of a step's config may take here. Only activities get a clock bound:
+# workflow code renders `if`/`skip_if` under the counted bounds alone, the same on replay.
+RENDER_SECONDS = 5.0
+
 
 class StepInput(BaseModel):
     pipeline: str
@@ -55,7 +59,10 @@ class PipelineActivities:
         self.catalog = catalog
         self.registry = registry
         # One engine per strictness, so compiled templates are reused across steps and runs.
-        self._engines = {True: TemplateEngine(strict=True), False: TemplateEngine(strict=False)}
+        self._engines = {
+            strict: TemplateEngine(strict=strict, time_budget=RENDER_SECONDS)
+            for strict in (True, False)
+        }
 
     @activity.defn(name="load_pipeline_definition")
     async def load_pipeline_definition(self, name: str) -> PipelineDefinition:
@@ -77,11 +84,16 @@ class PipelineActivities:
         def render(value: Any) -> Any:
             return engine.render(value, ctx)
 
-        try:
-            rendered = {
+        def render_config() -> dict[str, Any]:
+            return {
                 key: value if key in step_type.raw_fields else render(value)
                 for key, value in step.config.items()
             }
+
+        try:
+            # In a thread: even a render that runs into its limits never holds the event loop
+            # that every other run on this worker shares.
+            rendered = await asyncio.to_thread(render_config)
             config = step_type.config_model.model_validate(rendered)
             call = StepCall(
                 pipeline=input.pipeline,
@@ -103,7 +115,8 @@ class PipelineActivities:
                 next_retry_delay=delay,
             ) from None
         except TemplateError as exc:
-            raise _non_retryable(str(exc), "TemplateError") from None
+            kind = "TemplateLimitExceeded" if exc.limit else "TemplateError"
+            raise _non_retryable(str(exc), kind) from None
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"

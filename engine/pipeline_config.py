@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import (
     BaseModel,
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.bounded_yaml import load_yaml, read_document
 from engine.durations import parse_duration
 from engine.step_registry import StepRegistry
 from engine.templates import as_expression_template, check_syntax
@@ -393,16 +393,7 @@ def parse_pipelines(
 def parse_pipelines_text(
     text: str, source: str, registry: StepRegistry
 ) -> dict[str, PipelineDefinition]:
-    try:
-        data = yaml.safe_load(text)
-    except (ValueError, RecursionError) as exc:
-        # PyYAML raises plain ValueError for impossible dates (2020-13-45).
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
+    data = load_yaml(text, source)
     return parse_pipelines(data, source, registry)
 
 
@@ -535,10 +526,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
 
 
 def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    return read_document(file)
 
 
 def pipeline_json_schema(registry: StepRegistry) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from rich.table import Column, Table
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from interfaces.errors import ConfigError
 from wfctl.cli_support import (
     err_console,
     load_pipelines_or_exit,
@@ -69,11 +70,11 @@ def parse_data(data: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        import yaml
+        from engine.bounded_yaml import load_yaml
 
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+            value = load_yaml(text, data[1:] if data.startswith("@") else "--data")
+        except ConfigError as exc:
             raise typer.BadParameter(f"--data is neither JSON nor YAML: {exc}") from None
     if not isinstance(value, dict):
         raise typer.BadParameter("--data must be a JSON object")

@@ -12,10 +12,12 @@ policy: while one runs, another is refused with StackBusyError naming the holder
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -52,8 +54,21 @@ WORKFLOW_TYPES = {
 }
 
 
+log = logging.getLogger("wfctl.stack")
+
+# Temporal's blob limits (the server's defaults). Measured against the dev server: a start whose
+# encoded input (the Payloads message) is 2 MiB is accepted, one byte more is refused with
+# "Blob data size exceeds limit".
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+PAYLOAD_WARNING = 512 * 1024
+
+
 class StackBusyError(WfctlError):
     """Another run holds the stack (its workflow id `stack:<name>`)."""
+
+
+class StackTooLargeError(WfctlError):
+    """The stack document, encoded as workflow input, is over Temporal's payload limit."""
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -110,10 +125,12 @@ class StackClient:
         workflow, result_type = WORKFLOW_TYPES[kind]
         stack = document["stack"]
         wid = workflow_id(kind, stack)
+        arg = {**document, **{k: v for k, v in options.items() if v is not None}}
+        await self.check_size(stack, arg)
         try:
             return await self.client.start_workflow(
                 workflow,
-                {**document, **{k: v for k, v in options.items() if v is not None}},
+                arg,
                 id=wid,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -125,6 +142,24 @@ class StackClient:
             )
         except WorkflowAlreadyStartedError:
             raise StackBusyError(await self.holder_message(stack)) from None
+
+    async def check_size(self, stack: str, arg: dict[str, Any]) -> None:
+        """Refuse before starting what Temporal would refuse as an opaque RPCError; the size
+        is measured as the server sees it, after the data converter and any codec."""
+        payloads = await self.client.data_converter.encode([arg])
+        size = Payloads(payloads=payloads).ByteSize()
+        if size > PAYLOAD_LIMIT:
+            raise StackTooLargeError(
+                f"stack {stack!r} is {size} bytes as workflow input, over Temporal's payload "
+                f"limit of {PAYLOAD_LIMIT} bytes (2 MiB); split it into smaller stacks or move "
+                "large values (scripts, certificates) out of the document"
+            )
+        if size > PAYLOAD_WARNING:
+            log.warning(
+                "stack %r is %d KiB as workflow input; Temporal warns above %d KiB and "
+                "refuses %d KiB", stack, size // 1024, PAYLOAD_WARNING // 1024,
+                PAYLOAD_LIMIT // 1024,
+            )
 
     async def holder_message(self, stack: str) -> str:
         wid = f"stack:{stack}"

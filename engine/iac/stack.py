@@ -14,9 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.bounded_yaml import load_yaml, read_document
 from engine.iac.graph import dependencies, find_cycles
 from engine.iac.references import find_references, malformed_references
 from engine.redaction import dsn_has_password
@@ -191,15 +191,8 @@ def parse_stack(data: Any, source: str = "<input>") -> StackDocument:
 def load_stack_file(path: str | Path) -> StackDocument:
     """Read and parse a YAML or JSON stack file (JSON is YAML); ConfigError says file and line."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{source}: cannot read stack file: {error}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as error:
-        location = _yaml_location(error)
-        raise ConfigError(f"{source}{location}: invalid YAML: {_yaml_problem(error)}") from None
+    text = read_document(Path(path), "cannot read stack file")
+    data = load_yaml(text, source)
     return parse_stack(data, source)
 
 
@@ -437,35 +430,3 @@ def _resource_label(resources: Any, position: int) -> str:
     if isinstance(name, str) and name:
         return f'resource "{name}"'
     return f"resource #{position + 1}"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice (YAML keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key: SafeLoader reports it below
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_location(error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    problem = getattr(error, "problem", None)
-    return str(problem) if problem else str(error).splitlines()[0]
