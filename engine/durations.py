@@ -8,6 +8,8 @@ from datetime import timedelta
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# Beyond this a duration is a typo, and past timedelta's range it would be an OverflowError.
+MAX_SECONDS = 100 * 365 * 86400.0
 
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
@@ -42,10 +44,12 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
         raise ValueError(
             f"invalid duration {value!r}: expected e.g. 500ms, 10s, 2m, 1h30m or seconds"
         )
-    return timedelta(seconds=total)
+    return _seconds(total, value)
 
 
 def _seconds(seconds: float, original: object) -> timedelta:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {original!r}: must be a finite, non-negative number")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"invalid duration {original!r}: more than 100 years")
     return timedelta(seconds=seconds)
