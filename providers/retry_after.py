@@ -66,9 +66,9 @@ def call_delay(attempt: int, server_delay: float | None) -> float | None:
 
 
 def pause(seconds: float, describe: str) -> None:
-    """Sleep `seconds` between attempts of one call. Inside an activity it heartbeats (a storm
-    of waits must not look like a dead worker) and stops at once when the activity is
-    cancelled."""
+    """Sleep `seconds` between attempts of one call. Inside an activity it stops at once when
+    the activity is cancelled: it heartbeats, which is how a cancellation reaches a
+    synchronous activity, and sleeps on the cancellation event."""
     if not activity.in_activity():
         time.sleep(seconds)
         return
