@@ -2,9 +2,9 @@
 DigitalOcean (pydo, generated on azure-core) clients.
 
 azure-core already retries a call by itself and honours Retry-After (and retry-after-ms), but
-it sleeps without heartbeating, retries any 4xx that carries a Retry-After (ARM sends one on
-conflicts and validation errors too), never retries a throttled POST, and would wait out a
-Retry-After of any length. Here: 408, 429 and 5xx only (what the providers' errors call
+it sleeps without heartbeating, sends any 4xx that carries a Retry-After again (a 422, a
+quota 409: final errors), never retries a throttled POST, and would wait out a Retry-After of
+any length. Here: 408, 429 and 5xx only (what the providers' errors call
 retryable); a 429 for any method, since a throttled request was not processed; the wait
 through `pause`, heartbeating; and a Retry-After beyond MAX_CALL_WAIT left to the activity's
 retry (the error carries it to Temporal's next_retry_delay).
