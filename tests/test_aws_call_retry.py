@@ -6,6 +6,7 @@ nothing in the SDK is patched.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -20,6 +21,8 @@ import pytest
 import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import CancelledError
+from temporalio.testing import ActivityEnvironment
 
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import AwsProvider
@@ -215,3 +218,25 @@ async def test_an_apply_through_a_throttling_storm_runs_each_action_once(
     assert mutations(storm.forwarded) == mutations(calm.forwarded)
     assert mutations(calm.forwarded)["CreateVpc"] == 1
     assert storm_outcome.counts == calm_outcome.counts
+
+
+async def test_a_cancelled_activity_stops_waiting_between_attempts(
+    aws_provider: Callable[..., AwsProvider], throttling_proxy: Callable[..., ThrottlingProxy]
+) -> None:
+    proxy = throttling_proxy(times=1, action="DescribeVpcs", retry_after="30")
+    ec2 = aws_provider(endpoint_url=proxy.url, max_attempts=3).context.session.client("ec2")
+    env = ActivityEnvironment()
+    heartbeats: list[Any] = []
+    env.on_heartbeat = lambda *details: heartbeats.append(details)
+
+    def describe() -> Any:
+        return ec2.describe_vpcs()
+
+    waiting = asyncio.create_task(asyncio.to_thread(env.run, describe))
+    while not (heartbeats or waiting.done()):  # until the wait between attempts began
+        await asyncio.sleep(0.05)
+    env.cancel()
+    with pytest.raises(CancelledError):
+        await waiting
+    assert len(proxy.throttled) == 1 and not proxy.forwarded  # never sent again
+    assert "DescribeVpcs" in str(heartbeats[0])
