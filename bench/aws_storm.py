@@ -6,11 +6,12 @@
 The stack is six copies of examples/aws-stack.yaml (VPC, firewall, Postgres, Redis, bucket,
 DNS zone each: 36 creates, real boto3 over HTTP to moto). Every round applies one copy of it
 through a proxy that forwards every call (calm) and one through a proxy answering each call
-with `Throttling` at the given rate (storm; HEADs excepted, their answers carry no code), then
-destroys both calmly. Both go through a proxy, so the ratio is the storm's alone. It prints
-both wall times (client start -> result) and their ratio, how many calls were throttled, how
-many resource actions Temporal had to run more than once, and whether any mutating call
-reached the cloud more often in the storm than in the calm.
+with `Throttling` at the given rate (storm; HEADs excepted, their answers carry no code), one
+after the other (which goes first alternates), then destroys both calmly. Both go through a
+proxy, so the ratio is the storm's alone. It prints both wall times (client start -> result)
+and their ratio, how many calls were throttled, how many resource actions Temporal had to run
+more than once, and whether any mutating call reached the cloud more often in the storm than
+in the calm.
 
 Its own dev server, the sandbox and the proxies in this process, the worker in another.
 """
@@ -190,10 +191,18 @@ async def main(args: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 calm_doc = stack_document(calm.url, Path(tmp), args.max_attempts)
                 storm_doc = stack_document(storm.url, Path(tmp), args.max_attempts)
-                calm_wall, _, _ = await run(env.client, queue, "ApplyWorkflow", calm_doc)
-                storm_wall, storm_handle, storm_outcome = await run(
-                    env.client, queue, "ApplyWorkflow", storm_doc, must_pass=False
-                )
+                # Which goes first alternates, so a machine getting busier or quieter during
+                # the run does not favour one side.
+                applies = [
+                    run(env.client, queue, "ApplyWorkflow", calm_doc),
+                    run(env.client, queue, "ApplyWorkflow", storm_doc, must_pass=False),
+                ]
+                if round_number % 2 == 0:
+                    applies.reverse()
+                done = [await apply for apply in applies]
+                if round_number % 2 == 0:
+                    done.reverse()
+                (calm_wall, _, _), (storm_wall, storm_handle, storm_outcome) = done
                 throttled, calls = len(storm.throttled), len(storm.throttled + storm.forwarded)
                 storm.rate = 0.0
                 again = await reruns(storm_handle)
