@@ -183,12 +183,12 @@ def test_proxy_errors_in_other_protocols_are_retryable(
         assert caught.value.retryable
 
 
-def test_sdk_retries_are_small_by_default_and_configurable(
+def test_sdk_retries_follow_max_attempts(
     aws_provider: Callable[..., AwsProvider], throttling_proxy: Callable[..., ThrottlingProxy]
 ) -> None:
     proxy = throttling_proxy(times=1, action="DescribeVpcs")
     ec2 = aws_provider(endpoint_url=proxy.url, max_attempts=2).context.session.client("ec2")
-    ec2.describe_vpcs()  # the SDK's single retry absorbs one throttle
+    ec2.describe_vpcs()  # the second of two tries absorbs one throttle
     assert len(proxy.throttled) == 1 and len(proxy.forwarded) == 1
 
 

@@ -33,8 +33,10 @@ def fake() -> Iterator[GcpFake]:
 
 
 def settings(fake: GcpFake) -> dict[str, Any]:
+    # max_attempts 1: no per-call retries, so each injected error reaches the test.
     return {"project": PROJECT, "region": "us-central1", "endpoint": fake.url,
-            "anonymous_credentials": True, "poll_interval": 0.01, "wait_timeout": 10}  # fmt: skip
+            "anonymous_credentials": True, "poll_interval": 0.01, "wait_timeout": 10,
+            "max_attempts": 1}  # fmt: skip
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Classification of boto3/botocore failures into wfctl's provider errors, in one place.
 
-Retryable: throttling, 5xx, timeouts and connection failures (Temporal retries them, honouring
-Retry-After). Everything else is final: validation, auth, quota, dependency violations carry
+Retryable: throttling, 5xx, timeouts and connection failures (each call retries itself first,
+see providers/aws/retries.py; then Temporal retries the activity, honouring Retry-After).
+Everything else is final: validation, auth, quota, dependency violations carry
 the AWS code; a missing resource is a NotFoundError so drift can call it a ghost.
 """
 
@@ -56,6 +57,20 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+# Failures before any answer from the service: worth sending the same call again.
+RETRYABLE_EXCEPTIONS: tuple[type[Exception], ...] = (
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    EndpointConnectionError,
+    ConnectionClosedError,
+)
+
+
+def is_retryable_answer(code: str, status: int) -> bool:
+    """Throttling, a transient service error or any 429/5xx: the same request may succeed."""
+    return code in THROTTLING_CODES or code in TRANSIENT_CODES or status == 429 or status >= 500
+
+
 def is_not_found_code(code: str) -> bool:
     """InvalidVpcID.NotFound, DBInstanceNotFound, ResourceNotFoundException, NoSuchBucket..."""
     return "NotFound" in code or code.startswith("NoSuch")
@@ -90,7 +105,7 @@ def _classify_client_error(error: ClientError, resource_desc: str) -> ProviderEr
     status = int(meta.get("HTTPStatusCode") or 0)
     code = str(body.get("Code") or status or "Unknown")
     message = f"{resource_desc}: {body.get('Message') or error}"
-    if code in THROTTLING_CODES or code in TRANSIENT_CODES or status == 429 or status >= 500:
+    if is_retryable_answer(code, status):
         return ProviderError(
             message,
             code=code,

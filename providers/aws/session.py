@@ -1,7 +1,9 @@
 """A boto3 session built from provider config, with one cached client per service.
 
 Credentials always come from the SDK's own chain (environment, shared profile, instance or
-task role); provider config only says where (region, profile, endpoint_url).
+task role); provider config only says where (region, profile, endpoint_url). Every client
+retries a throttled or failed call by itself, up to `max_attempts` tries of that one call
+(1: no retry), before the activity sees the error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from interfaces.errors import ConfigError
+from providers.aws.retries import CallRetry
 
+# Tries of one call: at a 30% throttling rate, ten failures in a row are one call in 170,000.
+DEFAULT_MAX_ATTEMPTS = 10
 # Keys that would put a secret in a stack document (and so in workflow inputs): refused.
 CREDENTIAL_KEYS = frozenset(
     {
@@ -39,7 +44,7 @@ class AwsSession:
         region: str | None = None,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        max_attempts: int = 2,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
     ) -> None:
@@ -54,9 +59,13 @@ class AwsSession:
             raise ConfigError("aws provider: no region (set `region` in the provider config)")
         self.profile = profile
         self.endpoint_url = endpoint_url or None
-        # Temporal retries activities with backoff; the SDK only smooths over a blip.
+        if max_attempts < 1:
+            raise ConfigError(f"aws provider: max_attempts must be at least 1, not {max_attempts}")
+        # botocore's own retry handler makes one attempt; CallRetry (registered per client)
+        # decides on the others.
+        self._retry = CallRetry(max_attempts)
         self.config = Config(
-            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             # Virtual-hosted bucket names do not resolve on a local endpoint (moto, LocalStack).
@@ -78,7 +87,7 @@ class AwsSession:
             region=config.get("region"),
             profile=config.get("profile"),
             endpoint_url=config.get("endpoint_url"),
-            max_attempts=int(config.get("max_attempts", 2)),
+            max_attempts=int(config.get("max_attempts", DEFAULT_MAX_ATTEMPTS)),
             connect_timeout=float(config.get("connect_timeout", 5.0)),
             read_timeout=float(config.get("read_timeout", 30.0)),
         )
@@ -90,6 +99,7 @@ class AwsSession:
                 client = self._session.client(
                     service, endpoint_url=self.endpoint_url, config=self.config
                 )
+                client.meta.events.register("needs-retry", self._retry)
                 self._clients[service] = client
             return client
 

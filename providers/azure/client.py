@@ -26,8 +26,11 @@ from providers.azure.credentials import (
 )
 from providers.azure.errors import as_plain, azure_errors
 from providers.azure.tags import STACK_TAG
+from providers.azure_core_retry import CallRetryPolicy
 from providers.waiting import wait_until
 
+# Retries of one throttled or failed ARM call before the activity sees the error (0: none).
+DEFAULT_RETRY_TOTAL = 9
 # Keys that would put a secret in a stack document (and so in workflow inputs): refused.
 CREDENTIAL_KEYS = frozenset(
     {"client_secret", "client_certificate", "password", "access_token", "token", "secret"}
@@ -72,7 +75,7 @@ class ArmSettings:
             endpoint=endpoint,
             credential=config.get("credential"),
             allow_http_loopback=allow_http,
-            retry_total=int(config.get("retry_total", 0)),
+            retry_total=int(config.get("retry_total", DEFAULT_RETRY_TOTAL)),
             poll_interval=float(config.get("poll_interval", 10.0)),
             wait_timeout=float(config.get("wait_timeout", 3600.0)),
         )
@@ -86,9 +89,9 @@ class ArmClient:
         self.stack = stack
         credential = make_credential(settings.credential)
         options: dict[str, Any] = {
-            # Temporal retries with backoff and honours Retry-After between attempts; SDK-side
-            # retries would sleep inside an activity without heartbeating.
-            "retry_total": settings.retry_total,
+            # A throttled call retries itself (Retry-After honoured, heartbeating while it
+            # waits) rather than failing the activity and restarting the whole create.
+            "retry_policy": CallRetryPolicy(settings.retry_total),
             "polling_interval": settings.poll_interval,
         }
         if settings.allow_http_loopback:

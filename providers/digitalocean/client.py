@@ -13,15 +13,19 @@ from urllib.parse import urlparse
 
 import pydo
 from azure.core.credentials import AccessToken
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 from interfaces.errors import ConfigError
+from providers.azure_core_retry import CallRetryPolicy
+from providers.digitalocean.errors import retry_after
 
 DEFAULT_ENDPOINT = "https://api.digitalocean.com"
 TOKEN_ENV = "DIGITALOCEAN_TOKEN"
 SECRET_KEYS = frozenset({"token", "access_token", "api_token", "digitalocean_token"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Retries of one throttled or failed call before the activity sees the error (0: none).
+DEFAULT_MAX_RETRIES = 9
 
 
 class _Token:
@@ -30,6 +34,13 @@ class _Token:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return AccessToken(self._token, 0)
+
+
+class _RateLimitRetryPolicy(CallRetryPolicy):
+    """Waits for DigitalOcean's ratelimit-reset (Unix seconds) when it sends no Retry-After."""
+
+    def get_retry_after(self, response: PipelineResponse[Any, Any]) -> float | None:
+        return retry_after(response.http_response.headers)
 
 
 class _PlainHttpBearerPolicy(BearerTokenCredentialPolicy):
@@ -62,10 +73,9 @@ def build_client(config: dict[str, Any]) -> pydo.Client:
     endpoint = str(config.get("endpoint") or DEFAULT_ENDPOINT).rstrip("/")
     options: dict[str, Any] = {
         "endpoint": endpoint,
-        # Temporal retries the activity at the delay the error names; the SDK only retries
-        # a dropped connection, never a status (its 429 backoff ignores ratelimit-reset).
-        "retry_total": int(config.get("max_retries", 2)),
-        "retry_status": 0,
+        # A throttled or failed call retries itself, waiting for the rate limit's reset;
+        # azure-core's own policy would ignore ratelimit-reset and never retry a throttled POST.
+        "retry_policy": _RateLimitRetryPolicy(int(config.get("max_retries", DEFAULT_MAX_RETRIES))),
         "connection_timeout": float(config.get("connect_timeout", 10.0)),
         "read_timeout": float(config.get("read_timeout", 60.0)),
     }

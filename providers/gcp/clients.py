@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 import google.auth
 import google.auth.exceptions
 import google_auth_httplib2
-import httplib2
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import redis_v1
 from googleapiclient import discovery
 
 from interfaces.errors import ConfigError
+from providers.gcp.retries import RetryingAdapter, RetryingHttp
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # Keys that would put a secret in a stack document (and so in workflow inputs): refused.
@@ -32,6 +32,8 @@ CREDENTIAL_KEYS = frozenset(
 )
 
 C = TypeVar("C")
+# Tries of one throttled or failed call before the activity sees the error (1: no retry).
+DEFAULT_MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class GcpSettings:
     # Test-only: no credentials at all, for a local fake of the APIs.
     anonymous_credentials: bool = False
     timeout: float = 60.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> GcpSettings:
@@ -64,6 +67,7 @@ class GcpSettings:
             credentials_file=config.get("credentials_file") or None,
             anonymous_credentials=bool(config.get("anonymous_credentials", False)),
             timeout=float(config.get("timeout", 60.0)),
+            max_attempts=_max_attempts(config),
         )
 
 
@@ -86,18 +90,18 @@ class GcpClients:
 
     def compute(self, client_class: type[C]) -> C:
         """A compute_v1 client of `client_class` (NetworksClient, GlobalOperationsClient...)."""
-        return self._cached(self._compute, client_class, lambda: client_class(
+        return self._cached(self._compute, client_class, lambda: self._retrying(client_class(
             credentials=self.credentials, transport="rest", client_options=self.client_options
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     def redis(self) -> redis_v1.CloudRedisClient:
         with self._lock:
             if self._redis is None:
-                self._redis = redis_v1.CloudRedisClient(
+                self._redis = self._retrying(redis_v1.CloudRedisClient(
                     credentials=self.credentials,
                     transport="rest",
                     client_options=self.client_options,
-                )
+                ))  # fmt: skip
             return self._redis
 
     def sqladmin(self) -> Any:
@@ -105,7 +109,8 @@ class GcpClients:
         service = getattr(self._local, "sqladmin", None)
         if service is None:
             http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials, http=httplib2.Http(timeout=self.settings.timeout)
+                self.credentials,
+                http=RetryingHttp(self.settings.max_attempts, timeout=self.settings.timeout),
             )
             service = discovery.build(
                 "sqladmin",
@@ -117,6 +122,16 @@ class GcpClients:
             )
             self._local.sqladmin = service
         return service
+
+    def _retrying(self, client: C) -> C:
+        """The client, its HTTP session retrying each throttled or failed call by itself."""
+        # The REST transport's AuthorizedSession is the one place every call of it goes
+        # through; the generated code declares it (`_session: AuthorizedSession`).
+        session = client.transport._session  # type: ignore[attr-defined]  # noqa: SLF001
+        adapter = RetryingAdapter(self.settings.max_attempts)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return client
 
     def _cached(self, cache: dict[type[Any], Any], key: type[C], build: Callable[[], C]) -> C:
         with self._lock:
@@ -132,6 +147,13 @@ class GcpClients:
             self._redis = None
         for client in clients:
             client.transport.close()
+
+
+def _max_attempts(config: dict[str, Any]) -> int:
+    attempts = int(config.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
+    if attempts < 1:
+        raise ConfigError(f"gcp provider: max_attempts must be at least 1, not {attempts}")
+    return attempts
 
 
 def _credentials(settings: GcpSettings) -> Credentials:

@@ -502,6 +502,7 @@ def provider_config(fake: ArmFake, **extra: Any) -> dict[str, Any]:
         "allow_http_loopback": True,
         "poll_interval": 0.02,
         "wait_timeout": 20.0,
+        "retry_total": 0,  # no per-call retries: tests see each injected error
         **extra,
     }
 
