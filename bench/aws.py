@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +34,10 @@ sys.path.insert(0, str(ROOT))
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.aws_harness import AwsBench, aws_bench  # noqa: E402
 from engine.iac.graph import critical_path_length, dependencies  # noqa: E402
 from engine.iac.stack import parse_stack  # noqa: E402
-from providers.aws.sandbox import start_sandbox  # noqa: E402
-from workflows import search_attributes  # noqa: E402
 from workflows.iac.models import ApplyOutcome, DestroyOutcome  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "aws-stack.yaml"
@@ -103,62 +99,45 @@ async def run(client: Client, queue: str, workflow: str, document: dict[str, Any
 
 
 async def main(args: argparse.Namespace) -> None:
-    endpoint, stop_sandbox = start_sandbox()  # before the worker: it inherits the credentials
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=search_attributes.ALL,
-    )
-    queue = f"bench-aws-{uuid.uuid4().hex[:6]}"
-    address = env.client.service_client.config.target_host
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.iac_worker_process", address, queue, "32"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    async with aws_bench("bench-aws") as bench:
+        await _rounds(args, bench)
+
+
+async def _rounds(args: argparse.Namespace, bench: AwsBench) -> None:
     ratios: list[float] = []
     walls: list[float] = []
     sums: list[float] = []
     floors: list[float] = []
-    try:
-        for round_number in range(1, args.rounds + 1):
-            with tempfile.TemporaryDirectory() as tmp:
-                document = example_document(endpoint, Path(tmp))
-                wall, outcome, handle = await run(env.client, queue, "ApplyWorkflow", document)
-                times, per_resource = await activity_seconds(handle)
-                await run(env.client, queue, "DestroyWorkflow", document)
-            total = sum(sum(values) for values in times.values())
-            creates = times.get("apply_action", [])
-            # The least any schedule could take: the activities outside the creates one
-            # after another, then the creates' longest dependency chain.
-            specs = [resource.spec() for resource in parse_stack(document).resources]
-            chain = critical_path_length(dependencies(specs), per_resource)
-            floor = total - sum(creates) + chain
-            floors.append(floor)
-            ratios.append(wall / total)
-            walls.append(wall)
-            sums.append(total)
-            print(f"round {round_number}: {sum(outcome.counts.values())} creates, wall "
-                  f"{wall:.2f} s, activities {total:.2f} s (creates {sum(creates):.2f} s, "
-                  f"longest {max(creates):.2f} s; the rest {total - sum(creates):.2f} s): "
-                  f"wall / activities {wall / total:.2f}; critical path {floor:.2f} s, "
-                  f"wall / critical path {wall / floor:.2f}")  # fmt: skip
-            if args.verbose:
-                for name, values in sorted(times.items()):
-                    print(f"    {name:<20} x{len(values)}  {sum(values):.3f} s")
-        print(f"median of {args.rounds}: wall {statistics.median(walls):.2f} s, activities "
-              f"{statistics.median(sums):.2f} s, wall / activities "
-              f"{statistics.median(ratios):.2f}, critical path "
-              f"{statistics.median(floors):.2f} s, wall / critical path "
-              f"{statistics.median(w / f for w, f in zip(walls, floors, strict=True)):.2f}")
-
-    finally:
-        worker.kill()
-        worker.wait()
-        await env.shutdown()
-        stop_sandbox()
+    for round_number in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            document = example_document(bench.moto, Path(tmp))
+            wall, outcome, handle = await run(bench.client, bench.queue, "ApplyWorkflow", document)
+            times, per_resource = await activity_seconds(handle)
+            await run(bench.client, bench.queue, "DestroyWorkflow", document)
+        total = sum(sum(values) for values in times.values())
+        creates = times.get("apply_action", [])
+        # The least any schedule could take: the activities outside the creates one
+        # after another, then the creates' longest dependency chain.
+        specs = [resource.spec() for resource in parse_stack(document).resources]
+        chain = critical_path_length(dependencies(specs), per_resource)
+        floor = total - sum(creates) + chain
+        floors.append(floor)
+        ratios.append(wall / total)
+        walls.append(wall)
+        sums.append(total)
+        print(f"round {round_number}: {sum(outcome.counts.values())} creates, wall "
+              f"{wall:.2f} s, activities {total:.2f} s (creates {sum(creates):.2f} s, "
+              f"longest {max(creates):.2f} s; the rest {total - sum(creates):.2f} s): "
+              f"wall / activities {wall / total:.2f}; critical path {floor:.2f} s, "
+              f"wall / critical path {wall / floor:.2f}")  # fmt: skip
+        if args.verbose:
+            for name, values in sorted(times.items()):
+                print(f"    {name:<20} x{len(values)}  {sum(values):.3f} s")
+    print(f"median of {args.rounds}: wall {statistics.median(walls):.2f} s, activities "
+          f"{statistics.median(sums):.2f} s, wall / activities "
+          f"{statistics.median(ratios):.2f}, critical path "
+          f"{statistics.median(floors):.2f} s, wall / critical path "
+          f"{statistics.median(w / f for w, f in zip(walls, floors, strict=True)):.2f}")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,11 @@ import copy
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,12 +42,9 @@ sys.path.insert(0, str(ROOT))
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from providers.aws.sandbox import start_sandbox  # noqa: E402
-from tests.aws_fixtures import AwsRequest, ThrottlingProxy, _handler  # noqa: E402
-from workflows import search_attributes  # noqa: E402
+from bench.aws_harness import AwsBench, aws_bench  # noqa: E402
+from tests.aws_fixtures import ThrottlingProxy, _handler, mutations  # noqa: E402
 from workflows.iac.models import ApplyOutcome, DestroyOutcome  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "aws-stack.yaml"
@@ -110,17 +105,6 @@ def start_proxy(moto: str, rate: float, seed: int) -> tuple[ThrottlingProxy, Thr
     return proxy, server
 
 
-def mutations(requests: list[AwsRequest]) -> Counter[str]:
-    """Mutating calls that reached moto, by operation (REST paths with names as `*`)."""
-    found: Counter[str] = Counter()
-    for request in requests:
-        method, _, path = request.action.partition(" ")
-        if path and method in ("PUT", "POST", "DELETE", "PATCH"):
-            words = [w if re.fullmatch("[a-z]+", w) else "*" for w in path.split("/") if w]
-            found[f"{method} /{'/'.join(words)}"] += 1
-        elif not path and not request.action.startswith(("Describe", "List", "Get")):
-            found[request.action] += 1
-    return found
 
 
 async def reruns(handle: WorkflowHandle[Any, Any]) -> int:
@@ -165,21 +149,12 @@ def _failures(outcome: Any) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    moto, stop_sandbox = start_sandbox()  # before the worker: it inherits the credentials
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=search_attributes.ALL,
-    )
-    queue = f"bench-storm-{uuid.uuid4().hex[:6]}"
-    address = env.client.service_client.config.target_host
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.iac_worker_process", address, queue, "32"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    async with aws_bench("bench-storm") as bench:
+        await _rounds(args, bench)
+
+
+async def _rounds(args: argparse.Namespace, bench: AwsBench) -> None:
+    client, queue, moto = bench.client, bench.queue, bench.moto
     servers: list[ThreadingHTTPServer] = []
     calm_walls: list[float] = []
     storm_walls: list[float] = []
@@ -194,8 +169,8 @@ async def main(args: argparse.Namespace) -> None:
                 # Which goes first alternates, so a machine getting busier or quieter during
                 # the run does not favour one side.
                 applies = [
-                    run(env.client, queue, "ApplyWorkflow", calm_doc),
-                    run(env.client, queue, "ApplyWorkflow", storm_doc, must_pass=False),
+                    run(client, queue, "ApplyWorkflow", calm_doc),
+                    run(client, queue, "ApplyWorkflow", storm_doc, must_pass=False),
                 ]
                 if round_number % 2 == 0:
                     applies.reverse()
@@ -207,8 +182,8 @@ async def main(args: argparse.Namespace) -> None:
                 storm.rate = 0.0
                 again = await reruns(storm_handle)
                 repeated = mutations(storm.forwarded) - mutations(calm.forwarded)
-                await run(env.client, queue, "DestroyWorkflow", calm_doc)
-                await run(env.client, queue, "DestroyWorkflow", storm_doc)
+                await run(client, queue, "DestroyWorkflow", calm_doc)
+                await run(client, queue, "DestroyWorkflow", storm_doc)
             calm_walls.append(calm_wall)
             storm_walls.append(storm_wall)
             print(f"round {round_number}: calm {calm_wall:.2f} s, storm {storm_wall:.2f} s "
@@ -221,13 +196,9 @@ async def main(args: argparse.Namespace) -> None:
               f"{statistics.median(storm_walls):.2f} s, storm / calm "
               f"{statistics.median(ratios):.2f}x")  # fmt: skip
     finally:
-        worker.kill()
-        worker.wait()
         for server in servers:
             server.shutdown()
             server.server_close()
-        await env.shutdown()
-        stop_sandbox()
 
 
 if __name__ == "__main__":

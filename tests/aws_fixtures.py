@@ -9,8 +9,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -117,6 +119,20 @@ class AwsRequest:
         query = parse_qs(urlsplit(self.path).query)
         action = (form.get("Action") or query.get("Action") or [""])[0]
         return action or f"{self.method} {urlsplit(self.path).path}"
+
+
+def mutations(requests: list[AwsRequest]) -> Counter[str]:
+    """The mutating calls that reached moto, by operation: Query/JSON actions other than
+    reads, and REST (S3, Route53) PUT/POST/DELETEs with ids and names in the path as `*`."""
+    found: Counter[str] = Counter()
+    for request in requests:
+        method, _, path = request.action.partition(" ")
+        if path and method in ("PUT", "POST", "DELETE", "PATCH"):
+            words = [w if re.fullmatch("[a-z]+", w) else "*" for w in path.split("/") if w]
+            found[f"{method} /{'/'.join(words)}"] += 1
+        elif not path and not request.action.startswith(("Describe", "List", "Get")):
+            found[request.action] += 1
+    return found
 
 
 @dataclass

@@ -7,10 +7,8 @@ nothing in the SDK is patched.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -29,7 +27,7 @@ from providers.aws import AwsProvider
 from providers.aws.errors import aws_errors
 from providers.aws.session import AwsSession
 from providers.retry_after import MAX_CALL_WAIT
-from tests.aws_fixtures import AwsRequest, ThrottlingProxy
+from tests.aws_fixtures import ThrottlingProxy, mutations
 from tests.iac_wf_support import iac_worker, start, state_block
 
 pytest_plugins = ["tests.aws_fixtures"]
@@ -159,18 +157,6 @@ def example_stack(endpoint: str, tmp_path: Path) -> dict[str, Any]:
     return document
 
 
-def mutations(requests: list[AwsRequest]) -> Counter[str]:
-    """The mutating calls that reached moto, by operation: Query/JSON actions other than
-    reads, and REST (S3, Route53) PUT/POST/DELETEs with ids and names in the path as `*`."""
-    found: Counter[str] = Counter()
-    for request in requests:
-        method, _, path = request.action.partition(" ")
-        if path and method in ("PUT", "POST", "DELETE", "PATCH"):
-            words = [w if re.fullmatch("[a-z]+", w) else "*" for w in path.split("/") if w]
-            found[f"{method} /{'/'.join(words)}"] += 1
-        elif not path and not request.action.startswith(("Describe", "List", "Get")):
-            found[request.action] += 1
-    return found
 
 
 async def apply_attempts(handle: WorkflowHandle[Any, Any]) -> dict[str, int]:
