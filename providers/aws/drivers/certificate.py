@@ -54,10 +54,15 @@ class CertificateDriver(AwsDriver):
                 arn = self.acm.request_certificate(**params)["CertificateArn"]
             else:
                 self._sync_tags(arn, spec)
+            self.made(arn)
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=arn)
         # ACM fills in the DNS records a few seconds after the request; they are the output
         # a user needs, so create returns once they are there.
         return self.wait(lambda: self._with_records(ref), f"{self.describe(spec.name)} records")
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            return self._find(spec.name, self._domain(spec)) or ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):
