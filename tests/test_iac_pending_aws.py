@@ -152,11 +152,11 @@ async def test_a_throttling_storm_leaves_nothing_untracked_and_destroy_removes_i
         assert stormed.status == "failed" and stormed.errors, "the storm failed no create"
         proxy.rate = 0.0
 
+        assert stack.untracked(moto_side) == []
         states = {state.name: state for state in stack.states()}
         pending = {name: state for name, state in states.items() if state.pending}
         # The storm hit creates after their resource was made: the case the state forgot.
         assert any(state.provider_id for state in pending.values()), states
-        assert stack.untracked(moto_side) == []
 
         # The plan says what becomes of them; the state listing marks them.
         plan = (await (await start(client, "PlanWorkflow", queue, stack.document())).result())
@@ -186,6 +186,102 @@ async def test_a_throttling_storm_leaves_nothing_untracked_and_destroy_removes_i
         ).result()
     assert destroyed.status == "applied", destroyed.errors
     assert set(pending) <= set(destroyed.destroyed)
+    assert stack.inventory(moto_side) == []
+    assert stack.states() == []
+
+
+def one_vpc() -> list[dict[str, Any]]:
+    config = {"cidr": "10.90.0.0/16", "subnets": ["10.90.1.0/24"], "public": True}
+    return [{"name": "net", "type": "infra.vpc", "config": config}]
+
+
+def refusing(throttling_proxy: MakeProxy, action: str) -> ThrottlingProxy:
+    """A proxy refusing every `action` call for good (until its rate is set to 0)."""
+    return throttling_proxy(10**6, action, status=403, code="UnauthorizedOperation")
+
+
+def vpcs_of(provider: AwsProvider, stack: str) -> list[str]:
+    ec2 = provider.context.session.client("ec2")
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:wfctl:stack", "Values": [stack]}])
+    return [vpc["VpcId"] for vpc in found["Vpcs"]]
+
+
+async def test_a_rollback_deletes_what_a_failed_create_made(
+    client: Client, tmp_path: Path, aws_provider: MakeProvider, throttling_proxy: MakeProxy
+) -> None:
+    proxy = refusing(throttling_proxy, "CreateSubnet")
+    stack = PendingStack(tmp_path, proxy.url, groups=0)
+    stack.resources = one_vpc()
+    moto_side = aws_provider(stack=stack.name)
+    async with iac_worker(client) as queue:
+        document = stack.document(auto_approve=True, rollback=True)
+        outcome = await (await start(client, "ApplyWorkflow", queue, document)).result()
+    assert outcome.status == "rolled_back", outcome
+    assert outcome.rolled_back == ["net"]
+    assert "UnauthorizedOperation" in outcome.errors[0].error
+    assert stack.inventory(moto_side) == []
+    assert stack.states() == []
+
+
+async def test_the_next_apply_adopts_what_a_failed_create_made(
+    client: Client, tmp_path: Path, aws_provider: MakeProvider, throttling_proxy: MakeProxy
+) -> None:
+    proxy = refusing(throttling_proxy, "CreateSubnet")
+    stack = PendingStack(tmp_path, proxy.url, groups=0)
+    stack.resources = one_vpc()
+    moto_side = aws_provider(stack=stack.name)
+    async with iac_worker(client) as queue:
+        failed = await (
+            await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        ).result()
+        assert failed.status == "failed"
+        [made] = vpcs_of(moto_side, stack.name)
+        [entry] = stack.states()
+        assert (entry.pending, entry.provider_id) == (True, made)
+
+        proxy.rate = 0.0
+        applied = await (
+            await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        ).result()
+        assert applied.status == "applied", applied.errors
+        assert applied.counts == {"create": 1}
+        # The same VPC, finished: no second one.
+        assert vpcs_of(moto_side, stack.name) == [made]
+        [entry] = stack.states()
+        assert (entry.pending, entry.provider_id) == (False, made)
+        assert entry.outputs["subnets"] == ["10.90.1.0/24"]
+        destroyed = await (
+            await start(client, "DestroyWorkflow", queue, stack.document(auto_approve=True))
+        ).result()
+    assert destroyed.status == "applied", destroyed.errors
+    assert stack.inventory(moto_side) == []
+
+
+async def test_destroy_finds_by_its_tags_what_a_create_made_before_its_id_was_saved(
+    client: Client, tmp_path: Path, aws_provider: MakeProvider, throttling_proxy: MakeProxy
+) -> None:
+    proxy = refusing(throttling_proxy, "CreateSubnet")
+    stack = PendingStack(tmp_path, proxy.url, groups=0)
+    stack.resources = one_vpc()
+    moto_side = aws_provider(stack=stack.name)
+    async with iac_worker(client) as queue:
+        failed = await (
+            await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        ).result()
+        assert failed.status == "failed"
+        # As if the worker died between CreateVpc's answer and the journal's save.
+        store = open_state_store(stack.state, stack.name)
+        try:
+            [entry] = store.list_resources()
+            store.save_resource(entry.model_copy(update={"provider_id": ""}))
+        finally:
+            store.close()
+        proxy.rate = 0.0
+        destroyed = await (
+            await start(client, "DestroyWorkflow", queue, stack.document(auto_approve=True))
+        ).result()
+    assert destroyed.status == "applied", destroyed.errors
+    assert destroyed.destroyed == ["net"]
     assert stack.inventory(moto_side) == []
     assert stack.states() == []
 
