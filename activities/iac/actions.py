@@ -115,12 +115,15 @@ def _create(
 
     def record(provider_id: str) -> None:
         nonlocal pending
-        if provider_id != pending.provider_id:
+        if provider_id and provider_id != pending.provider_id:
             pending = pending.model_copy(update={"provider_id": provider_id})
             store.save_resource(pending)
 
     with creation_journal(record):
-        return driver.create(spec)
+        output = driver.create(spec)
+    # Also for drivers that never call the journal: the wait for readiness may fail yet.
+    record(output.provider_id)
+    return output
 
 
 def _located(driver: ResourceDriver, spec: ResourceSpec) -> str:
