@@ -194,3 +194,27 @@ async def test_destroy_finds_by_its_tags_what_a_create_made_before_its_id_was_sa
     assert destroyed.destroyed == ["net"]
     assert stack.inventory(moto_side) == []
     assert stack.states() == []
+
+
+async def test_a_certificate_destroyed_can_be_made_again_within_the_hour(
+    client: Client, tmp_path: Path, moto_endpoint: str
+) -> None:
+    # ACM answers a reused idempotency token with the certificate it first made, deleted or
+    # not (moto: a 500): each create of the resource must bring its own token.
+    stack = PendingStack(tmp_path, moto_endpoint, groups=0)
+    domain = f"www.{stack.name}.example.com"
+    stack.resources = [
+        {"name": "cert", "type": "infra.certificate", "config": {"domain_name": domain}}
+    ]
+    document = stack.document(auto_approve=True)
+    async with iac_worker(client) as queue:
+        first = await (await start(client, "ApplyWorkflow", queue, document)).result()
+        assert first.status == "applied", first.errors
+        gone = await (await start(client, "DestroyWorkflow", queue, document)).result()
+        assert gone.status == "applied", gone.errors
+        again = await asyncio.wait_for(
+            (await start(client, "ApplyWorkflow", queue, document)).result(), timeout=120
+        )
+        assert again.status == "applied", again.errors
+        assert again.resources[0].provider_id != first.resources[0].provider_id
+        await (await start(client, "DestroyWorkflow", queue, document)).result()

@@ -119,7 +119,8 @@ def _create(
             pending = pending.model_copy(update={"provider_id": provider_id})
             store.save_resource(pending)
 
-    with creation_journal(record):
+    # The pending entry's creation time lasts through the retries of this create only.
+    with creation_journal(record, token=pending.created_at.isoformat()):
         output = driver.create(spec)
     # Also for drivers that never call the journal: the wait for readiness may fail yet.
     record(output.provider_id)

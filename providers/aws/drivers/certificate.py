@@ -13,6 +13,7 @@ from typing import Any
 from interfaces import HealthResult, ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
+from providers.creation_journal import creation_token
 
 # list_certificates shows only RSA_1024 and RSA_2048 keys unless told otherwise.
 _KEY_TYPES = [
@@ -153,7 +154,9 @@ class CertificateDriver(AwsDriver):
         return sorted({str(n).strip().rstrip(".").lower() for n in names} - {domain})
 
     def _token(self, name: str, domain: str, alternatives: list[str]) -> str:
-        seed = "\n".join([self.stack, name, domain, *alternatives])
+        # Per create, not per name: ACM keeps a token for an hour and answers it with the
+        # certificate it first made, even once that one is deleted (a destroy, then apply).
+        seed = "\n".join([self.stack, name, domain, *alternatives, creation_token()])
         return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
     def _find(self, name: str, domain: str) -> str | None:
