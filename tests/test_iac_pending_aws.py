@@ -69,6 +69,8 @@ async def test_a_throttling_storm_leaves_nothing_untracked_and_destroy_removes_i
         pending = {name: state for name, state in states.items() if state.pending}
         # The storm hit creates after their resource was made: the case the state forgot.
         assert any(state.provider_id for state in pending.values()), states
+        print(f"after the storm: {len(stack.inventory(moto_side))} things in moto, "
+              f"{len(states)} state entries ({len(pending)} pending)")  # fmt: skip
 
         # The plan says what becomes of them; the state listing marks them.
         plan = await (await start(client, "PlanWorkflow", queue, stack.document())).result()
