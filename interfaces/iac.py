@@ -92,7 +92,13 @@ class ResourceOutput(BaseModel):
 
 
 class ResourceState(BaseModel):
-    """What the state store records of a resource after an action."""
+    """What the state store records of a resource after an action.
+
+    A `pending` entry is written before a create's first cloud call and updated with the
+    cloud's id as soon as the cloud returns it (wfctl extension): what a failed or killed
+    create made is still on record, so a later run adopts it and destroy deletes it.
+    `provider_id` stays empty until the cloud has named the resource.
+    """
 
     id: str
     name: str
@@ -107,6 +113,7 @@ class ResourceState(BaseModel):
     updated_at: datetime = Field(default_factory=_now)
     last_drift_check: datetime | None = None
     sensitive: list[str] = Field(default_factory=list)
+    pending: bool = False
 
 
 class FieldChange(BaseModel):
@@ -137,6 +144,9 @@ class Plan(BaseModel):
     # so a saved plan whose state has moved since is refused.
     stack: str = ""
     state_serial: int = 0
+    # Resource name -> why its action is there when the state explains it: "created by a
+    # failed run, will be adopted" (or deleted) for a pending entry.
+    notes: dict[str, str] = Field(default_factory=dict)
 
 
 class ActionError(BaseModel):

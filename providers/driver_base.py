@@ -19,6 +19,7 @@ from interfaces import (
     ResourceStatus,
 )
 from interfaces.errors import ProviderError, UnsupportedOperationError
+from providers.creation_journal import record_created
 from providers.diffing import canonical, field_diff
 
 BASE_OPERATIONS = ("create", "read", "update", "delete", "diff", "health_check")
@@ -64,6 +65,18 @@ class DriverBase(Generic[ContextT]):
     def invalid(self, name: str, problem: str) -> ProviderError:
         """A config problem the engine's validation could not see; retrying will not help."""
         return ProviderError(f"{self.describe(name)}: {problem}", code="InvalidConfig")
+
+    def made(self, provider_id: str) -> str:
+        """Call in create as soon as the cloud id is known (made or adopted): the pending
+        state entry records it before the next call can fail. Returns the id."""
+        record_created(provider_id)
+        return provider_id
+
+    def locate(self, spec: ResourceSpec) -> str:
+        """The cloud id of the resource `spec` describes, found by its name or tags; "" when
+        there is none (or the driver cannot tell). Destroy uses it for a pending entry whose
+        create died before the cloud returned an id."""
+        return ""
 
     def output(
         self,

@@ -19,6 +19,15 @@ def recorded(stack: Stack) -> set[str]:
         store.close()
 
 
+def pending(stack: Stack) -> dict[str, str]:
+    """name -> recorded cloud id of the pending entries."""
+    store = open_state_store(stack.state, stack.name)
+    try:
+        return {s.name: s.provider_id for s in store.list_resources() if s.pending}
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_failure_skips_dependents_and_independent_branches_go_on(
     client: Client, tmp_path: Path, backend: str
@@ -37,7 +46,9 @@ async def test_failure_skips_dependents_and_independent_branches_go_on(
     assert [(e.resource, e.action) for e in result.errors] == [("bad", "create")]
     assert "ValidationError: instance type nope is not offered" in result.errors[0].error
     assert sorted(result.skipped) == ["child", "grandchild"]
-    assert recorded(stack) == {"base", "other", "alone"}
+    # The failed create stays on record, pending, with no cloud id: the cloud never named one.
+    assert recorded(stack) == {"base", "other", "alone", "bad"}
+    assert pending(stack) == {"bad": ""}
     # A validation error is not retried: exactly one attempt reached the cloud... none created.
     assert "bad" not in stack.cloud.live()
 
@@ -68,7 +79,8 @@ async def test_rollback_deletes_what_the_run_created_in_reverse_order(
         )
         result = await handle.result()
     assert result.status == "rolled_back"
-    assert result.rolled_back == ["db", "net"]
+    # The failed create's pending entry goes too (it has no cloud id: nothing to delete).
+    assert result.rolled_back == ["bad", "db", "net"]
     assert stack.cloud.live() == {}
     assert recorded(stack) == set()
     deletes = [call["name"] for call in stack.cloud.calls("delete")]

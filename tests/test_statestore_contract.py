@@ -105,6 +105,28 @@ def test_resources_round_trip_with_every_field(open_store: OpenStore) -> None:
     assert store.list_resources() == [cache_]
 
 
+def test_a_pending_entry_round_trips_and_becomes_done(open_store: OpenStore) -> None:
+    store = open_store("pending")
+    made = _state("orders-db", pending=True, provider_id="", outputs={}, sensitive=[])
+    store.save_resource(made)
+    assert store.get_resource("orders-db") == made
+    # The cloud named it: the entry takes the id and stays pending.
+    named = made.model_copy(update={"provider_id": "db-1"})
+    store.save_resource(named)
+    assert store.list_resources() == [named]
+    done = _state("orders-db", provider_id="db-1")
+    store.save_resource(done)
+    assert store.get_resource("orders-db") == done and done.pending is False
+
+
+def test_an_entry_written_before_pending_existed_reads_as_done(open_store: OpenStore) -> None:
+    store = open_store("legacy")
+    body = _state("old").model_dump(mode="json")
+    del body["pending"]
+    store.save_resource(ResourceState.model_validate(body))
+    assert store.get_resource("old") is not None and store.get_resource("old").pending is False
+
+
 def test_list_orders_by_name_bytewise_on_every_backend(open_store: OpenStore) -> None:
     store = open_store("order")
     names = ["b", "B", "a-1", "a_1", "a.1", "Z", "é", "10", "9"]

@@ -475,14 +475,15 @@ def unlock_command(
 
 @state_app.command("list")
 def state_list(file: StackFile = DEFAULT_FILE) -> None:
-    """Every recorded resource."""
+    """Every recorded resource; "(pending)" marks one a failed create left (the next apply
+    adopts it, destroy deletes it)."""
     table = Table("name", "type", "provider", "cloud id", "updated")
     with _reported():
         states = StackClient.state(_document(file))
     for state in states:
-        table.add_row(
-            state.name, state.type, state.provider, state.provider_id, state.updated_at.isoformat()
-        )
+        name = f"{state.name} (pending)" if state.pending else state.name
+        cloud_id = state.provider_id or ("(not known yet)" if state.pending else "")
+        table.add_row(name, state.type, state.provider, cloud_id, state.updated_at.isoformat())
     console.print(table)
 
 

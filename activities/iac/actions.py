@@ -1,8 +1,12 @@
 """One resource action as one activity: the cloud call, waiting until ready, saving the state.
 
-Saving the state inside the same activity as the cloud call leaves one gap -- a worker that
-dies after the call and before the save -- and the retry closes it: drivers adopt the
-resource they already made instead of making a second one.
+A create is recorded before it starts: a *pending* state entry (type, name, the config, no
+cloud id yet) is saved before the driver's first call, and the driver's creation journal
+fills in the cloud id the moment the cloud returns it. Whatever a failed or killed create
+made is on record: a retry or a later run adopts it (drivers find what an earlier attempt
+made by its tags or name), destroy and rollback delete it. The one gap left -- a worker
+dying between a create call's reply and the journal's save -- holds a resource carrying our
+tags, which the retry adopts and which destroy finds through the driver's `locate`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from interfaces.iac import (
     ResourceState,
 )
 from interfaces.iac_protocols import IaCStateStore, ResourceDriver
+from providers.creation_journal import creation_journal
 from workflows.iac.models import ActionRequest, ActionResult
 
 FIRST_POLL_DELAY = 0.1
@@ -36,7 +41,7 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
     store = cache.store(request.target)
     driver = cache.provider(request.target, request.provider).resource_driver(request.type)
     if request.action == "delete":
-        delete_recorded(store, driver, request.name)
+        delete_recorded(store, driver, request.name, pending_only=request.pending_only)
         return ActionResult(name=request.name, action="delete")
     planned = cache.planned_action(request.target, request.plan_id, request.name)
     if request.part == "old":
@@ -44,7 +49,7 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
         return ActionResult(name=request.name, action=request.action, part="old")
     spec = _resolved(store, planned.resource)
     if request.action == "create":
-        output = driver.create(spec)
+        output = _create(store, driver, request, spec)
     elif request.action == "update":
         current = store.get_resource(request.name) or planned.current
         if current is None:
@@ -60,12 +65,24 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
     )
 
 
-def delete_recorded(store: IaCStateStore, driver: ResourceDriver, name: str) -> None:
-    """Delete what the state records under `name`; a resource already gone counts as deleted."""
+def delete_recorded(
+    store: IaCStateStore, driver: ResourceDriver, name: str, *, pending_only: bool = False
+) -> None:
+    """Delete what the state records under `name`; a resource already gone counts as deleted.
+
+    A pending entry is deleted by its recorded id, or, when its create died before the cloud
+    named the resource, by the id the driver locates from its name and tags. With
+    `pending_only` (a rollback of a failed create) a finished entry is left alone.
+    """
     state = store.get_resource(name)
-    if state is None:
+    if state is None or (pending_only and not state.pending):
         return
-    _delete_ref(driver, _ref(state))
+    ref = _ref(state)
+    if state.pending and not ref.provider_id:
+        spec = ResourceSpec(name=state.name, type=state.type, config=state.applied_config)
+        ref.provider_id = _located(driver, spec)
+    if ref.provider_id:
+        _delete_ref(driver, ref)
     store.delete_resource(name)
 
 
@@ -86,6 +103,40 @@ def masked(output: ResourceOutput) -> ResourceOutput:
     return output.model_copy(update={"outputs": mask_sensitive(output.outputs, output.sensitive)})
 
 
+def _create(
+    store: IaCStateStore, driver: ResourceDriver, request: ActionRequest, spec: ResourceSpec
+) -> ResourceOutput:
+    """driver.create with a pending entry saved first and given the cloud id once known."""
+    previous = store.get_resource(request.name)
+    # An earlier attempt's id stays until the journal names another (a ghost's does not).
+    known = previous.provider_id if previous is not None and previous.pending else ""
+    pending = _state(request, spec, None, previous).model_copy(update={"provider_id": known})
+    store.save_resource(pending)
+
+    def record(provider_id: str) -> None:
+        nonlocal pending
+        if provider_id and provider_id != pending.provider_id:
+            pending = pending.model_copy(update={"provider_id": provider_id})
+            store.save_resource(pending)
+
+    # The pending entry's creation time lasts through the retries of this create only.
+    with creation_journal(record, token=pending.created_at.isoformat()):
+        output = driver.create(spec)
+    # Also for drivers that never call the journal: the wait for readiness may fail yet.
+    record(output.provider_id)
+    return output
+
+
+def _located(driver: ResourceDriver, spec: ResourceSpec) -> str:
+    locate = getattr(driver, "locate", None)
+    if locate is None:
+        return ""
+    try:
+        return str(locate(spec) or "")
+    except NotFoundError:
+        return ""
+
+
 def _replace(
     store: IaCStateStore,
     driver: ResourceDriver,
@@ -98,7 +149,10 @@ def _replace(
     old = planned.current
     if request.part == "new":
         # The old instance is deleted by a node of its own (before, or after, this one).
-        return driver.create(spec)
+        if request.create_before_destroy:
+            return driver.create(spec)
+        # Its delete ran first (and dropped its state): this one is a create like any other.
+        return _create(store, driver, request, spec)
     if request.create_before_destroy:
         output = wait_until_ready(driver, driver.create(spec))
         previous = store.get_resource(request.name)
@@ -109,7 +163,7 @@ def _replace(
     if old is not None:
         _delete_ref(driver, _ref(old))
     store.delete_resource(request.name)
-    return driver.create(spec)
+    return _create(store, driver, request, spec)
 
 
 def _delete_old_instance(
@@ -159,21 +213,25 @@ def _ref(state: ResourceState) -> ResourceRef:
 def _state(
     request: ActionRequest,
     spec: ResourceSpec,
-    output: ResourceOutput,
+    output: ResourceOutput | None,
     previous: ResourceState | None,
 ) -> ResourceState:
+    """The entry to save; without `output`, the pending one before a create (no outputs)."""
     now = datetime.now(UTC)
+    # A create finishing what an earlier attempt began keeps that attempt's creation time.
+    kept = previous is not None and (request.action == "update" or previous.pending)
     return ResourceState(
         id=f"{request.target.stack}/{request.name}",
         name=request.name,
         type=spec.type,
         provider=request.provider,
-        provider_id=output.provider_id,
+        provider_id=output.provider_id if output else "",
         config_hash=config_hash(spec.config),
         applied_config=spec.config,
-        outputs=output.outputs,
+        outputs=output.outputs if output else {},
         dependencies=list(request.depends_on),
-        created_at=previous.created_at if previous and request.action == "update" else now,
+        created_at=previous.created_at if kept and previous else now,
         updated_at=now,
-        sensitive=list(output.sensitive),
+        sensitive=list(output.sensitive) if output else [],
+        pending=output is None,
     )

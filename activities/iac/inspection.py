@@ -23,7 +23,13 @@ MASK = "(sensitive)"
 
 def list_state(cache: IacCache, target: StackTarget) -> list[StateEntry]:
     return [
-        StateEntry(name=s.name, type=s.type, provider=s.provider, provider_id=s.provider_id)
+        StateEntry(
+            name=s.name,
+            type=s.type,
+            provider=s.provider,
+            provider_id=s.provider_id,
+            pending=s.pending,
+        )
         for s in cache.store(target).list_resources()
     ]
 
@@ -34,8 +40,8 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
     batch = DriftBatch()
     for name in request.names:
         state = store.get_resource(name)
-        if state is None:
-            continue
+        if state is None or state.pending:
+            continue  # a pending entry was never applied: nothing to drift from yet
         batch.checked += 1
         driver = cache.provider(request.target, state.provider).resource_driver(state.type)
         try:
@@ -84,6 +90,11 @@ def live_status(cache: IacCache, request: InspectRequest) -> list[ResourceLiveSt
         entry = ResourceLiveStatus(
             name=name, type=state.type, provider=state.provider, provider_id=state.provider_id
         )
+        if state.pending:
+            entry.status = ResourceStatus.PENDING
+            entry.message = "created by a failed run; the next apply adopts it"
+            found.append(entry)
+            continue
         try:
             driver = cache.provider(request.target, state.provider).resource_driver(state.type)
             entry.status = driver.read(_ref(state)).status

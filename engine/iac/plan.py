@@ -78,8 +78,9 @@ def desired_specs(
 def needs_driver_diff(
     desired: Mapping[str, ResourceSpec], states: Mapping[str, ResourceState]
 ) -> list[str]:
-    """Desired resources that have state, in desired order: the ones to ask the driver to diff."""
-    return [name for name in desired if name in states]
+    """Desired resources that have finished state, in desired order: the ones to ask the driver
+    to diff (a pending entry is created again, adopting what its failed create made)."""
+    return [name for name in desired if name in states and not states[name].pending]
 
 
 def compute_plan(
@@ -98,6 +99,8 @@ def compute_plan(
 
     `states` holds only resources that still exist: a ghost (recorded, gone from the cloud)
     is left out, so it is planned as a create whose new state replaces the recorded one.
+    A pending entry (left by a create that failed) is planned as a create that adopts what
+    that create made, or as a delete when the resource is no longer declared.
     A resource whose references to resources made anew are reopened is diffed again through
     `rediff` (when given): a force-new field holding such a reference makes it a replace too,
     as in Terraform; without `rediff` it is an update.
@@ -138,13 +141,23 @@ def compute_plan(
         if name in selected_gone:
             state = states[name]
             actions.append(PlanAction(action="delete", resource=_spec_of(state), current=state))
+    notes = {action.resource.name: pending_note(action) for action in actions}
     return Plan(
         id=plan_id,
         actions=actions,
         created_at=created_at,
         stack=doc.stack,
         state_serial=state_serial,
+        notes={name: note for name, note in notes.items() if note},
     )
+
+
+def pending_note(action: PlanAction) -> str:
+    """What happens to a pending entry's resource (its note in the plan); "" for any other."""
+    if action.current is None or not action.current.pending:
+        return ""
+    fate = "deleted" if action.action == "delete" else "adopted"
+    return f"created by a failed run, will be {fate}"
 
 
 def plan_counts(plan: Plan) -> dict[str, int]:
@@ -241,6 +254,9 @@ def _desired_action(
 ) -> PlanAction | None:
     if state is None:
         return PlanAction(action="create", resource=spec)
+    if state.pending:
+        # The driver's create finds what the failed one made (by tags or name) and goes on.
+        return PlanAction(action="create", resource=spec, current=state)
     if state.type != spec.type:
         change = FieldChange(path="type", old=state.type, new=spec.type, force_new=True)
         return PlanAction(action="replace", resource=spec, current=state, changes=[change])

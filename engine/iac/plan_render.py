@@ -39,7 +39,7 @@ def render_plan(plan: Plan, sensitive_keys: Collection[str] = ()) -> str:
         extra = set(sensitive_keys)
         if action.current is not None:
             extra.update(action.current.sensitive)
-        lines.append(_header(action))
+        lines.append(_header(action, plan.notes.get(action.resource.name, "")))
         lines.extend(_INDENT + line for line in _fields(action, extra))
     counts = plan_counts(plan)
     lines.append("")
@@ -65,13 +65,15 @@ def is_sensitive(path: str, sensitive_keys: Collection[str] = ()) -> bool:
     )
 
 
-def _header(action: PlanAction) -> str:
+def _header(action: PlanAction, note: str) -> str:
     resource = action.resource
     line = f'{_SYMBOLS[action.action]} {action.action} {resource.type} "{resource.name}"'
     if action.action == "replace":
         forcing = [c.path.removeprefix(CONFIG_PREFIX) for c in action.changes if c.force_new]
         if forcing:
             line += f" (forces replacement: {', '.join(forcing)})"
+    if note:
+        line += f" ({note})"
     return line
 
 

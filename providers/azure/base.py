@@ -149,6 +149,7 @@ class ArmDriver(DriverBase[AzureContext]):
                     code="Conflict",
                 )
             # PUT is idempotent by id: a retried create lands on the same resource.
+            self.made(resource_id)
             self.put(spec, resource_id, self.body(spec))
             self.after_put(spec, resource_id)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=resource_id))

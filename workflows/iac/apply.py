@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         PlanDigest,
         StackRunInput,
     )
-    from workflows.iac.stack_run import Rejected, StackRun
+    from workflows.iac.stack_run import Rejected, StackRun, failed_creates
     from workflows.metrics import recorded
     from workflows.raw_input import NO_PAYLOAD
 
@@ -71,7 +71,7 @@ class PlanRun(StackRun):
             )
         if not carry.errors:
             return RunEnd(carry, digest, "applied")
-        if request.rollback and carry.created:
+        if request.rollback and (carry.created or failed_creates(digest, carry)):
             rolled = await self.roll_back(request, digest, carry)
             return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
         return RunEnd(carry, digest, "failed")

@@ -141,6 +141,8 @@ class PlanNode(BaseModel):
     depends_on: list[str] = Field(default_factory=list)  # every resource it depends on
     create_before_destroy: bool = False
     part: ReplacePart = "whole"
+    # A rollback's delete of a failed create: only a pending entry is deleted.
+    pending_only: bool = False
 
     @property
     def key(self) -> str:
@@ -180,6 +182,7 @@ class ActionRequest(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     create_before_destroy: bool = False
     part: ReplacePart = "whole"
+    pending_only: bool = False
 
     def summary(self) -> str:
         what = {"whole": "", "new": " (new instance)", "old": " (delete old instance)"}
@@ -207,6 +210,7 @@ class StateEntry(BaseModel):
     type: str
     provider: str
     provider_id: str = ""
+    pending: bool = False  # recorded by a create that has not finished
 
 
 class InspectRequest(BaseModel):

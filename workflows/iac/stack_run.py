@@ -268,6 +268,7 @@ class StackRun:
                 depends_on=node.depends_on,
                 create_before_destroy=node.create_before_destroy,
                 part=node.part,
+                pending_only=node.pending_only,
             )
             return await workflow.execute_activity(
                 "apply_action",
@@ -309,15 +310,30 @@ class StackRun:
     async def roll_back(
         self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry
     ) -> list[str]:
-        """Delete what this run created, dependents first; the names deleted."""
+        """Delete what this run created, dependents first; the names deleted.
+
+        That includes what its failed creates left: their pending entries (a failed
+        replace's old instance, still recorded as done, is left alone).
+        """
         self.set_phase(request.stack, "rollback")
         by_name = {node.name: node for node in digest.nodes if node.part != "old"}
+        failed = failed_creates(digest, carry)
+        made = [*carry.created, *failed]
         nodes = []
-        for name in reversed(carry.created):
+        for name in reversed(made):
             # A resource goes after everything created here that depends on it.
-            users = sorted(other for other in carry.created if name in by_name[other].depends_on)
-            nodes.append(by_name[name].model_copy(update={"action": "delete", "deps": users}))
+            users = sorted(other for other in made if name in by_name[other].depends_on)
+            nodes.append(
+                by_name[name].model_copy(
+                    update={"action": "delete", "deps": users, "pending_only": name in failed}
+                )
+            )
         rollback = ApplyCarry(plan_id=digest.plan_id)
         await self.walk(request, digest.model_copy(update={"nodes": nodes}), rollback)
         return rollback.done
 
+
+def failed_creates(digest: PlanDigest, carry: ApplyCarry) -> list[str]:
+    """The run's failed actions that may have left a pending entry: creates and replaces."""
+    kinds = {node.name: node.action for node in digest.nodes if node.part != "old"}
+    return [name for name in carry.failed if kinds.get(name) in ("create", "replace")]

@@ -53,8 +53,14 @@ class ApiGatewayDriver(AwsDriver):
                 if protocol == "WEBSOCKET":
                     params["RouteSelectionExpression"] = "$request.body.action"
                 api = self.apigw.create_api(**params)
+            self.made(api["ApiId"])
             self._converge(api, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=api["ApiId"]))
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            api = self._find(spec.name)
+        return str(api["ApiId"]) if api else ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):

@@ -66,6 +66,8 @@ class CacheDriver(AwsDriver):
                 self._wait_gone(group_id)
                 group = None
             if group is None:
+                # Recorded before the subnet group is made: deleting the id removes both.
+                self.made(group_id)
                 self._create_group(group_id, spec)
             elif not awstags.is_ours(self._tags(group), self.stack, spec.name):
                 raise ProviderError(
@@ -73,6 +75,8 @@ class CacheDriver(AwsDriver):
                     "is not this stack's (import it instead)",
                     code="ReplicationGroupAlreadyExists",
                 )
+            else:
+                self.made(group_id)
             self._wait_available(group_id, spec.name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=group_id))
 

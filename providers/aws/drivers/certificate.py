@@ -13,6 +13,7 @@ from typing import Any
 from interfaces import HealthResult, ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
+from providers.creation_journal import creation_token
 
 # list_certificates shows only RSA_1024 and RSA_2048 keys unless told otherwise.
 _KEY_TYPES = [
@@ -58,10 +59,15 @@ class CertificateDriver(AwsDriver):
                 arn = self.acm.request_certificate(**params)["CertificateArn"]
             else:
                 self._sync_tags(arn, spec)
+            self.made(arn)
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=arn)
         # ACM fills in the DNS records a few seconds after the request; they are the output
         # a user needs, so create returns once they are there.
         return self.wait(lambda: self._with_records(ref), f"{self.describe(spec.name)} records")
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            return self._find(spec.name, self._domain(spec)) or ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):
@@ -152,7 +158,9 @@ class CertificateDriver(AwsDriver):
         return sorted({str(n).strip().rstrip(".").lower() for n in names} - {domain})
 
     def _token(self, name: str, domain: str, alternatives: list[str]) -> str:
-        seed = "\n".join([self.stack, name, domain, *alternatives])
+        # Per create, not per name: ACM keeps a token for an hour and answers it with the
+        # certificate it first made, even once that one is deleted (a destroy, then apply).
+        seed = "\n".join([self.stack, name, domain, *alternatives, creation_token()])
         return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
     def _find(self, name: str, domain: str) -> str | None:

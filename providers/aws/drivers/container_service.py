@@ -70,19 +70,25 @@ class ContainerServiceDriver(AwsDriver):
         self._wanted_task(spec, None)
         cluster, service_name = self.cluster_name(spec), self.service_name(spec)
         with self.errors(spec.name):
-            self._ensure_cluster(cluster, spec)
             service = self._service(cluster, service_name)
+            if service is not None and service["status"] != "INACTIVE":
+                if not awstags.is_ours(_tags(service), self.stack, spec.name):
+                    raise ProviderError(
+                        f"{self.describe(spec.name)}: service {service_name!r} already runs in "
+                        f"cluster {cluster!r} and is not this resource's (import it to manage "
+                        "it)",
+                        code="ServiceAlreadyExists",
+                    )
+            # Recorded before the cluster and task definition are made: deleting
+            # cluster/service removes them even when the service itself never came.
+            self.made(f"{cluster}/{service_name}")
+            self._ensure_cluster(cluster, spec)
             if service is None or service["status"] == "INACTIVE":
                 task_definition = self._task_definition(spec, current=None)
                 service = self.ecs.create_service(**self._create_params(spec, task_definition))[
                     "service"
                 ]
-            elif not awstags.is_ours(_tags(service), self.stack, spec.name):
-                raise ProviderError(
-                    f"{self.describe(spec.name)}: service {service_name!r} already runs in "
-                    f"cluster {cluster!r} and is not this resource's (import it to manage it)",
-                    code="ServiceAlreadyExists",
-                )
+                self.made(service["serviceArn"])
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=service["serviceArn"])
         return self.read(ref)
 
@@ -163,7 +169,10 @@ class ContainerServiceDriver(AwsDriver):
                 # force: no need to scale to zero first; ECS stops the tasks.
                 self.ecs.delete_service(cluster=cluster, service=service_name, force=True)
             if service is not None:
-                self._deregister_family(service["taskDefinition"])
+                self._deregister_family(_family(service["taskDefinition"]))
+            else:
+                # A create that died before its service: the revision it registered is left.
+                self._deregister_family(service_name, self.stack, ref.name)
             self._delete_cluster_if_ours(cluster, service_name, ref)
 
     def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput:
@@ -273,16 +282,23 @@ class ContainerServiceDriver(AwsDriver):
             live += [s["serviceArn"] for s in found["services"] if s["status"] != "INACTIVE"]
         return live
 
-    def _deregister_family(self, task_definition_arn: str) -> None:
-        family = task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    def _deregister_family(self, family: str, stack: str = "", name: str = "") -> None:
+        """Deregister the family's active revisions (with `stack`, only those tagged as
+        resource `name` of it)."""
         pages = self.ecs.get_paginator("list_task_definitions").paginate(
             familyPrefix=family, status="ACTIVE"
         )
         for page in pages:
             for arn in page["taskDefinitionArns"]:
                 # familyPrefix is a prefix: "web" also lists "web-admin".
-                if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family:
-                    self.ecs.deregister_task_definition(taskDefinition=arn)
+                if _family(arn) != family:
+                    continue
+                if stack:
+                    found = self.ecs.list_tags_for_resource(resourceArn=arn).get("tags")
+                    if not awstags.is_ours(awstags.tags_from_list(found, "key", "value"),
+                                           stack, name):  # fmt: skip
+                        continue
+                self.ecs.deregister_task_definition(taskDefinition=arn)
 
     def _launch_type(self, spec: ResourceSpec) -> str:
         launch_type = str(spec.config.get("launch_type") or "FARGATE").upper()
@@ -458,6 +474,10 @@ def _split(provider_id: str) -> tuple[str, str]:
             code="InvalidConfig",
         )
     return parts[0], parts[1]
+
+
+def _family(task_definition_arn: str) -> str:
+    return task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
 def _ecs_name(wanted: str) -> str:

@@ -78,9 +78,13 @@ class DatabaseDriver(AwsDriver):
         with self.errors(spec.name):
             found = self._describe_or_none(db_id)
             if found is None:
+                # The id is ours to record before the secret and subnet group are made:
+                # deleting it also removes those when the instance itself never came.
+                self.made(db_id)
                 self._create_instance(db_id, spec)
             else:
                 self._check_ours(found, spec.name)
+                self.made(db_id)
             self._wait_available(db_id, spec.name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=db_id))
 

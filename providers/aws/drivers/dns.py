@@ -47,8 +47,13 @@ class DnsDriver(AwsDriver):
                         "VPCId": spec.config["vpc_id"],
                     }
                 zone_id = _short_id(self.route53.create_hosted_zone(**params)["HostedZone"]["Id"])
+            self.made(zone_id)
             self._converge(zone_id, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=zone_id))
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            return self._find(self._zone_name(spec), spec.name) or ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         zone_id = _short_id(ref.provider_id)

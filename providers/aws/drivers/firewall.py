@@ -48,8 +48,14 @@ class FirewallDriver(AwsDriver):
                 group_id = self.ec2.create_security_group(**params)["GroupId"]
             else:
                 group_id = group["GroupId"]
+            self.made(group_id)
             self._converge(group_id, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=group_id))
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            group = self._find(spec.name)
+        return str(group["GroupId"]) if group else ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):

@@ -54,6 +54,7 @@ class IamRoleDriver(AwsDriver):
                     "this resource's (import it to manage it)",
                     code="EntityAlreadyExists",
                 )
+            self.made(role_name)
             self._converge(role, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=role_name))
 

@@ -71,11 +71,21 @@ class LoadBalancerDriver(AwsDriver):
                     "is not this resource's (import it to manage it)",
                     code="DuplicateLoadBalancerName",
                 )
+            self.made(lb["LoadBalancerArn"])
             target_group = self._target_group(lb, spec)
             self._converge(lb, target_group, spec)
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=lb["LoadBalancerArn"])
         # Provisioning takes minutes on AWS; dependents (DNS aliases) need it active.
         return self.wait(lambda: self._when_active(ref), f"{self.describe(spec.name)} active")
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            lb = self._by_name(self.lb_name(spec))
+            if lb is None or not awstags.is_ours(
+                self._tags(lb["LoadBalancerArn"]), self.stack, spec.name
+            ):
+                return ""
+        return str(lb["LoadBalancerArn"])
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):

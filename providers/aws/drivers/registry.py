@@ -44,6 +44,7 @@ class RegistryDriver(AwsDriver):
                 }
                 found = self.ecr.create_repository(**params)["repository"]
             self._check_ours(found, spec.name)
+            self.made(repository)
             self._converge(found, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=repository))
 

@@ -39,9 +39,12 @@ class StorageDriver(AwsDriver):
                     }
                 try:
                     self.s3.create_bucket(**params)
+                    # Tagged only by _converge: recorded now, so an untagged bucket is ours too.
+                    self.made(bucket)
                 except self.s3.exceptions.BucketAlreadyOwnedByYou:
                     pass  # our first attempt made it; the tag check below decides
             self._check_ours(bucket, spec.name)
+            self.made(bucket)
             self._converge(bucket, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=bucket))
 

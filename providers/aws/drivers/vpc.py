@@ -35,8 +35,14 @@ class VpcDriver(AwsDriver):
                     CidrBlock=cidr,
                     TagSpecifications=awstags.ec2_tag_spec("vpc", self.tags_for(spec)),
                 )["Vpc"]
+            self.made(vpc["VpcId"])
             self._converge(vpc["VpcId"], spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=vpc["VpcId"]))
+
+    def locate(self, spec: ResourceSpec) -> str:
+        with self.errors(spec.name):
+            vpc = self._find(spec.name)
+        return vpc["VpcId"] if vpc else ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):
@@ -137,6 +143,14 @@ class VpcDriver(AwsDriver):
         )["InternetGateways"]
         return found[0] if found else None
 
+    def _detached_gateway(self, name: str) -> dict[str, Any] | None:
+        """Our gateway that an interrupted create made but never attached."""
+        found = self.ec2.describe_internet_gateways(
+            Filters=awstags.ec2_filters(self.stack, name)
+        )["InternetGateways"]
+        loose = [g for g in found if not g.get("Attachments")]
+        return loose[0] if loose else None
+
     def _route_table(self, vpc_id: str, name: str) -> dict[str, Any] | None:
         found = self.ec2.describe_route_tables(
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, *awstags.ec2_filters(self.stack, name)]
@@ -202,7 +216,7 @@ class VpcDriver(AwsDriver):
         public: bool,
         subnet_ids: list[str] | None = None,
     ) -> None:
-        gateway = self._gateway(vpc_id)
+        gateway = self._gateway(vpc_id) or self._detached_gateway(name)
         table = self._route_table(vpc_id, name)
         if not public:
             if table is not None:
@@ -213,15 +227,17 @@ class VpcDriver(AwsDriver):
                         )
                 self.ec2.delete_route_table(RouteTableId=table["RouteTableId"])
             if gateway is not None and awstags.is_ours(_tags(gateway), self.stack, name):
-                self.ec2.detach_internet_gateway(
-                    InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
-                )
+                if gateway.get("Attachments"):
+                    self.ec2.detach_internet_gateway(
+                        InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
+                    )
                 self.ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
             return
         if gateway is None:
             gateway = self.ec2.create_internet_gateway(
                 TagSpecifications=awstags.ec2_tag_spec("internet-gateway", desired_tags)
             )["InternetGateway"]
+        if not gateway.get("Attachments"):
             self.ec2.attach_internet_gateway(
                 InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
             )

@@ -42,6 +42,7 @@ class CertificateDriver(DoDriver):
             found = self.call(spec.name, self.do.certificates.create, self._body(spec, name))[
                 "certificate"
             ]
+        self.made(found["id"])
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"])
         self.wait(
             lambda: True if self.read(ref).status == ResourceStatus.READY else None,

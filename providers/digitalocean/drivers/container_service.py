@@ -48,6 +48,7 @@ class ContainerServiceDriver(DoDriver):
             found = self.call(spec.name, self.do.apps.create, {"spec": self._app_spec(spec)})[
                 "app"
             ]
+        self.made(found["id"])
         self._wait_deployed(spec.name, found["id"])
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"]))
 

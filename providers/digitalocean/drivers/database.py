@@ -57,6 +57,7 @@ class DatabaseDriver(DoDriver):
             found = self.call(spec.name, self.do.databases.create_cluster, self._body(spec))[
                 "database"
             ]
+        self.made(found["id"])
         self._wait_online(spec.name, found["id"])
         self._sync_children(spec, found["id"])
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"]))

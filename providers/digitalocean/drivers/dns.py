@@ -32,6 +32,7 @@ class DnsDriver(DoDriver):
             self.call(spec.name, self.do.domains.get, domain)
         except NotFoundError:
             self.call(spec.name, self.do.domains.create, {"name": domain})
+        self.made(domain)
         self._sync_records(spec, domain)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=domain))
 

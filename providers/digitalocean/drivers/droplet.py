@@ -56,6 +56,7 @@ class DropletDriver(DoDriver):
                 body["user_data"] = str(config["user_data"])
             found = self.call(spec.name, self.do.droplets.create, body)["droplet"]
         droplet_id = int(found["id"])
+        self.made(str(droplet_id))
         self._wait_status(spec.name, droplet_id, "active")
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=str(droplet_id)))
 

@@ -27,6 +27,7 @@ class FirewallDriver(DoDriver):
         found = next((f for f in firewalls if f.get("name") == name), None)
         if found is None:
             found = self.call(spec.name, self.do.firewalls.create, self._body(spec))["firewall"]
+        self.made(found["id"])
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"])
         return self._wait_applied(ref)
 

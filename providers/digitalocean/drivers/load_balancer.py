@@ -51,6 +51,7 @@ class LoadBalancerDriver(DoDriver):
             found = self.call(spec.name, self.do.load_balancers.create, self._body(spec))[
                 "load_balancer"
             ]
+        self.made(found["id"])
         self._wait_active(spec.name, found["id"])
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"]))
 

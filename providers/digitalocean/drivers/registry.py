@@ -41,6 +41,7 @@ class RegistryDriver(DoDriver):
                 f"{existing.get('name')!r} and can have only one (import it instead)",
                 code="RegistryExists",
             )
+        self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

@@ -43,6 +43,7 @@ class VolumeDriver(DoDriver):
             if spec.config.get("filesystem_type"):
                 body["filesystem_type"] = str(spec.config["filesystem_type"])
             found = self.call(spec.name, self.do.volumes.create, body)["volume"]
+        self.made(found["id"])
         ref = ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"])
         self._attach(spec, found)
         return self.read(ref)

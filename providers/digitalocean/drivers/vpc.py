@@ -31,6 +31,7 @@ class VpcDriver(DoDriver):
             if spec.config.get("ip_range"):
                 body["ip_range"] = str(spec.config["ip_range"])
             found = self.call(spec.name, self.do.vpcs.create, body)["vpc"]
+        self.made(found["id"])
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"]))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

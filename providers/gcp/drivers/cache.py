@@ -63,6 +63,7 @@ class CacheDriver(GcpDriver):
                         instance_id=last_segment(name),
                         instance=instance,
                     )
+                self.made(name)  # accepted: on record before the long wait
                 self.context.redis_operations.wait(
                     operation.operation.name, self.describe(spec.name)
                 )
@@ -77,6 +78,7 @@ class CacheDriver(GcpDriver):
                 "and is not this resource's (import it to manage it)",
                 code="AlreadyExists",
             )
+        self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

@@ -41,6 +41,7 @@ class CertificateDriver(GcpDriver):
             ),
             self.owned_by_description(spec.name),
         )
+        self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

@@ -65,6 +65,7 @@ class DatabaseDriver(GcpDriver):
                 with self.errors(spec.name):
                     operation = self.sql.instances().insert(project=self.project, body=body)
                     operation = operation.execute(num_retries=0)
+                self.made(name)  # accepted: on record before the long wait
                 self.context.sql_operations.wait(operation, self.describe(spec.name))
             except ProviderError as error:
                 if error.code not in CONFLICT_CODES | {"instanceAlreadyExists"}:
@@ -78,6 +79,7 @@ class DatabaseDriver(GcpDriver):
                 "is not this resource's (import it to manage it)",
                 code="AlreadyExists",
             )
+        self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

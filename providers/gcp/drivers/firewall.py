@@ -44,6 +44,7 @@ class FirewallDriver(GcpDriver):
             ),
             self.owned_by_description(spec.name),
         )
+        self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:

@@ -50,6 +50,7 @@ class NetworkDriver(GcpDriver):
             ),
             self.owned_by_description(spec.name),
         )
+        self.made(network)
         self._converge(network, spec)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=network))
 
