@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test soak lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The long randomized failure runs (seeded storms, refusals and SIGKILLs over 30 resources).
+soak: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m soak
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipelines.py
