@@ -6,8 +6,10 @@ decodes it, and what it refuses becomes a non-retryable ApplicationError of type
 InvalidInput: the run, or the Update, fails at once saying why.
 
 The SDK honours the hint only when the number of payloads is the number of parameters: a
-run started with two `--input`s is still decoded by the converter (and then called with one
-argument too many), which only the worker's data converter or an interceptor could catch.
+run started with two `--input`s is decoded by the data converter without hints, and run() is
+called with one argument too many. wfctl.input_guard closes that gap on every worker wfctl
+builds: its payload converter turns what it cannot decode without a hint into InvalidInput,
+and its interceptor refuses a run or an Update given more arguments than the handler takes.
 """
 
 from __future__ import annotations
