@@ -35,6 +35,7 @@ from interfaces.errors import ConfigError
 from providers.registry import load_provider_modules
 from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings, connect
+from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
 from workflows import task_queues
@@ -65,7 +66,7 @@ def pipeline_worker(
     task_queue: str = task_queues.PIPELINES,
 ) -> Worker:
     activities = PipelineActivities(catalog, registry)
-    return Worker(
+    return guarded_worker(
         client,
         task_queue=task_queue,
         workflows=[PipelineWorkflow],
@@ -81,7 +82,7 @@ def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
     # Above any parallelism a stack asks for (100 in the scale benchmark): each resource
     # action holds a thread while it waits for the cloud.
     slots = 128
-    return Worker(
+    return guarded_worker(
         client,
         task_queue=task_queue,
         workflows=IAC_WORKFLOWS,

@@ -12,13 +12,13 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.worker import Worker
 
 import tests.iac_test_provider  # noqa: F401  (registers the "test" provider type)
 from activities.iac import iac_activities
 from interfaces.iac import ResourceState
 from tests.conftest import PG_DSN
 from tests.iac_test_provider import TestCloud
+from wfctl.input_guard import guarded_worker
 from workflows.iac import IAC_WORKFLOWS
 from workflows.iac.models import (
     ApplyOutcome,
@@ -34,7 +34,7 @@ async def iac_worker(client: Client, threads: int = 32) -> AsyncIterator[str]:
     """A worker serving every IaC workflow and activity on a fresh task queue (yielded)."""
     queue = f"iac-test-{uuid.uuid4()}"
     with ThreadPoolExecutor(threads) as executor:
-        async with Worker(
+        async with guarded_worker(
             client,
             task_queue=queue,
             workflows=IAC_WORKFLOWS,

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
 
 from activities.iac import iac_activities
 from providers.registry import MODULES_ENV, load_provider_modules
+from wfctl.input_guard import guarded_worker
 from workflows.iac import IAC_WORKFLOWS
 
 
@@ -24,7 +24,7 @@ async def serve(address: str, queue: str, slots: int) -> None:
     load_provider_modules()
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     with ThreadPoolExecutor(slots) as executor:
-        worker = Worker(
+        worker = guarded_worker(
             client,
             task_queue=queue,
             workflows=IAC_WORKFLOWS,

@@ -1,6 +1,7 @@
 """Random JSON and unicode thrown at PipelineWorkflow, ApplyWorkflow and their Updates through
 the real client: every run ends -- completed, or failed with an error naming the problem --
-and no workflow task ever fails (a failed task is retried forever)."""
+and no workflow task ever fails (a failed task is retried forever). Now and then a run or an
+Update gets no payload or two or three (which the SDK decodes without the handler's hints)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ pipelines:
         type: step.wait_for_approval
         config: {message: "go?"}
 """
-
 
 
 def fuzz(examples: int) -> settings:
@@ -82,6 +82,14 @@ FRAGMENTS = st.one_of(
     st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
     st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "1" * 150, '"\\udc00\\ud800"', "{"]),
 )
+
+
+# How many payloads a run or an Update is given: mostly the one each handler takes.
+PAYLOAD_COUNTS = st.sampled_from([1, 1, 1, 0, 2, 3])
+
+
+def some(payloads: st.SearchStrategy[bytes]) -> st.SearchStrategy[list[bytes]]:
+    return PAYLOAD_COUNTS.flatmap(lambda n: st.lists(payloads, min_size=n, max_size=n))
 
 
 @st.composite
@@ -134,19 +142,21 @@ def error_of(end: Any) -> str:
 
 
 @fuzz(20)
-@given(data=pipeline_inputs())
+@given(inputs=some(pipeline_inputs()))
 async def test_random_pipeline_input_always_ends(
-    client: Client, pipelines: PipelineExecutor, data: bytes
+    client: Client, pipelines: PipelineExecutor, inputs: list[bytes]
 ) -> None:
     handle = await client.start_workflow(
         "PipelineWorkflow",
-        raw_json(data),
+        args=[raw_json(data) for data in inputs],
         id=pipeline_workflow_id("greet"),
         task_queue=pipelines.task_queue,
     )
     end = await ending(handle, RUN_DEADLINE)
-    event(f"{end.status.name} {end.error_type}")
-    if end.status == WorkflowExecutionStatus.FAILED:
+    event(f"{len(inputs)} payloads: {end.status.name} {end.error_type}")
+    if len(inputs) != 1:
+        assert end.error_type == "InvalidInput", error_of(end)
+    elif end.status == WorkflowExecutionStatus.FAILED:
         assert end.error_type in ("InvalidInput", "UnknownPipeline"), error_of(end)
     else:
         assert end.status == WorkflowExecutionStatus.COMPLETED
@@ -196,32 +206,40 @@ async def test_random_apply_input_always_ends(
 ) -> None:
     stack = Stack(tmp_path)
     stack.add("web", config={"size": 1})
-    text = data.draw(apply_inputs(stack.document(auto_approve=True)))
+    document = stack.document(auto_approve=True)
+    texts = [data.draw(apply_inputs(document)) for _ in range(data.draw(PAYLOAD_COUNTS))]
     handle = await client.start_workflow(
         "ApplyWorkflow",
-        raw_json(text),
+        args=[raw_json(text) for text in texts],
         id=stack.workflow_id,
         task_queue=stack_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
     end = await ending(handle, RUN_DEADLINE)
-    event(f"{end.status.name} {end.error_type}")
-    if end.status == WorkflowExecutionStatus.FAILED:
+    event(f"{len(texts)} payloads: {end.status.name} {end.error_type}")
+    if len(texts) != 1:
+        assert end.error_type == "InvalidInput", error_of(end)
+        assert stack.cloud.live() == {}
+    elif end.status == WorkflowExecutionStatus.FAILED:
         assert end.error_type in ("InvalidInput", "ConfigError"), error_of(end)
     else:
         assert end.status == WorkflowExecutionStatus.COMPLETED
         assert end.result["status"] in ("applied", "failed", "no_changes")
 
 
-async def decide(handle: Any, update: str, argument: bytes) -> bool:
+async def decide(handle: Any, update: str, arguments: list[bytes]) -> bool:
     """Send the Update; True if taken. A refusal must be an ApplicationError, not a hang."""
+    sent = handle.execute_update(update, args=[raw_json(argument) for argument in arguments])
     try:
-        await asyncio.wait_for(handle.execute_update(update, raw_json(argument)), RUN_DEADLINE)
+        await asyncio.wait_for(sent, RUN_DEADLINE)
     except WorkflowUpdateFailedError as failed:
         assert isinstance(failed.cause, ApplicationError)
-        event(f"{update} refused: {failed.cause.type}")
+        if len(arguments) > 1:  # before, a TypeError of the validator's
+            assert failed.cause.type == "InvalidInput", failed.cause
+        event(f"{update}, {len(arguments)} payloads: refused: {failed.cause.type}")
         return False
-    event(f"{update} taken")
+    assert len(arguments) <= 1, f"{update} took {len(arguments)} arguments"
+    event(f"{update}, {len(arguments)} payloads: taken")
     return True
 
 
@@ -234,13 +252,13 @@ async def wait_until(check: Any) -> None:
 
 
 @fuzz(10)
-@given(update=st.sampled_from(["approve", "reject"]), argument=decisions())
+@given(update=st.sampled_from(["approve", "reject"]), arguments=some(decisions()))
 async def test_random_pipeline_decision_never_fails_the_task(
-    client: Client, pipelines: PipelineExecutor, update: str, argument: bytes
+    client: Client, pipelines: PipelineExecutor, update: str, arguments: list[bytes]
 ) -> None:
     handle = await pipelines.start_pipeline("gate")
     await wait_until(lambda: pipelines.pending_approvals(handle.id))
-    taken = await decide(handle, update, argument)
+    taken = await decide(handle, update, arguments)
     if not taken:
         await pipelines.approve(handle.id, "ada", "after the fuzz")
     end = await ending(handle, RUN_DEADLINE)
@@ -254,10 +272,10 @@ async def test_random_pipeline_decision_never_fails_the_task(
 @fuzz(8)
 @given(
     update=st.sampled_from(["approve", "reject"]),
-    argument=(NAMES | FRAGMENTS | TEXTS.map(json.dumps)).flatmap(mangled),
+    arguments=some((NAMES | FRAGMENTS | TEXTS.map(json.dumps)).flatmap(mangled)),
 )
 async def test_random_stack_decision_never_fails_the_task(
-    client: Client, stack_queue: str, tmp_path: Path, update: str, argument: bytes
+    client: Client, stack_queue: str, tmp_path: Path, update: str, arguments: list[bytes]
 ) -> None:
     stack = Stack(tmp_path)
     stack.add("web")
@@ -273,7 +291,7 @@ async def test_random_stack_decision_never_fails_the_task(
         return (await handle.query("progress")).get("phase") == "approval"
 
     await wait_until(waiting)
-    taken = await decide(handle, update, argument)
+    taken = await decide(handle, update, arguments)
     if not taken:
         await handle.execute_update("reject", "after the fuzz")
     end = await ending(handle, RUN_DEADLINE)

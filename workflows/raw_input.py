@@ -6,8 +6,10 @@ decodes it, and what it refuses becomes a non-retryable ApplicationError of type
 InvalidInput: the run, or the Update, fails at once saying why.
 
 The SDK honours the hint only when the number of payloads is the number of parameters: a
-run started with two `--input`s is still decoded by the converter (and then called with one
-argument too many), which only the worker's data converter or an interceptor could catch.
+run started with two `--input`s is decoded by the data converter without hints, and run() is
+called with one argument too many. wfctl.input_guard closes that gap on every worker wfctl
+builds: its payload converter turns what it cannot decode without a hint into InvalidInput,
+and its interceptor refuses a run or an Update given more arguments than the handler takes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def workflow_input(raw: RawValue) -> Any:
     if _missing(raw):
         raise invalid_input("invalid workflow input: the run was started without an input")
     try:
-        return _decode(raw.payload)
+        return decode_raw_payload(raw.payload)
     except InvalidJSON as error:
         raise invalid_input(f"invalid workflow input: {error}") from None
 
@@ -53,7 +55,7 @@ def update_argument(raw: RawValue, kind: type[T], default: T | None = None) -> T
             raise invalid_input("invalid Update argument: none was given")
         return default
     try:
-        value = _decode(raw.payload, max_bytes=UPDATE_MAX_BYTES)
+        value = decode_raw_payload(raw.payload, max_bytes=UPDATE_MAX_BYTES)
     except InvalidJSON as error:
         raise invalid_input(f"invalid Update argument: {error}") from None
     if isinstance(kind, type) and issubclass(kind, BaseModel):
@@ -76,6 +78,7 @@ def _missing(raw: RawValue) -> bool:
     return not raw.payload.metadata and not raw.payload.data
 
 
-def _decode(payload: Payload, max_bytes: int = MAX_BYTES) -> Any:
+def decode_raw_payload(payload: Payload, max_bytes: int = MAX_BYTES) -> Any:
+    """The payload's value, or InvalidJSON naming what is wrong with it."""
     encoding = payload.metadata.get("encoding", b"").decode("utf-8", "replace")
     return decode_payload(encoding, payload.data, max_bytes=max_bytes)
