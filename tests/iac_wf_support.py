@@ -25,6 +25,7 @@ from workflows.iac.models import (
     DestroyOutcome,
     DriftReport,
     PlanOutcome,
+    Progress,
     StatusReport,
 )
 
@@ -100,6 +101,15 @@ async def start(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=RESULT_TYPES[workflow],
     )
+
+
+async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: str) -> None:
+    """Wait until the run's progress says `phase` (e.g. "approval")."""
+    for _ in range(400):
+        if (await handle.query("progress", result_type=Progress)).phase == phase:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the run never reached the {phase} phase")
 
 
 async def wait_for_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome:

@@ -25,7 +25,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
-from tests.iac_wf_support import Stack, iac_worker, start
+from tests.iac_wf_support import Stack, iac_worker, start, wait_for_phase
 from tests.pipeline_harness import running_pipelines
 from tests.poison_inputs import DEEP, ending, raw_json, task_failures
 from wfctl.client import PipelineExecutor, pipeline_workflow_id
@@ -183,10 +183,7 @@ async def test_a_stack_decision_with_extra_arguments_is_refused_and_the_run_goes
     stack.add("web")
     async with iac_worker(client) as queue:
         handle = await start(client, "ApplyWorkflow", queue, stack.document())
-        for _ in range(200):
-            if (await handle.query("progress")).get("phase") == "approval":
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_phase(handle, "approval")
         for update, texts, problem in (
             ("reject", ['"no"', '"really"'], "reject takes 1 argument, it was given 2"),
             ("approve", ['"x"', DEEP], f"cannot decode input 2 of 2: {TOO_DEEP}"),

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from statestore import open_state_store
 from tests.conftest import temporal_binary
-from tests.iac_wf_support import Stack, iac_worker, start
+from tests.iac_wf_support import Stack, iac_worker, start, wait_for_phase
 from tests.pipeline_harness import running_pipelines
 from tests.poison_inputs import DEEP, ending, raw_json, task_failures
 from wfctl.client import pipeline_workflow_id
@@ -202,10 +202,7 @@ async def test_poison_stack_decision_is_refused_and_the_run_goes_on(
     stack.add("web")
     async with iac_worker(client) as queue:
         handle = await start(client, "ApplyWorkflow", queue, stack.document())
-        for _ in range(200):
-            if (await handle.query("progress")).get("phase") == "approval":
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_phase(handle, "approval")
         for update, text, problem in (
             ("approve", '"\\udfff"', "lone surrogate in $"),
             ("approve", "[" * 100 + "]" * 100, "nesting deeper than 64"),
