@@ -1,0 +1,252 @@
+"""IaC steps in pipelines: plan -> apply of that plan, the shared stack lock, cancellation,
+outputs, and what stays secret. A real dev server, the pipeline worker and an IaC worker on
+the same client, the test provider's fake cloud."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from statestore import open_state_store
+from tests.conftest import temporal_binary
+from tests.iac_test_provider import TestCloud
+from tests.iac_wf_support import iac_worker, start, wait_for_phase
+from tests.pipeline_harness import running_pipelines
+from wfctl.stack_client import StackBusyError, StackClient, load_document
+
+
+class StackFile:
+    """A stack file next to a pipelines file, both in one folder; state path relative."""
+
+    def __init__(self, folder: Path, latency: float = 0.0, things: int = 0) -> None:
+        self.name = f"p-{uuid.uuid4().hex[:10]}"
+        self.folder = folder
+        (folder / "stacks").mkdir(exist_ok=True)
+        self.cloud = TestCloud(folder / f"{self.name}-cloud.db")
+        self.path = folder / "stacks" / "app.yaml"
+        extra = "".join(
+            f"  - {{name: t{i}, type: test.thing, provider: main}}\n" for i in range(things)
+        )
+        self.path.write_text(
+            f"stack: {self.name}\n"
+            "state: {backend: sqlite, path: state.db}\n"
+            f"providers:\n  main: {{type: test, cloud: '{self.cloud.path}', latency: {latency}}}\n"
+            "resources:\n"
+            "  - {name: net, type: test.network, provider: main, config: {cidr: 10.0.0.0/16}}\n"
+            "  - {name: db, type: test.database, provider: main, config: {engine: pg},"
+            " depends_on: [net]}\n" + extra
+        )
+
+    def document(self, **options: Any) -> dict[str, Any]:
+        return {**load_document(self.path), **options}
+
+    def state(self) -> dict[str, str]:
+        store = open_state_store(self.document()["state"], self.name)
+        try:
+            return {s.name: s.provider_id for s in store.list_resources()}
+        finally:
+            store.close()
+
+    def lock(self) -> Any:
+        store = open_state_store(self.document()["state"], self.name)
+        try:
+            return store.lock_info()  # type: ignore[attr-defined]
+        finally:
+            store.close()
+
+
+def recorded_outputs(stack: StackFile) -> dict[str, Any]:
+    store = open_state_store(stack.document()["state"], stack.name)
+    try:
+        return {s.name: s.outputs for s in store.list_resources()}
+    finally:
+        store.close()
+
+
+def pipelines(folder: Path, text: str) -> Path:
+    path = folder / "pipelines.yaml"
+    path.write_text(text)
+    return path
+
+
+RELEASE = """
+pipelines:
+  release:
+    steps:
+      - name: plan
+        type: step.iac_plan
+        config: {stack: stacks/app.yaml}
+      - name: gate
+        type: step.wait_for_approval
+        if: "{{ gated | default(false) }}"
+      - name: apply
+        type: step.iac_apply
+        config: {stack: stacks/app.yaml, plan: "{{ steps.plan.plan_id }}"}
+      - name: use
+        type: step.set
+        config: {values: {endpoint: "{{ steps.apply.resources.db.endpoint }}"}}
+      - name: outs
+        type: step.iac_outputs
+        config: {stack: stacks/app.yaml}
+"""
+
+
+def payload_text(node: Any) -> str:
+    """Every payload of a history (JSON form) decoded, one per line."""
+    if isinstance(node, dict):
+        if "data" in node and "metadata" in node:
+            return base64.b64decode(node["data"]).decode(errors="replace") + "\n"
+        return "".join(payload_text(value) for value in node.values())
+    if isinstance(node, list):
+        return "".join(payload_text(value) for value in node)
+    return ""
+
+
+async def shown_history(client: Client, workflow_id: str) -> str:
+    """`temporal workflow show --output json` of a run, its payloads decoded."""
+    command = [temporal_binary(), "workflow", "show", "--workflow-id", workflow_id,
+               "--output", "json", "--address", client.service_client.config.target_host]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + payload_text(json.loads(done.stdout))
+
+
+def failure_of(error: WorkflowFailureError) -> str:
+    cause = error.cause
+    assert isinstance(cause, ApplicationError)
+    return cause.message
+
+
+async def test_plan_then_apply_of_that_plan_creates_once_and_outputs_flow_but_never_secrets(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, RELEASE), queue
+    ) as runs:
+        handle = await runs.start_pipeline("release")
+        result = await handle.result()
+        history = await shown_history(client, handle.id)
+    assert result["has_changes"] is True
+    assert result["counts"] == {"create": 2, "update": 0, "replace": 0, "delete": 0}
+    assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to destroy." in result["summary"]
+    assert {a["name"]: a["action"] for a in result["actions"]} == {"net": "create", "db": "create"}
+    assert result["status"] == "applied" and result["plan_id"]
+    assert result["endpoint"] == "db.db.test:5432"
+    assert result["outputs"]["db"]["endpoint"] == "db.db.test:5432"
+    assert "password" not in result["outputs"]["db"]
+    assert "password" not in result["resources"]["db"]
+    assert stack.cloud.fresh_creates() == {"net": 1, "db": 1}
+    # The secret is recorded in the state, and nowhere in the pipeline's result or history.
+    secret = f"pw-{stack.cloud.live()['db']['provider_id']}"
+    assert stack.cloud.live()["db"]["provider_id"] and secret in json.dumps(recorded_outputs(stack))
+    assert secret not in json.dumps(result) and secret not in history
+    assert "db.db.test:5432" in history  # the decoding works: a plain output is there
+    assert f"plan (step.iac_plan stack {stack.name})" in history
+    assert f"apply (step.iac_apply stack {stack.name})" in history
+
+
+async def test_a_state_change_between_plan_and_approval_makes_the_apply_stale(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, RELEASE), queue
+    ) as runs:
+        handle = await runs.start_pipeline("release", {"gated": True})
+        for _ in range(400):
+            if await runs.pending_approvals(handle.id):
+                break
+            await asyncio.sleep(0.05)
+        # A wfctl apply of part of the stack moves its state on while the plan waits.
+        direct = await start(
+            client, "ApplyWorkflow", queue, stack.document(auto_approve=True, targets=["net"])
+        )
+        assert (await direct.result()).status == "applied"
+        await runs.approve(handle.id, "alice")
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    message = failure_of(failure.value)
+    assert 'step "apply" failed' in message and "stale" in message
+    assert re.search(r"\(serial 0, now [1-9]\d*\)", message), message
+    assert stack.cloud.fresh_creates() == {"net": 1}
+
+
+APPLY_ONLY = """
+pipelines:
+  deploy:
+    steps:
+      - name: apply
+        type: step.iac_apply
+        config: {stack: stacks/app.yaml, parallelism: 2}
+"""
+
+
+async def test_a_wfctl_apply_and_a_pipeline_apply_exclude_each_other(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path, latency=0.4, things=4)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, APPLY_ONLY), queue
+    ) as runs:
+        direct = await start(
+            client, "ApplyWorkflow", queue, stack.document(auto_approve=True, parallelism=1)
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await runs.execute_pipeline("deploy")
+        message = failure_of(failure.value)
+        assert f'stack "{stack.name}" is busy: workflow stack:{stack.name} holds it' in message
+        assert (await direct.result()).status == "applied"
+
+        # And the other way round: the pipeline's apply holds the stack.
+        stack.cloud.remove("t3")
+        handle = await runs.start_pipeline("deploy")
+        child = client.get_workflow_handle(f"stack:{stack.name}")
+        await wait_for_phase(child, "apply")
+        with pytest.raises(StackBusyError) as busy:
+            await StackClient(client, queue).apply(stack.document(), auto_approve=True)
+        assert f"ApplyWorkflow stack:{stack.name}" in str(busy.value)
+        result = await handle.result()
+    assert result["status"] == "applied" and result["counts"]["create"] == 1
+    assert stack.cloud.fresh_creates() == {"net": 1, "db": 1, "t0": 1, "t1": 1, "t2": 1, "t3": 2}
+
+
+async def test_cancelling_the_pipeline_mid_apply_releases_the_lock_and_records_the_cloud(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path, latency=0.5, things=6)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, APPLY_ONLY), queue
+    ) as runs:
+        handle = await runs.start_pipeline("deploy")
+        while len(stack.cloud.calls("create")) < 3:
+            await asyncio.sleep(0.05)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        child = client.get_workflow_handle(f"stack:{stack.name}")
+        assert (await child.describe()).status.name == "CANCELED"
+        assert stack.lock() is None
+        live = {name: v["provider_id"] for name, v in stack.cloud.live().items()}
+        recorded = stack.state()
+        # Every resource made is recorded (a create cut short is at least a pending entry).
+        assert set(live) <= set(recorded)
+        assert {n: recorded[n] for n in live if recorded[n]} == {
+            n: p for n, p in live.items() if recorded[n]
+        }
+        # The next run finishes the job without making anything twice.
+        assert (await runs.execute_pipeline("deploy"))["status"] == "applied"
+    assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", *(f"t{i}" for i in range(6))]}
