@@ -103,11 +103,11 @@ def _check_plan(document: dict[str, Any], plan_id: str) -> None:
         plan = store.get_plan(plan_id)
     finally:
         store.close()
+    # A store keeps each stack's plans apart, so another stack's plan is not found either.
     if plan is None:
-        raise ConfigError(f'plan {plan_id[:100]!r} is not a saved plan of stack "{stack}"')
-    if plan.stack and plan.stack != stack:
         raise ConfigError(
-            f'plan {plan_id} is a plan of stack "{plan.stack}", not of stack "{stack}"'
+            f'plan {plan_id[:100]!r} is not a saved plan of stack "{stack}" (a plan of another '
+            "stack, or no plan id at all?)"
         )
 
 

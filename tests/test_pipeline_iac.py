@@ -9,6 +9,7 @@ import base64
 import json
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -249,4 +250,109 @@ async def test_cancelling_the_pipeline_mid_apply_releases_the_lock_and_records_t
         }
         # The next run finishes the job without making anything twice.
         assert (await runs.execute_pipeline("deploy"))["status"] == "applied"
-    assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", *(f"t{i}" for i in range(6))]}
+    names = ["net", "db", *(f"t{i}" for i in range(6))]
+    assert stack.cloud.fresh_creates() == {n: 1 for n in names}
+
+
+BAD_INPUT = """
+pipelines:
+  bad:
+    steps:
+      - name: first
+        type: step.iac_plan
+        config: {stack: stacks/app.yaml}
+      - name: broken
+        type: {kind}
+        config: {config}
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "expected"),
+    [
+        ("step.iac_plan", "{stack: stacks/missing.yaml}", "stacks/missing.yaml"),
+        ("step.iac_plan", "{stack: stacks/invalid.yaml}",
+         'stacks/invalid.yaml: resource "x": confg: unknown field'),
+        ("step.iac_destroy", "{stack: stacks/app.yaml, targets: [net, nope]}",
+         "has no resource 'nope' (targets)"),
+        ("step.iac_apply", "{stack: stacks/app.yaml, plan: not-a-plan}",
+         "plan 'not-a-plan' is not a saved plan of stack"),
+        ("step.iac_apply", "{stack: stacks/other.yaml, plan: '{{ steps.first.plan_id }}'}",
+         "is not a saved plan of stack"),
+        ("step.iac_apply", "{document: {stack: x, providers: {}, resources: [{name: a}]}}",
+         "document: resource"),
+    ],
+)
+async def test_bad_input_names_pipeline_step_and_file_and_changes_nothing(
+    client: Client, tmp_path: Path, kind: str, config: str, expected: str
+) -> None:
+    stack = StackFile(tmp_path)
+    (tmp_path / "stacks" / "invalid.yaml").write_text(
+        "stack: bad\nproviders: {main: {type: test}}\nresources:\n"
+        "  - {name: x, type: test.thing, provider: main, confg: {}}\n"
+    )
+    other = stack.path.read_text().replace(stack.name, "other-" + stack.name)
+    (tmp_path / "stacks" / "other.yaml").write_text(
+        other.replace("path: state.db", "path: other.db")
+    )
+    path = pipelines(tmp_path, BAD_INPUT.replace("{kind}", kind).replace("{config}", config))
+    async with iac_worker(client) as queue, running_pipelines(client, path, queue) as runs:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await runs.execute_pipeline("bad")
+    message = failure_of(failure.value)
+    assert f'{path}: pipeline "bad": step "broken": ' in message, message
+    assert expected in message, message
+    assert stack.cloud.calls("create") == []
+
+
+async def test_an_apply_pointed_at_a_plan_of_another_stack_in_the_same_store_is_refused(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path)
+    other = stack.path.read_text().replace(f"stack: {stack.name}", f"stack: o{stack.name}")
+    (tmp_path / "stacks" / "other.yaml").write_text(other)
+    text = """
+pipelines:
+  cross:
+    steps:
+      - name: plan
+        type: step.iac_plan
+        config: {stack: stacks/other.yaml}
+      - name: apply
+        type: step.iac_apply
+        config: {stack: stacks/app.yaml, plan: "{{ steps.plan.plan_id }}"}
+"""
+    path = pipelines(tmp_path, text)
+    async with iac_worker(client) as queue, running_pipelines(client, path, queue) as runs:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await runs.execute_pipeline("cross")
+    message = failure_of(failure.value)
+    assert 'pipeline "cross": step "apply": plan ' in message, message
+    assert f'is not a saved plan of stack "{stack.name}" (a plan of another stack' in message
+    assert stack.cloud.calls("create") == []
+
+
+def test_wfctl_validate_and_schema_know_the_iac_steps(tmp_path: Path) -> None:
+    good = pipelines(tmp_path, RELEASE)
+    done = subprocess.run([sys.executable, "-m", "wfctl", "validate", str(good)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipelines:\n  p:\n    steps:\n      - name: a\n"
+                   "        type: step.iac_drift_detect\n"
+                   "        config: {stack: s.yaml, document: {stack: s}}\n")
+    done = subprocess.run([sys.executable, "-m", "wfctl", "validate", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert 'pipeline "p": step "a"' in done.stderr
+    assert "exactly one of `stack` (a stack file) or `document`" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "wfctl", "schema", "pipeline"],
+                          capture_output=True, text=True, timeout=60)
+    schema = json.loads(done.stdout)
+    apply = schema["$defs"]["IacApplyConfig"]["properties"]
+    assert {"stack", "document", "targets", "parallelism", "rollback", "allow_replace",
+            "plan"} <= set(apply)
+    steps = json.dumps(schema)
+    for name in ("iac_plan", "iac_apply", "iac_destroy", "iac_drift", "iac_drift_detect",
+                 "iac_status", "iac_outputs"):
+        assert f'"step.{name}"' in steps
