@@ -25,6 +25,7 @@ from tests.conftest import temporal_binary
 from tests.iac_test_provider import TestCloud
 from tests.iac_wf_support import iac_worker, start, wait_for_phase
 from tests.pipeline_harness import running_pipelines
+from tests.test_pipeline_replay import replayer
 from wfctl.client import PipelineExecutor
 from wfctl.stack_client import StackBusyError, StackClient, load_document
 
@@ -41,7 +42,8 @@ class StackFile:
         self.cloud = TestCloud(folder / f"{self.name}-cloud.db")
         self.path = folder / "stacks" / "app.yaml"
         extra = "".join(
-            f"  - {{name: t{i}, type: test.thing, provider: main}}\n" for i in range(things)
+            f"  - {{name: t{i}, type: test.thing, provider: main, config: {{size: 1}}}}\n"
+            for i in range(things)
         )
         self.path.write_text(
             f"stack: {self.name}\n"
@@ -145,6 +147,7 @@ async def test_plan_then_apply_of_that_plan_creates_once_and_outputs_flow_but_ne
         handle = await runs.start_pipeline("release")
         result = await handle.result()
         history = await shown_history(client, handle.id)
+        await replayer().replay_workflow(await handle.fetch_history())
     assert result["has_changes"] is True
     assert result["counts"] == {"create": 2, "update": 0, "replace": 0, "delete": 0}
     assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to destroy." in result["summary"]
@@ -401,3 +404,97 @@ async def test_a_sigkill_of_the_worker_during_the_apply_step_creates_each_resour
     assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", "t0", "t1", "t2", "t3"]}
     assert set(stack.state()) == set(stack.cloud.live())
     assert stack.lock() is None
+
+
+INSPECT = """
+pipelines:
+  deploy:
+    steps:
+      - name: apply
+        type: step.iac_apply
+        config: {stack: "{{ stack_file }}", targets: "{{ only }}"}
+  inspect:
+    steps:
+      - name: drift
+        type: step.iac_drift_detect
+        config: {stack: stacks/app.yaml}
+      - name: status
+        type: step.iac_status
+        config: {stack: stacks/app.yaml}
+      - name: destroy
+        type: step.iac_destroy
+        config: {stack: stacks/app.yaml, targets: [t0, t1]}
+      - name: seen
+        type: step.set
+        config:
+          values: {drift: "{{ steps.drift.resources }}", live: "{{ steps.status.resources }}"}
+"""
+
+
+async def test_drift_status_and_destroy_steps_report_what_the_cloud_has(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path, things=2)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, INSPECT), queue
+    ) as runs:
+        # Templates choose the stack file and the targets.
+        deployed = await runs.execute_pipeline(
+            "deploy", {"stack_file": "stacks/app.yaml", "only": ["t0", "t1"]}
+        )
+        assert deployed["counts"]["create"] == 2 and set(stack.cloud.live()) == {"t0", "t1"}
+        stack.cloud.set_config("t0", "size", 2)
+        stack.cloud.remove("t1")
+        handle = await runs.start_pipeline("inspect")
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result["drifted"] is True
+    drift = {r["name"]: r for r in result["drift"]}
+    assert drift["t0"]["ghost"] is False and drift["t0"]["fields"] == ["config.size"]
+    assert drift["t1"] == {"name": "t1", "fields": [], "ghost": True}
+    assert {r["name"]: r["status"] for r in result["live"]} == {"t0": "ready", "t1": "deleted"}
+    assert sorted(result["destroyed"]) == ["t0", "t1"], result
+    assert result["status"] == "applied" and result["errors"] == []
+    assert stack.cloud.live() == {} and stack.state() == {}
+    await replayer().replay_workflow(history)
+
+
+RETRIED = """
+pipelines:
+  patient:
+    steps:
+      - name: apply
+        type: step.iac_apply
+        retry: {max_attempts: 100, initial_interval: 0.2s, backoff: 1.0}
+        config: {stack: stacks/app.yaml}
+  careless:
+    steps:
+      - name: apply
+        type: step.iac_apply
+        on_error: continue
+        config: {stack: stacks/app.yaml}
+"""
+
+
+async def test_a_busy_stack_obeys_the_steps_retry_and_on_error(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path, latency=0.3, things=3)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, RETRIED), queue
+    ) as runs:
+        direct = await start(
+            client, "ApplyWorkflow", queue, stack.document(auto_approve=True, parallelism=1)
+        )
+        careless = await runs.execute_pipeline("careless")
+        assert f"workflow stack:{stack.name} holds it" in careless["_error"]
+        patient = await runs.start_pipeline("patient")
+        assert (await direct.result()).status == "applied"
+        # Retried until the wfctl apply let go; by then there is nothing left to do.
+        assert (await patient.result())["status"] == "no_changes"
+        refused = [
+            event for event in (await patient.fetch_history()).events
+            if event.HasField("start_child_workflow_execution_failed_event_attributes")
+        ]
+        assert refused, "the patient pipeline never found the stack busy"
+    assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", "t0", "t1", "t2"]}

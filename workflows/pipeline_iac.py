@@ -176,9 +176,12 @@ class IacSteps:
                 "errors": [error.model_dump(mode="json") for error in outcome.errors],
             }
         if isinstance(outcome, DriftReport):
+            # A ghost is also reported as a drifted resource; listed once, as the ghost.
+            ghosts = set(outcome.ghosts)
             resources = [
                 {"name": result.name, "fields": result.fields, "ghost": False}
                 for result in outcome.results
+                if result.name not in ghosts
             ] + [{"name": name, "fields": [], "ghost": True} for name in outcome.ghosts]
             return {"drifted": bool(resources), "resources": resources}
         assert isinstance(outcome, StatusReport)
