@@ -57,12 +57,20 @@ def _refused(request: IacStepRequest, problem: str) -> ApplicationError:
     return ApplicationError(f"{where}: {problem}", type="ConfigError", non_retryable=True)
 
 
-def _as_input(doc: StackDocument, folder: Path) -> dict[str, Any]:
+def _as_input(doc: StackDocument, folder: Path | None) -> dict[str, Any]:
+    """`folder`: what a relative SQLite state path is relative to (None: nothing, refused)."""
     data = doc.model_dump(mode="json", exclude_defaults=True)
     state = doc.state.model_dump(mode="json", exclude_none=True)
     if doc.state.backend == "sqlite":
         path = Path(doc.state.path).expanduser()
-        state["path"] = str(path if path.is_absolute() else folder / path)
+        if not path.is_absolute():
+            if folder is None:
+                raise ConfigError(
+                    f"document: state path {doc.state.path!r} is relative, but this pipeline "
+                    "was not loaded from a file; give an absolute path"
+                )
+            path = folder / path
+        state["path"] = str(path)
     data["state"] = state
     data["stack"] = doc.stack
     return data
@@ -83,7 +91,7 @@ def prepare(request: IacStepRequest) -> dict[str, Any]:
         folder = path.parent
     else:
         doc = parse_stack(request.document, "document")
-        folder = Path(request.folder or ".").resolve()
+        folder = Path(request.folder) if request.folder else None
     unknown = [name for name in request.targets if name not in doc.by_name]
     if unknown:
         raise ConfigError(

@@ -289,6 +289,9 @@ pipelines:
          "is not a saved plan of stack"),
         ("step.iac_apply", "{document: {stack: x, providers: {}, resources: [{name: a}]}}",
          "document: resource"),
+        ("step.iac_apply",
+         "{stack: stacks/app.yaml, plan: '{{ steps.first.nothing | default(\"\") }}'}",
+         "plan rendered to an empty value"),
     ],
 )
 async def test_bad_input_names_pipeline_step_and_file_and_changes_nothing(

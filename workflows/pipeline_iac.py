@@ -113,6 +113,21 @@ def _options(kind: str, config: IacStepConfig) -> dict[str, Any]:
     return options
 
 
+def _checked_options(kind: str, step: StepSpec, config: IacStepConfig) -> dict[str, Any]:
+    """The child's run options from the rendered config, or IacStepFailed saying what is off."""
+    if "plan" in step.config and isinstance(config, IacApplyConfig) and not config.plan:
+        # Planning anew here would apply something nobody approved.
+        raise IacStepFailed(
+            f"plan rendered to an empty value from {step.config['plan']!r}; expected the "
+            "plan id of a step.iac_plan", "ConfigError",
+        )
+    if config.document is not None and not isinstance(config.document, dict):
+        raise IacStepFailed(
+            f"document must render to a mapping, got {config.document!r}", "ConfigError"
+        )
+    return _options(kind, config)
+
+
 class IacSteps:
     """Runs a pipeline's IaC steps; one per pipeline run (it numbers the children it starts)."""
 
@@ -127,11 +142,12 @@ class IacSteps:
         config: IacStepConfig,
     ) -> dict[str, Any]:
         kind, workflow_type, result_type = KINDS[step.type]
-        options = _options(kind, config)
+        try:
+            options = _checked_options(kind, step, config)
+        except IacStepFailed as bad:
+            where = f'{definition.source}: pipeline "{definition.name}": step "{step_key}"'
+            raise IacStepFailed(f"{where}: {bad.reason}", bad.error_type) from None
         document = config.document
-        if document is not None and not isinstance(document, dict):
-            raise IacStepFailed(f"document must render to a mapping, got {document!r}",
-                                "ConfigError")
         request = IacStepRequest(
             pipeline=definition.name,
             step=step_key,
