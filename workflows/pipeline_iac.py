@@ -74,7 +74,7 @@ def _activity_failure(error: ActivityError) -> IacStepFailed:
     return IacStepFailed(str(cause or error), type(cause).__name__)
 
 
-async def _activity(method: Any, arg: BaseModel, result_type: Any, summary: str) -> Any:
+async def _activity(method: Any, arg: BaseModel, summary: str) -> Any:
     try:
         return await workflow.execute_activity_method(
             method,
@@ -159,7 +159,7 @@ class IacSteps:
             plan=options.get("plan_id", ""),
         )
         prepared: PreparedStack = await _activity(
-            IacStepActivities.prepare_iac_step, request, PreparedStack,
+            IacStepActivities.prepare_iac_step, request,
             f"{step.name}: read stack {config.stack or '(inline document)'}",
         )
         doc = prepared.document
@@ -278,7 +278,6 @@ class IacSteps:
         return await _activity(
             IacStepActivities.iac_recorded_outputs,
             OutputsQuery(document=document, names=names),
-            dict[str, dict[str, Any]],
             f"{step.name}: read outputs of stack {document['stack']}",
         )
 
@@ -288,7 +287,6 @@ class IacSteps:
         described: PlanDescription = await _activity(
             IacStepActivities.describe_iac_plan,
             PlanQuery(document=document, plan_id=outcome.plan_id),
-            PlanDescription,
             f"{step.name}: describe plan {outcome.plan_id}",
         )
         counts = {k: outcome.counts.get(k, 0) for k in ACTION_COUNTS}
