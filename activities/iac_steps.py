@@ -20,6 +20,11 @@ from engine.iac.stack import StackDocument, load_stack_file, parse_stack
 from interfaces.errors import ConfigError
 from statestore import open_state_store
 
+# A plan's text and action list travel through the pipeline's history and state: a plan of
+# thousands of actions is cut here, well under Temporal's 2 MB payload limit.
+SUMMARY_LIMIT = 64_000
+ACTIONS_LIMIT = 1000
+
 
 class IacStepRequest(BaseModel):
     pipeline: str
@@ -134,9 +139,19 @@ def describe(query: PlanQuery) -> PlanDescription:
             "action": action.action,
             "changed": [change.path for change in action.changes],
         }
-        for action in plan.actions
+        for action in plan.actions[:ACTIONS_LIMIT]
     ]
-    return PlanDescription(summary=render_plan(plan), actions=actions)
+    return PlanDescription(summary=bounded_summary(render_plan(plan)), actions=actions)
+
+
+def bounded_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """The plan text, or its head and its `Plan: ...` line with how much was left out."""
+    if len(text) <= limit:
+        return text
+    head, _, last = text.rpartition("\n")
+    kept = head[:limit].rpartition("\n")[0]
+    left = head.count("\n") - kept.count("\n")
+    return f"{kept}\n... ({left} more lines: `wfctl infra plan` shows them all)\n{last}"
 
 
 def recorded_outputs(query: OutputsQuery) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from activities.iac_steps import bounded_summary
 from statestore import open_state_store
 from tests.conftest import temporal_binary
 from tests.iac_test_provider import TestCloud
@@ -501,3 +502,14 @@ async def test_a_busy_stack_obeys_the_steps_retry_and_on_error(
         ]
         assert refused, "the patient pipeline never found the stack busy"
     assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", "t0", "t1", "t2"]}
+
+
+def test_a_huge_plan_summary_keeps_its_head_and_its_plan_line() -> None:
+    lines = [f"  + test.thing r{i}" for i in range(5000)]
+    text = "\n".join([*lines, "", "Plan: 5000 to create, 0 to update, 0 to replace, 0 to destroy."])
+    cut = bounded_summary(text, limit=1000)
+    assert len(cut) < 1200 and cut.startswith("  + test.thing r0\n")
+    assert cut.endswith("\nPlan: 5000 to create, 0 to update, 0 to replace, 0 to destroy.")
+    shown = cut.count("test.thing")
+    assert f"... ({5001 - shown} more lines: `wfctl infra plan` shows them all)" in cut
+    assert bounded_summary("No changes.") == "No changes."
