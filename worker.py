@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.iac import iac_activities
+from activities.iac_steps import IacStepActivities
 from activities.pipeline_catalog import CatalogReloader, PipelineCatalog
 from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
@@ -64,14 +65,17 @@ def pipeline_worker(
     catalog: PipelineCatalog,
     registry: StepRegistry,
     task_queue: str = task_queues.PIPELINES,
+    iac_task_queue: str = task_queues.IAC,
 ) -> Worker:
+    """`iac_task_queue`: where the pipelines' IaC steps run their stack workflows."""
     activities = PipelineActivities(catalog, registry)
+    iac_steps = IacStepActivities(iac_task_queue)
     return guarded_worker(
         client,
         task_queue=task_queue,
         workflows=[PipelineWorkflow],
         workflow_runner=workflow_runner(),
-        activities=[activities.load_pipeline_definition, activities.run_step],
+        activities=[activities.load_pipeline_definition, activities.run_step, *iac_steps.all()],
         max_concurrent_activities=100,
     )
 

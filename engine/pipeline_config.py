@@ -244,6 +244,9 @@ class PipelineDefinition(BaseModel):
     name: str
     source: str
     spec: PipelineSpec
+    # The absolute folder of the file declaring it ("" when loaded from text): IaC steps'
+    # stack files are resolved against it, never against the worker's working directory.
+    folder: str = ""
     # Step types that run as regular activities; all others run as local activities.
     io_types: list[str] = Field(default_factory=list)
 
@@ -408,7 +411,7 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
-        pipelines = parse_pipelines_text(_read(root), str(root), registry)
+        pipelines = _in_folder(parse_pipelines_text(_read(root), str(root), registry), root)
     else:
         pipelines = _load_folder(root, registry)
     problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
@@ -510,7 +513,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
         if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
             continue
         try:
-            loaded = parse_pipelines_text(text, str(file), registry)
+            loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -523,6 +526,13 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
     if problems:
         raise ConfigError(problems)
     return pipelines
+
+
+def _in_folder(
+    pipelines: dict[str, PipelineDefinition], file: Path
+) -> dict[str, PipelineDefinition]:
+    folder = str(file.resolve().parent)
+    return {name: d.model_copy(update={"folder": folder}) for name, d in pipelines.items()}
 
 
 def _read(file: Path) -> str:

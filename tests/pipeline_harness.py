@@ -14,6 +14,7 @@ from activities.step_catalog import default_registry
 from activities.steps.egress import EgressPolicy, configure_egress
 from wfctl.client import PipelineExecutor
 from worker import pipeline_worker
+from workflows import task_queues
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The tests' HTTP servers are all on loopback, the only place the network guard lets them go.
@@ -31,9 +32,11 @@ def loopback_egress() -> Iterator[None]:
 
 
 @asynccontextmanager
-async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator[PipelineExecutor]:
+async def running_pipelines(
+    client: Client, config: str | Path, iac_task_queue: str = task_queues.IAC
+) -> AsyncIterator[PipelineExecutor]:
     """A worker serving `config` (a path or YAML text) on a fresh task queue, with
-    step.http_call allowed to loopback."""
+    step.http_call allowed to loopback; its IaC steps run on `iac_task_queue`."""
     registry = default_registry()
     if isinstance(config, Path):
         catalog = PipelineCatalog.load(config, registry)
@@ -43,5 +46,5 @@ async def running_pipelines(client: Client, config: str | Path) -> AsyncIterator
         catalog = PipelineCatalog(parse_pipelines_text(config, "<test>", registry))
     task_queue = f"test-pipelines-{uuid.uuid4().hex[:8]}"
     with loopback_egress():
-        async with pipeline_worker(client, catalog, registry, task_queue):
+        async with pipeline_worker(client, catalog, registry, task_queue, iac_task_queue):
             yield PipelineExecutor(client, task_queue=task_queue)

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SleepConfig,
         WaitForApprovalConfig,
     )
+    from engine.steps.iac import IAC_TYPES
     from engine.steps.paths import lookup
     from engine.templates import TemplateEngine, TemplateError
     from interfaces import PipelineContext, StepResult
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         bounded_details,
     )
+    from workflows.pipeline_iac import IacStepFailed, IacSteps
     from workflows.raw_input import NO_PAYLOAD, update_argument, workflow_input
     from workflows.search_attributes import PIPELINE_NAME
 
@@ -156,7 +158,9 @@ class PipelineWorkflow:
             "step.sleep": self._sleep,
             "step.wait_for_approval": self._wait_for_approval,
             "step.retry_with_backoff": self._retry_with_backoff,
+            **{name: self._iac_step for name in IAC_TYPES},
         }
+        self._iac = IacSteps()
 
     @workflow.run
     async def run(self, input: RawValue = NO_PAYLOAD) -> dict[str, Any]:
@@ -325,7 +329,7 @@ class PipelineWorkflow:
     ) -> StepResult:
         self._status.current_step = scope.key(step)
         workflow.set_current_details(f"step {scope.key(step)} ({step.type})")
-        control = CONTROL_TYPES.get(step.type)
+        control = CONTROL_TYPES.get(step.type) or IAC_TYPES.get(step.type)
         if control is None:
             return await self._execute(definition, step, scope.ctx)
         config = self._render_config(step, control, scope.ctx)
@@ -545,6 +549,26 @@ class PipelineWorkflow:
         base = f"pipeline:{pipeline}:{run}.{step_key}"
         count = self._child_ids[base] = self._child_ids.get(base, 0) + 1
         return base if count == 1 else f"{base}.{count}"
+
+    async def _iac_step(
+        self, definition: PipelineDefinition, step: StepSpec, config: Any, scope: Scope
+    ) -> StepResult:
+        # A stack busy with another run is worth waiting for when the step has a retry
+        # policy; every other failure (bad input, a stale plan, failed actions) is final.
+        policy = step.retry
+        attempt = 1
+        delay = policy.initial_interval if policy else timedelta(0)
+        while True:
+            try:
+                return StepResult(
+                    output=await self._iac.run(definition, step, scope.key(step), config)
+                )
+            except IacStepFailed as failed:
+                if not failed.busy or policy is None or attempt >= policy.max_attempts:
+                    raise StepFailed(step, failed.reason, failed.error_type) from None
+            await workflow.sleep(delay, summary=f"{step.name} ({step.type}): stack busy")
+            attempt += 1
+            delay = min(delay * policy.backoff, policy.max_interval)
 
     async def _sleep(
         self, definition: PipelineDefinition, step: StepSpec, config: SleepConfig, scope: Scope
