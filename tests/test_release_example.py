@@ -2,7 +2,8 @@
 plan in `wfctl pipeline pending` and approves with `wfctl pipeline approve`, the apply of that
 plan makes the bucket, the echo server's health check passes and the webhook hears; a rerun
 with nothing to change skips the approval; a release whose health check keeps failing puts
-the previous release back and fails the run saying so."""
+the previous release back and fails the run saying so. Then examples/drift-watch.yaml on the
+same stack stays quiet until the bucket is changed by hand, and then calls its webhook."""
 
 from __future__ import annotations
 
@@ -79,9 +80,9 @@ async def approve_with_wfctl(
 async def test_release_example_on_moto(
     client: Client, tmp_path: Path, moto_endpoint: str, aws_provider: Any, echo: EchoServer
 ) -> None:
-    # A copy, so the example's relative state path (.data/) lands in tmp_path.
-    example = tmp_path / "release.yaml"
-    shutil.copy(EXAMPLES / "release.yaml", example)
+    # Copies, so the examples' relative state path (.data/) lands in tmp_path.
+    for name in ("release.yaml", "drift-watch.yaml"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
     address = client.service_client.config.target_host
     s3 = aws_provider(stack="release-sandbox").context.session.client("s3")
     base = {"approver": "ada", "aws_endpoint": moto_endpoint,
@@ -92,7 +93,7 @@ async def test_release_example_on_moto(
         return {t["Key"]: t["Value"] for t in tags}["release"]
 
     async with iac_worker(client) as queue, running_pipelines(
-        client, example, iac_task_queue=queue
+        client, tmp_path, iac_task_queue=queue
     ) as executor:
         handle = await executor.start_pipeline("release", {**base, "image_tag": "v1"})
         shown = await approve_with_wfctl(executor, handle, address)
@@ -121,3 +122,16 @@ async def test_release_example_on_moto(
         assert echo.request_counts["/status/503"] == 4  # the step's retries, then rollback
         assert release_tag() == "v1"
         assert echo.request_counts["/echo"] == 2  # no notification of a failed release
+
+        # drift-watch on the same stack: quiet while the cloud matches the state...
+        watch = {"aws_endpoint": moto_endpoint, "webhook_url": f"{echo.url}/echo/drift"}
+        quiet = await executor.execute_pipeline("drift-watch", watch)
+        assert quiet == {"drifted": False, "resources": []}
+        assert echo.request_counts["/echo/drift"] == 0
+        # ...and the webhook hears when someone changes the bucket by hand.
+        s3.put_bucket_versioning(
+            Bucket="release-sandbox-site", VersioningConfiguration={"Status": "Suspended"}
+        )
+        drifted = await executor.execute_pipeline("drift-watch", watch)
+        assert drifted == {"drifted": True, "resources": ["site"]}
+        assert echo.request_counts["/echo/drift"] == 1
