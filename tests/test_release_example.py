@@ -11,7 +11,6 @@ import asyncio
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
-from examples.echo_server import EchoServer
+from examples.echo_server import EchoServer, start_in_thread
 from tests.iac_wf_support import iac_worker
 from tests.pipeline_harness import EXAMPLES, running_pipelines
 from wfctl.client import PipelineExecutor
@@ -35,9 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def echo() -> Iterator[EchoServer]:
-    server = EchoServer(0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    _, server = start_in_thread()
     yield server
     server.stop()
 
