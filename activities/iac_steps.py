@@ -20,6 +20,11 @@ from engine.iac.stack import StackDocument, load_stack_file, parse_stack
 from interfaces.errors import ConfigError
 from statestore import open_state_store
 
+# A plan's text and action list travel through the pipeline's history and state: a plan of
+# thousands of actions is cut here, well under Temporal's 2 MB payload limit.
+SUMMARY_LIMIT = 64_000
+ACTIONS_LIMIT = 1000
+
 
 class IacStepRequest(BaseModel):
     pipeline: str
@@ -57,12 +62,20 @@ def _refused(request: IacStepRequest, problem: str) -> ApplicationError:
     return ApplicationError(f"{where}: {problem}", type="ConfigError", non_retryable=True)
 
 
-def _as_input(doc: StackDocument, folder: Path) -> dict[str, Any]:
+def _as_input(doc: StackDocument, folder: Path | None) -> dict[str, Any]:
+    """`folder`: what a relative SQLite state path is relative to (None: nothing, refused)."""
     data = doc.model_dump(mode="json", exclude_defaults=True)
     state = doc.state.model_dump(mode="json", exclude_none=True)
     if doc.state.backend == "sqlite":
         path = Path(doc.state.path).expanduser()
-        state["path"] = str(path if path.is_absolute() else folder / path)
+        if not path.is_absolute():
+            if folder is None:
+                raise ConfigError(
+                    f"document: state path {doc.state.path!r} is relative, but this pipeline "
+                    "was not loaded from a file; give an absolute path"
+                )
+            path = folder / path
+        state["path"] = str(path)
     data["state"] = state
     data["stack"] = doc.stack
     return data
@@ -83,7 +96,7 @@ def prepare(request: IacStepRequest) -> dict[str, Any]:
         folder = path.parent
     else:
         doc = parse_stack(request.document, "document")
-        folder = Path(request.folder or ".").resolve()
+        folder = Path(request.folder) if request.folder else None
     unknown = [name for name in request.targets if name not in doc.by_name]
     if unknown:
         raise ConfigError(
@@ -103,11 +116,11 @@ def _check_plan(document: dict[str, Any], plan_id: str) -> None:
         plan = store.get_plan(plan_id)
     finally:
         store.close()
+    # A store keeps each stack's plans apart, so another stack's plan is not found either.
     if plan is None:
-        raise ConfigError(f'plan {plan_id[:100]!r} is not a saved plan of stack "{stack}"')
-    if plan.stack and plan.stack != stack:
         raise ConfigError(
-            f'plan {plan_id} is a plan of stack "{plan.stack}", not of stack "{stack}"'
+            f'plan {plan_id[:100]!r} is not a saved plan of stack "{stack}" (a plan of another '
+            "stack, or no plan id at all?)"
         )
 
 
@@ -126,9 +139,19 @@ def describe(query: PlanQuery) -> PlanDescription:
             "action": action.action,
             "changed": [change.path for change in action.changes],
         }
-        for action in plan.actions
+        for action in plan.actions[:ACTIONS_LIMIT]
     ]
-    return PlanDescription(summary=render_plan(plan), actions=actions)
+    return PlanDescription(summary=bounded_summary(render_plan(plan)), actions=actions)
+
+
+def bounded_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """The plan text, or its head and its `Plan: ...` line with how much was left out."""
+    if len(text) <= limit:
+        return text
+    head, _, last = text.rpartition("\n")
+    kept = head[:limit].rpartition("\n")[0]
+    left = head.count("\n") - kept.count("\n")
+    return f"{kept}\n... ({left} more lines: `wfctl infra plan` shows them all)\n{last}"
 
 
 def recorded_outputs(query: OutputsQuery) -> dict[str, dict[str, Any]]:

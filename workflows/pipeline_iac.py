@@ -74,7 +74,7 @@ def _activity_failure(error: ActivityError) -> IacStepFailed:
     return IacStepFailed(str(cause or error), type(cause).__name__)
 
 
-async def _activity(method: Any, arg: BaseModel, result_type: Any, summary: str) -> Any:
+async def _activity(method: Any, arg: BaseModel, summary: str) -> Any:
     try:
         return await workflow.execute_activity_method(
             method,
@@ -113,6 +113,21 @@ def _options(kind: str, config: IacStepConfig) -> dict[str, Any]:
     return options
 
 
+def _checked_options(kind: str, step: StepSpec, config: IacStepConfig) -> dict[str, Any]:
+    """The child's run options from the rendered config, or IacStepFailed saying what is off."""
+    if "plan" in step.config and isinstance(config, IacApplyConfig) and not config.plan:
+        # Planning anew here would apply something nobody approved.
+        raise IacStepFailed(
+            f"plan rendered to an empty value from {step.config['plan']!r}; expected the "
+            "plan id of a step.iac_plan", "ConfigError",
+        )
+    if config.document is not None and not isinstance(config.document, dict):
+        raise IacStepFailed(
+            f"document must render to a mapping, got {config.document!r}", "ConfigError"
+        )
+    return _options(kind, config)
+
+
 class IacSteps:
     """Runs a pipeline's IaC steps; one per pipeline run (it numbers the children it starts)."""
 
@@ -127,11 +142,12 @@ class IacSteps:
         config: IacStepConfig,
     ) -> dict[str, Any]:
         kind, workflow_type, result_type = KINDS[step.type]
-        options = _options(kind, config)
+        try:
+            options = _checked_options(kind, step, config)
+        except IacStepFailed as bad:
+            where = f'{definition.source}: pipeline "{definition.name}": step "{step_key}"'
+            raise IacStepFailed(f"{where}: {bad.reason}", bad.error_type) from None
         document = config.document
-        if document is not None and not isinstance(document, dict):
-            raise IacStepFailed(f"document must render to a mapping, got {document!r}",
-                                "ConfigError")
         request = IacStepRequest(
             pipeline=definition.name,
             step=step_key,
@@ -143,7 +159,7 @@ class IacSteps:
             plan=options.get("plan_id", ""),
         )
         prepared: PreparedStack = await _activity(
-            IacStepActivities.prepare_iac_step, request, PreparedStack,
+            IacStepActivities.prepare_iac_step, request,
             f"{step.name}: read stack {config.stack or '(inline document)'}",
         )
         doc = prepared.document
@@ -176,9 +192,12 @@ class IacSteps:
                 "errors": [error.model_dump(mode="json") for error in outcome.errors],
             }
         if isinstance(outcome, DriftReport):
+            # A ghost is also reported as a drifted resource; listed once, as the ghost.
+            ghosts = set(outcome.ghosts)
             resources = [
                 {"name": result.name, "fields": result.fields, "ghost": False}
                 for result in outcome.results
+                if result.name not in ghosts
             ] + [{"name": name, "fields": [], "ghost": True} for name in outcome.ghosts]
             return {"drifted": bool(resources), "resources": resources}
         assert isinstance(outcome, StatusReport)
@@ -259,7 +278,6 @@ class IacSteps:
         return await _activity(
             IacStepActivities.iac_recorded_outputs,
             OutputsQuery(document=document, names=names),
-            dict[str, dict[str, Any]],
             f"{step.name}: read outputs of stack {document['stack']}",
         )
 
@@ -269,7 +287,6 @@ class IacSteps:
         described: PlanDescription = await _activity(
             IacStepActivities.describe_iac_plan,
             PlanQuery(document=document, plan_id=outcome.plan_id),
-            PlanDescription,
             f"{step.name}: describe plan {outcome.plan_id}",
         )
         counts = {k: outcome.counts.get(k, 0) for k in ACTION_COUNTS}
