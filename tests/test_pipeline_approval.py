@@ -26,7 +26,7 @@ from tests.conftest import temporal_binary
 from tests.pipeline_harness import EXAMPLES, running_pipelines
 from wfctl.client import PipelineExecutor
 from wfctl.history import TemporalEventRecorder
-from workflows.pipeline_approval import PendingApproval
+from workflows.pipeline_approval import DETAILS_LIMIT, PendingApproval
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,23 @@ pipelines:
       - name: deploy
         type: step.set
         config: {values: {deployed: "{{ version }}", by: "{{ approval.approver }}"}}
+  planned:
+    steps:
+      - name: plan
+        type: step.set
+        config:
+          values:
+            summary: "  ~ aws.s3_bucket.web [update]\\n      tags.release: old -> {{ tag }}"
+      - name: approve
+        type: step.wait_for_approval
+        config:
+          message: "apply release {{ tag }}?"
+          details: "{{ steps.plan.summary }}\\nPlan: 0 to add, 1 to change, 0 to destroy."
+  long-details:
+    steps:
+      - name: approve
+        type: step.wait_for_approval
+        config: {details: "{{ 'x' * size }}"}
   deadline-approves:
     steps:
       - name: approve
@@ -206,6 +223,58 @@ async def test_wfctl_pending_and_approve(executor: PipelineExecutor, address: st
     assert code == 0, err
     assert "approve: approved by ada" in out
     assert (await handle.result())["by"] == "ada"
+
+
+PLANNED_DETAILS = (
+    "  ~ aws.s3_bucket.web [update]\n      tags.release: old -> r7\n"
+    "Plan: 0 to add, 1 to change, 0 to destroy."
+)
+
+
+async def test_details_render_from_the_state_and_show_in_the_query_and_the_ui(
+    executor: PipelineExecutor,
+) -> None:
+    handle = await executor.start_pipeline("planned", {"tag": "r7"})
+    [pending] = await waiting_steps(executor, handle.id)
+    assert pending.message == "apply release r7?"
+    assert pending.details == PLANNED_DETAILS
+    # The web UI's "current details" of the run: what the approver reads beside it.
+    metadata = await handle.query("__temporal_workflow_metadata")
+    assert metadata.current_details == (
+        f"waiting for approval: approve\n\napply release r7?\n\n{PLANNED_DETAILS}"
+    )
+    await executor.approve(handle.id, "ada")
+    assert (await handle.result())["approved"] is True
+
+
+async def test_details_longer_than_the_limit_are_cut_saying_so(
+    executor: PipelineExecutor,
+) -> None:
+    handle = await executor.start_pipeline("long-details", {"size": DETAILS_LIMIT + 500})
+    [pending] = await waiting_steps(executor, handle.id)
+    shown, marker = pending.details.rsplit("\n", 1)
+    assert len(pending.details) <= DETAILS_LIMIT and set(shown) == {"x"}
+    assert marker == (
+        f"... ({DETAILS_LIMIT + 500 - len(shown)} more characters not shown; "
+        "see the step that produced them)"
+    )
+    await executor.approve(handle.id, "ada")
+    await handle.result()
+
+
+async def test_wfctl_pending_prints_the_details(executor: PipelineExecutor, address: str) -> None:
+    handle = await executor.start_pipeline("planned", {"tag": "r8"})
+    await waiting_steps(executor, handle.id)
+    wfctl = [sys.executable, "-m", "wfctl", "--address", address, "pipeline"]
+    code, out, err = await run_command(*wfctl, "pending", handle.id)
+    assert code == 0, err
+    expected = PLANNED_DETAILS.replace("r7", "r8")
+    assert f"approve:\n{expected}\n" in out
+    code, out, err = await run_command(*wfctl, "pending", handle.id, "--json")
+    assert code == 0, err
+    assert [p["details"] for p in json.loads(out)] == [expected]
+    await executor.approve(handle.id, "ada")
+    await handle.result()
 
 
 def start_worker(config: Path, address: str, queue: str) -> subprocess.Popen[str]:

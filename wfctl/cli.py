@@ -274,7 +274,8 @@ def pipeline_pending(
     run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """What a run waits for: each step waiting for approval, since when and until when."""
+    """What a run waits for: each step waiting for approval, since when and until when, then
+    each one's details (what is being approved)."""
     from wfctl.client import PipelineExecutor
 
     async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
@@ -289,6 +290,11 @@ def pipeline_pending(
         table.add_row(w.step, w.message, ", ".join(w.approvers) or "anyone",
                       w.since.isoformat()[:19], w.deadline.isoformat()[:19] if w.deadline else "")
     console.print(table)
+    for w in waiting:
+        if w.details:
+            # Printed verbatim: a plan summary's "[...]" and "~" are not rich markup.
+            console.print(f"\n{w.step}:", markup=False, highlight=False)
+            console.print(w.details, markup=False, highlight=False)
 
 
 schedules_app = typer.Typer(help="Temporal Schedules made from pipelines' schedule triggers.",

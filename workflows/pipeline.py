@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalOutcome,
         Approvals,
         PendingApproval,
+        bounded_details,
     )
     from workflows.pipeline_iac import IacStepFailed, IacSteps
     from workflows.raw_input import NO_PAYLOAD, update_argument, workflow_input
@@ -587,14 +588,19 @@ class PipelineWorkflow:
         timeout = None if config.timeout is None else self._duration(step, config.timeout)
         key = scope.key(step)
         now = workflow.now()
+        details = bounded_details(config.details)
         self._approvals.open(PendingApproval(
             step=key,
             message=config.message,
+            details=details,
             approvers=config.approvers,
             since=now,
             deadline=now + timeout if timeout is not None else None,
         ))
-        workflow.set_current_details(f"waiting for approval: {key}")
+        # The web UI shows the current details as markdown beside the run.
+        workflow.set_current_details("\n\n".join(
+            part for part in (f"waiting for approval: {key}", config.message, details) if part
+        ))
         try:
             await workflow.wait_condition(
                 lambda: key in self._approvals.decided,

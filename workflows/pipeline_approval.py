@@ -24,9 +24,25 @@ class ApprovalDecision(BaseModel):
 class PendingApproval(BaseModel):
     step: str
     message: str = ""
+    details: str = ""
     approvers: list[str] = Field(default_factory=list)
     since: datetime
     deadline: datetime | None = None
+
+
+# What an approver reads (a plan summary, say) travels in query results and the run's current
+# details, so it is cut here rather than growing with the thing shown.
+DETAILS_LIMIT = 16_000
+
+
+def bounded_details(text: str, limit: int = DETAILS_LIMIT) -> str:
+    """`text` cut to `limit` characters, saying how much was left out so no one approves a
+    tail they believe they saw."""
+    if len(text) <= limit:
+        return text
+    marker = "\n... ({} more characters not shown; see the step that produced them)"
+    kept = text[: max(0, limit - len(marker.format(len(text))))]
+    return kept + marker.format(len(text) - len(kept))
 
 
 class ApprovalOutcome(BaseModel):

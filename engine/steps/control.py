@@ -84,6 +84,9 @@ class SleepConfig(StepConfig):
 
 class WaitForApprovalConfig(StepConfig):
     message: str = ""
+    # Longer text, usually rendered from an earlier step's output (workflows.pipeline_approval
+    # bounds it).
+    details: str = ""
     # Who may decide; empty means anyone who gives a name.
     approvers: list[str] = Field(default_factory=list)
     timeout: Any = None
