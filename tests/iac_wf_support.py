@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 import tests.iac_test_provider  # noqa: F401  (registers the "test" provider type)
 from activities.iac import iac_activities
@@ -104,10 +105,14 @@ async def start(
 
 
 async def wait_for_phase(handle: WorkflowHandle[Any, Any], phase: str) -> None:
-    """Wait until the run's progress says `phase` (e.g. "approval")."""
+    """Wait until the run's progress says `phase` (e.g. "approval"); the run may not have
+    started yet (a child a pipeline is about to start)."""
     for _ in range(400):
-        if (await handle.query("progress", result_type=Progress)).phase == phase:
-            return
+        try:
+            if (await handle.query("progress", result_type=Progress)).phase == phase:
+                return
+        except RPCError:
+            pass  # not started yet, or no workflow task has run
         await asyncio.sleep(0.05)
     raise AssertionError(f"the run never reached the {phase} phase")
 

@@ -1,7 +1,9 @@
 """IaC pipeline steps against the real dev server and moto: plan -> approval (approved with
 the Temporal CLI) -> apply of that plan makes the AWS resources; a state change while the plan
 waits makes the apply stale and creates nothing; a worker SIGKILLed during the apply step
-leaves, after the restart, each resource in moto exactly once."""
+leaves, after the restart, each resource in moto exactly once; a `wfctl infra apply` is
+refused while the pipeline applies, and cancelling the pipeline leaves no lock and every
+resource moto holds in state."""
 
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 
 from providers.aws.tags import STACK_TAG
-from tests.iac_wf_support import iac_worker, start
+from statestore.factory import open_state_store
+from tests.iac_wf_support import iac_worker, start, wait_for_phase
 from tests.pipeline_harness import running_pipelines
 from tests.test_pipeline_iac import failure_of, spawn_worker
 from wfctl.client import PipelineExecutor
 from wfctl.dev import temporal_binary
-from wfctl.stack_client import load_document
+from wfctl.stack_client import StackBusyError, StackClient, load_document
 
 pytest_plugins = ["tests.aws_fixtures"]
 
@@ -88,12 +92,18 @@ class AwsStack:
         return [v["VpcId"] for v in found]
 
     def stack_buckets(self) -> list[str]:
-        """Buckets in moto carrying this stack's tag (one entry per bucket made)."""
+        """Buckets in moto carrying this stack's tag, or no tags yet (a create cut short
+        between CreateBucket and its tagging): one entry per bucket made."""
         names = []
         for bucket in self.s3.list_buckets()["Buckets"]:
             if not bucket["Name"].startswith(self.name):
                 continue
-            tags = self.s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+            try:
+                tags = self.s3.get_bucket_tagging(Bucket=bucket["Name"])["TagSet"]
+            except self.s3.exceptions.ClientError as error:
+                if error.response["Error"]["Code"] != "NoSuchTagSet":
+                    raise
+                tags = [{"Key": STACK_TAG, "Value": self.name}]
             if {"Key": STACK_TAG, "Value": self.name} in tags:
                 names.append(bucket["Name"])
         return sorted(names)
@@ -211,3 +221,48 @@ async def test_a_sigkill_of_the_worker_during_the_apply_step_makes_each_resource
     assert len(stack.vpcs()) == 1
     assert stack.stack_buckets() == stack.buckets
     assert set(result["resources"]) == {"net", *(f"b{i}" for i in range(len(stack.buckets)))}
+
+
+def recorded(stack: AwsStack) -> tuple[dict[str, str], Any]:
+    """The stack's state entries (name -> cloud id) and its lock holder, read from its store."""
+    store = open_state_store(stack.document()["state"], stack.name)
+    try:
+        entries = {state.name: state.provider_id for state in store.list_resources()}
+        return entries, store.lock_info()  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+async def test_wfctl_apply_is_refused_during_the_pipelines_apply_and_a_cancel_keeps_moto_in_state(
+    client: Client, tmp_path: Path, moto_endpoint: str, session: Any
+) -> None:
+    stack = AwsStack(tmp_path, moto_endpoint, session, buckets=5)
+    (tmp_path / "pipelines.yaml").write_text(APPLY_ONLY)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, tmp_path / "pipelines.yaml", queue
+    ) as runs:
+        handle = await runs.start_pipeline("deploy")
+        child = client.get_workflow_handle(f"stack:{stack.name}")
+        await wait_for_phase(child, "apply")
+        # `wfctl infra apply` of the same stack meets the pipeline's lock.
+        with pytest.raises(StackBusyError) as busy:
+            await StackClient(client, queue).apply(stack.document(), auto_approve=True)
+        assert f"ApplyWorkflow stack:{stack.name}" in str(busy.value)
+        while not stack.stack_buckets():
+            await asyncio.sleep(0.02)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        assert (await child.describe()).status.name == "CANCELED"
+        entries, holder = recorded(stack)
+        assert holder is None
+        # Whatever moto holds for the stack is in state, under the id moto gave it.
+        made = stack.stack_buckets()
+        assert len(made) < len(stack.buckets), "cancelled after the apply had finished"
+        assert {entries[f"b{stack.buckets.index(b)}"] for b in made} == set(made)
+        assert set(stack.vpcs()) <= set(entries.values())
+        # The next run finishes the job with nothing made twice.
+        assert (await runs.execute_pipeline("deploy"))["status"] == "applied"
+    assert len(stack.vpcs()) == 1
+    assert stack.stack_buckets() == stack.buckets
