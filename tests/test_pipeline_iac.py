@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import uuid
@@ -27,7 +26,6 @@ from tests.iac_test_provider import TestCloud
 from tests.iac_wf_support import iac_worker, start, wait_for_phase
 from tests.pipeline_harness import running_pipelines
 from tests.test_pipeline_replay import replayer
-from wfctl.client import PipelineExecutor
 from wfctl.stack_client import StackBusyError, StackClient, load_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -382,32 +380,6 @@ def spawn_worker(address: str, config: Path, pipeline_queue: str, iac_queue: str
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "ready"
     return process
-
-
-async def test_a_sigkill_of_the_worker_during_the_apply_step_creates_each_resource_once(
-    client: Client, tmp_path: Path
-) -> None:
-    # The in-flight actions are retried once their heartbeat (30 s by default) times out.
-    stack = StackFile(tmp_path, latency=0.5, things=4)
-    path = pipelines(tmp_path, APPLY_ONLY)
-    address = client.service_client.config.target_host
-    pipeline_queue, iac_queue = f"p-kill-{uuid.uuid4()}", f"iac-kill-{uuid.uuid4()}"
-    worker = await asyncio.to_thread(spawn_worker, address, path, pipeline_queue, iac_queue)
-    try:
-        handle = await PipelineExecutor(client, pipeline_queue).start_pipeline("deploy")
-        while sum(stack.cloud.fresh_creates().values()) < 2:
-            await asyncio.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait)
-        worker = await asyncio.to_thread(spawn_worker, address, path, pipeline_queue, iac_queue)
-        result = await asyncio.wait_for(handle.result(), timeout=180)
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    assert result["status"] == "applied", result
-    assert stack.cloud.fresh_creates() == {n: 1 for n in ["net", "db", "t0", "t1", "t2", "t3"]}
-    assert set(stack.state()) == set(stack.cloud.live())
-    assert stack.lock() is None
 
 
 INSPECT = """

@@ -221,6 +221,9 @@ async def test_a_sigkill_of_the_worker_during_the_apply_step_makes_each_resource
     assert len(stack.vpcs()) == 1
     assert stack.stack_buckets() == stack.buckets
     assert set(result["resources"]) == {"net", *(f"b{i}" for i in range(len(stack.buckets)))}
+    entries, holder = recorded(stack)
+    assert holder is None
+    assert entries == {"net": stack.vpcs()[0], **{f"b{i}": b for i, b in enumerate(stack.buckets)}}
 
 
 def recorded(stack: AwsStack) -> tuple[dict[str, str], Any]:
