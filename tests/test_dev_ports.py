@@ -96,3 +96,4 @@ def test_wfctl_dev_exits_at_once_on_a_taken_port(held_port: int, tmp_path: Path)
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"wfctl dev: port {held_port} for the Temporal frontend")
     assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+

@@ -222,7 +222,7 @@ def run_dev(*, config: Path, port: int, ui_port: int, data_dir: Path, sandbox_po
 
 
 def welcome(service: DevService) -> str:
-    """The banner. Its commands run as printed in a second terminal (tests/test_dev_banner.py)."""
+    """The banner. Its commands run as printed in a second terminal (tests/test_dev_service.py)."""
     lines = [
         "",
         "wfctl is running.",
