@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/wfctl dev
+	@$(BIN)/wfctl dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

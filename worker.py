@@ -35,7 +35,7 @@ from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
 from providers.registry import load_provider_modules
 from wfctl.codec import EncryptionKeyError
-from wfctl.connection import ConnectionSettings, connect
+from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
@@ -108,17 +108,14 @@ async def serve(
     sync_schedules: bool = False,
     reload_interval: float = 2.0,
 ) -> None:
-    """Run until `stop` is set. Raises ConfigError or ConnectionError before serving anything.
+    """Run until `stop` is set. Raises ConfigError or TemporalUnreachable before serving anything.
 
     With `reload_interval` > 0 the config is watched: new runs use a valid new version, an
     invalid one is logged and ignored. With `sync_schedules` the pipelines' schedule triggers
     are made to match the config at start and after every reload."""
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        raise ConnectionError(f"cannot reach Temporal at {settings.address}: {exc}") from None
+    client = await connect(settings)
 
     async def schedules_follow(definitions: dict[str, PipelineDefinition]) -> None:
         from wfctl.schedules import sync_schedules as sync
@@ -229,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print("worker: invalid config:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
         return 2
-    except ConnectionError as exc:
+    except TemporalUnreachable as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 1
     except EncryptionKeyError as exc:

@@ -424,12 +424,14 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="web UI port")] = 8233,
     data_dir: Annotated[Path, typer.Option(help="where history and state live")] = Path(".data"),
     sandbox_port: Annotated[int, typer.Option(help="AWS sandbox (moto) port; 0 = off")] = 5000,
+    metrics_port: Annotated[int, typer.Option(
+        help="the worker's Prometheus metrics port; 0 = off", envvar="WFCTL_METRICS_PORT")] = 0,
 ) -> None:
     """Run everything locally: Temporal dev server + web UI, AWS sandbox, the worker."""
     from wfctl.dev import run_dev
 
     raise typer.Exit(run_dev(config=config, port=port, ui_port=ui_port, data_dir=data_dir,
-                             sandbox_port=sandbox_port))
+                             sandbox_port=sandbox_port, metrics_port=metrics_port))
 
 
 @app.command("codec-server")

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from engine.pipeline_config import PipelineDefinition
 from interfaces.errors import ConfigError
 from wfctl.codec import EncryptionKeyError
-from wfctl.connection import ConnectionSettings, connect
+from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 
 err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
@@ -31,8 +31,8 @@ def settings_of(ctx: typer.Context) -> ConnectionSettings:
 async def connect_or_exit(settings: ConnectionSettings) -> Client:
     try:
         return await connect(settings)
-    except RuntimeError as exc:
-        err_console.print(f"[red]cannot reach Temporal at {settings.address}:[/] {exc}")
+    except TemporalUnreachable as exc:
+        err_console.print(str(exc), style="red", highlight=False)
         raise typer.Exit(1) from None
     except EncryptionKeyError as exc:
         err_console.print(f"[red]encryption keys:[/] {exc}", highlight=False)

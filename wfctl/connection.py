@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +20,37 @@ from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_UI_URL = "http://localhost:8233"
+
+
+class TemporalUnreachable(ConnectionError, RuntimeError):
+    """No Temporal frontend answered at the address; str() is one line saying where, why and
+    what to do about it. Also a RuntimeError, which the SDK raises, so that code written
+    against that keeps working."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        self.address = address
+        self.reason = reason
+        if _is_local(address):
+            hint = "`make run` (or `wfctl dev`) starts one locally"
+        else:
+            hint = "check the address (--address or TEMPORAL_ADDRESS)"
+        super().__init__(f"cannot reach Temporal at {address}: {reason}; {hint}")
+
+
+def _is_local(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connect_reason(error: RuntimeError) -> str:
+    """The OS's words inside the SDK's nested transport error ("Connection refused")."""
+    found = re.findall(r'(?:message|error): "([^"]+)"', str(error))
+    return found[-1] if found else str(error)
 
 
 @dataclass(frozen=True)
@@ -85,11 +118,15 @@ class ConnectionSettings:
 
 
 async def connect(settings: ConnectionSettings | None = None) -> Client:
+    """A client of the configured Temporal; TemporalUnreachable when none answers there."""
     settings = settings or ConnectionSettings.from_env()
-    return await Client.connect(
-        settings.address,
-        namespace=settings.namespace,
-        api_key=settings.api_key,
-        tls=settings.tls_config(),
-        data_converter=settings.data_converter(),
-    )
+    try:
+        return await Client.connect(
+            settings.address,
+            namespace=settings.namespace,
+            api_key=settings.api_key,
+            tls=settings.tls_config(),
+            data_converter=settings.data_converter(),
+        )
+    except RuntimeError as exc:  # the SDK's one type for every failed connect
+        raise TemporalUnreachable(settings.address, _connect_reason(exc)) from exc
