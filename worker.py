@@ -116,7 +116,7 @@ async def serve(
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
     try:
-        client = await connect(settings)
+        client = await connect(settings, worker=True)
     except RuntimeError as exc:
         raise ConnectionError(f"cannot reach Temporal at {settings.address}: {exc}") from None
 
