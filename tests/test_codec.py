@@ -14,6 +14,7 @@ from interfaces.payload_encryption import UNREADABLE_METADATA
 from wfctl.codec import (
     ENCODING,
     KEY_ID_METADATA,
+    WORKER,
     EncryptionCodec,
     EncryptionKeyError,
     EncryptionKeys,
@@ -105,7 +106,7 @@ def test_key_file_and_settings_wiring(tmp_path: Path) -> None:
     # Without keys a codec is there still, to recognise what it cannot read.
     keyless = ConnectionSettings().data_converter().payload_codec
     assert isinstance(keyless, EncryptionCodec) and keyless.keys is None
-    assert ConnectionSettings().data_converter(worker=True).payload_codec.keep_unreadable
+    assert ConnectionSettings().data_converter(worker=True).payload_codec.reader is WORKER
 
     env = {"WFCTL_ENCRYPTION_KEYS": new_key("a"), "WFCTL_ENCRYPTION_KEY_FILE": str(key_file)}
     from_env = EncryptionKeys.from_env(env)
@@ -133,7 +134,7 @@ async def test_without_the_key_a_client_raises_and_a_worker_hands_the_payload_on
         (EncryptionKeys.parse(new_key("k2")), "key id 'k1', which this worker does not have"),
         (EncryptionKeys.parse(new_key("k1")), "does not decrypt with this worker's key 'k1'"),
     ]:
-        [kept] = await EncryptionCodec(keys, keep_unreadable=True).decode([sealed])
+        [kept] = await EncryptionCodec(keys, WORKER).decode([sealed])
         assert kept.data == sealed.data
         assert reason in kept.metadata[UNREADABLE_METADATA].decode()
         assert "\n" not in kept.metadata[UNREADABLE_METADATA].decode()

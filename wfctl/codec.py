@@ -107,6 +107,23 @@ class EncryptionKeys:
         return cls.load(env.get(KEYS_ENV), env.get(KEY_FILE_ENV))
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who decodes, for the words of what it cannot decrypt: `subject` is what it calls the
+    payload, `remedy` where the key goes. A reader that `keeps_unreadable` cannot raise."""
+
+    name: str
+    subject: str
+    remedy: str
+    keeps_unreadable: bool = False
+
+
+CLIENT = Reader("client", "the result", "as the worker has")
+# The reason follows "invalid workflow input: " or "invalid Update argument: ".
+WORKER = Reader("worker", "it", "on the worker, as the client has", keeps_unreadable=True)
+CODEC_SERVER = Reader("codec server", "the payload", "for the codec server, as the worker has")
+
+
 class EncryptionCodec(PayloadCodec):
     """Encrypts whole payloads (metadata and data) with AES-256-GCM; without keys, encrypts
     nothing but still knows an encrypted payload when it reads one.
@@ -115,14 +132,14 @@ class EncryptionCodec(PayloadCodec):
     another key id fails to decrypt instead of decrypting under the wrong key.
 
     A payload it cannot decrypt (no keys, not its key id) raises EncryptionKeysMissing in a
-    client. A worker's codec (`keep_unreadable`) cannot raise: the SDK would fail the
+    client or the codec server. A worker's codec cannot raise: the SDK would fail the
     workflow task and retry it forever. It hands the payload on still encrypted, marked with
     the reason (UNREADABLE_METADATA), and the workflow, which takes its input and Update
     arguments raw (workflows.raw_input), fails the run or refuses the Update with that reason."""
 
-    def __init__(self, keys: EncryptionKeys | None, *, keep_unreadable: bool = False) -> None:
+    def __init__(self, keys: EncryptionKeys | None, reader: Reader = CLIENT) -> None:
         self.keys = keys
-        self.keep_unreadable = keep_unreadable
+        self.reader = reader
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys} if keys else {}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -158,35 +175,27 @@ class EncryptionCodec(PayloadCodec):
         except InvalidTag:
             return self._unreadable(
                 payload, key_id,
-                f"{self._subject} does not decrypt with this {self._side}'s key {key_id!r}: the "
-                "worker and the client hold different keys under that id, or the data was altered",
+                f"{self.reader.subject} does not decrypt with this {self.reader.name}'s key "
+                f"{key_id!r}: the worker and the client hold different keys under that id, or "
+                "the data was altered",
             )
         return Payload.FromString(plain)
 
-    # A client says "the result"; a worker's reason follows "invalid workflow input: ".
-    @property
-    def _subject(self) -> str:
-        return "it" if self.keep_unreadable else "the result"
-
-    @property
-    def _side(self) -> str:
-        return "worker" if self.keep_unreadable else "client"
-
     def _missing_key(self, key_id: str) -> str:
-        where = "on the worker, as the client has" if self.keep_unreadable else "as the worker has"
+        subject, name, remedy = self.reader.subject, self.reader.name, self.reader.remedy
         if self.keys is None:
             return (
-                f"{self._subject} is encrypted (key id {key_id!r}) and this {self._side} has no "
-                f"encryption keys: set {KEYS_ENV} (or {KEY_FILE_ENV}) {where}"
+                f"{subject} is encrypted (key id {key_id!r}) and this {name} has no encryption "
+                f"keys: set {KEYS_ENV} (or {KEY_FILE_ENV}) {remedy}"
             )
         return (
-            f"{self._subject} is encrypted with key id {key_id!r}, which this {self._side} does "
-            f"not have (it has {', '.join(self.keys.ids())}): add it to {KEYS_ENV} (or "
-            f"{KEY_FILE_ENV}) {where}"
+            f"{subject} is encrypted with key id {key_id!r}, which this {name} does not have "
+            f"(it has {', '.join(self.keys.ids())}): add it to {KEYS_ENV} (or {KEY_FILE_ENV}) "
+            f"{remedy}"
         )
 
     def _unreadable(self, payload: Payload, key_id: str, reason: str) -> Payload:
-        if not self.keep_unreadable:
+        if not self.reader.keeps_unreadable:
             raise EncryptionKeysMissing(key_id, reason)
         marked = Payload()
         marked.CopyFrom(payload)

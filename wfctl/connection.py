@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
-from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
+from wfctl.codec import CLIENT, KEY_FILE_ENV, KEYS_ENV, WORKER, EncryptionCodec, EncryptionKeys
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -74,7 +74,7 @@ class ConnectionSettings:
         on either side: a client raises EncryptionKeysMissing, a `worker`'s workflows fail
         the run saying which key the worker lacks (see EncryptionCodec)."""
         keys = EncryptionKeys.load(self.encryption_keys, self.encryption_key_file)
-        codec = EncryptionCodec(keys, keep_unreadable=worker)
+        codec = EncryptionCodec(keys, WORKER if worker else CLIENT)
         if keys is None:
             return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
         return dataclasses.replace(
