@@ -137,8 +137,25 @@ def encryption_complaints(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+def stack_file(tmp_path: Path) -> Path:
+    stack = Stack(tmp_path).add("net", "test.network", config={"cidr": "10.0.0.0/16"})
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump(stack.document()))
+    return path
+
+
+async def wfctl_infra(address: str, keys: str | None, queue: str, *argv: str) -> list[str]:
+    """`wfctl infra ...` on the IaC worker of `queue`: its stderr lines, having exited 1."""
+    code, lines = await wfctl(
+        address, keys, "infra", *argv,
+        WFCTL_IAC_TASK_QUEUE=queue, **{MODULES_ENV: "tests.iac_test_provider"},
+    )
+    assert code == 1, lines
+    return lines
+
+
 async def test_client_with_keys_worker_without(
-    address: str, caplog: pytest.LogCaptureFixture
+    address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with worker_with(address, None) as client:
@@ -148,6 +165,13 @@ async def test_client_with_keys_worker_without(
         assert code == 1
         assert lines[-1] == f"pipeline mismatch-hello failed: {NO_KEYS_ON_WORKER}"
         await assert_failed_at_once(client, started_id(lines))
+
+        path = stack_file(tmp_path)
+        async with iac_worker(client) as queue:
+            lines = await wfctl_infra(address, KEY_A, queue, "plan", "-f", str(path))
+        assert lines[-1] == f"Error: {NO_KEYS_ON_WORKER}"
+        assert lines[0].startswith("Workflow: "), lines
+        await assert_failed_at_once(client, lines[0].removeprefix("Workflow: "))
     assert len(encryption_complaints(caplog)) <= 1, encryption_complaints(caplog)
 
 
@@ -208,13 +232,7 @@ async def test_client_without_keys_reading_encrypted_results(
             "b): add it to WFCTL_ENCRYPTION_KEYS (or WFCTL_ENCRYPTION_KEY_FILE) as the worker has"
         )
 
-        stack = Stack(tmp_path).add("net", "test.network", config={"cidr": "10.0.0.0/16"})
-        stack_file = tmp_path / "stack.yaml"
-        stack_file.write_text(yaml.safe_dump(stack.document()))
+        path = stack_file(tmp_path)
         async with iac_worker(worker_client) as queue:
-            code, lines = await wfctl(
-                address, None, "infra", "plan", "-f", str(stack_file),
-                WFCTL_IAC_TASK_QUEUE=queue, **{MODULES_ENV: "tests.iac_test_provider"},
-            )
-        assert code == 1
+            lines = await wfctl_infra(address, None, queue, "plan", "-f", str(path))
         assert lines[-1] == f"Error: {NO_KEYS_ON_CLIENT}"
