@@ -115,7 +115,7 @@ async def serve(
     are made to match the config at start and after every reload."""
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
-    client = await connect(settings)
+    client = await connect(settings, worker=True)
 
     async def schedules_follow(definitions: dict[str, PipelineDefinition]) -> None:
         from wfctl.schedules import sync_schedules as sync

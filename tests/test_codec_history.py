@@ -266,7 +266,7 @@ async def test_encode_then_decode_and_ui_access(codec_server: str) -> None:
         refused = await http.post(f"{codec_server}/decode", json={"payloads": [unknown_key]},
                                   headers=auth)
         assert refused.status_code == 400
-        assert "'k9', which is not among the configured keys (k1)" in refused.text
+        assert "key id 'k9', which this codec server does not have (it has k1)" in refused.text
 
 
 async def test_key_rotation_across_runs(address: str) -> None:
@@ -280,7 +280,7 @@ async def test_key_rotation_across_runs(address: str) -> None:
     assert '"azI="' in await show_history(address, new_id)  # key id "k2", base64 in metadata
 
     k1_dropped = await encrypted_client(address, k2)
-    with pytest.raises(EncryptionKeyError, match="'k1', which is not among the configured"):
+    with pytest.raises(EncryptionKeyError, match="'k1', which this client does not have"):
         await k1_dropped.get_workflow_handle(old_id).result()
     assert SECRET in (await k1_dropped.get_workflow_handle(new_id).result())["dsn"]
 

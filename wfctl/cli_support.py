@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from engine.pipeline_config import PipelineDefinition
 from interfaces.errors import ConfigError
-from wfctl.codec import EncryptionKeyError
+from wfctl.codec import EncryptionKeyError, EncryptionKeysMissing
 from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -45,7 +45,11 @@ def run_with_client(ctx: typer.Context, body: ClientBody[T]) -> T:
     async def go() -> T:
         return await body(await connect_or_exit(settings), settings)
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except EncryptionKeysMissing as exc:  # (`wfctl infra` says it as a WfctlError)
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def load_pipelines_or_exit(path: Path) -> dict[str, PipelineDefinition]:

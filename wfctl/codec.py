@@ -23,15 +23,28 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import PayloadCodec
 
-ENCODING = b"binary/encrypted"
-KEY_ID_METADATA = "encryption-key-id"
-KEYS_ENV = "WFCTL_ENCRYPTION_KEYS"
-KEY_FILE_ENV = "WFCTL_ENCRYPTION_KEY_FILE"
+from interfaces.errors import WfctlError
+from interfaces.payload_encryption import (
+    ENCODING,
+    KEY_FILE_ENV,
+    KEY_ID_METADATA,
+    KEYS_ENV,
+    UNREADABLE_METADATA,
+)
+
 NONCE_BYTES = 12
 
 
 class EncryptionKeyError(ValueError):
     """A key list that cannot be used, or a payload no configured key can open."""
+
+
+class EncryptionKeysMissing(EncryptionKeyError, WfctlError):
+    """What a client reads from Temporal is encrypted under a key id it does not have."""
+
+    def __init__(self, key_id: str, message: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
 
 
 @dataclass(frozen=True)
@@ -94,24 +107,50 @@ class EncryptionKeys:
         return cls.load(env.get(KEYS_ENV), env.get(KEY_FILE_ENV))
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who decodes, for the words of what it cannot decrypt: `subject` is what it calls the
+    payload, `remedy` where the key goes. A reader that `keeps_unreadable` cannot raise."""
+
+    name: str
+    subject: str
+    remedy: str
+    keeps_unreadable: bool = False
+
+
+CLIENT = Reader("client", "the result", "as the worker has")
+# The reason follows "invalid workflow input: " or "invalid Update argument: ".
+WORKER = Reader("worker", "it", "on the worker, as the client has", keeps_unreadable=True)
+CODEC_SERVER = Reader("codec server", "the payload", "for the codec server, as the worker has")
+
+
 class EncryptionCodec(PayloadCodec):
-    """Encrypts whole payloads (metadata and data) with AES-256-GCM.
+    """Encrypts whole payloads (metadata and data) with AES-256-GCM; without keys, encrypts
+    nothing but still knows an encrypted payload when it reads one.
 
     The key id is bound to the ciphertext as associated data, so a payload relabelled with
-    another key id fails to decrypt instead of decrypting under the wrong key."""
+    another key id fails to decrypt instead of decrypting under the wrong key.
 
-    def __init__(self, keys: EncryptionKeys) -> None:
+    A payload it cannot decrypt (no keys, not its key id) raises EncryptionKeysMissing in a
+    client or the codec server. A worker's codec cannot raise: the SDK would fail the
+    workflow task and retry it forever. It hands the payload on still encrypted, marked with
+    the reason (UNREADABLE_METADATA), and the workflow, which takes its input and Update
+    arguments raw (workflows.raw_input), fails the run or refuses the Update with that reason."""
+
+    def __init__(self, keys: EncryptionKeys | None, reader: Reader = CLIENT) -> None:
         self.keys = keys
-        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys}
+        self.reader = reader
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys} if keys else {}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.encrypt(p) for p in payloads]
+        if self.keys is None:
+            return list(payloads)
+        return [self._encrypt(p, self.keys.current_id) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p) for p in payloads]
+        return [self._decrypt(p) for p in payloads]
 
-    def encrypt(self, payload: Payload) -> Payload:
-        key_id = self.keys.current_id
+    def _encrypt(self, payload: Payload, key_id: str) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[key_id].encrypt(
             nonce, payload.SerializeToString(), key_id.encode()
@@ -121,25 +160,47 @@ class EncryptionCodec(PayloadCodec):
             data=nonce + sealed,
         )
 
-    def decrypt(self, payload: Payload) -> Payload:
+    def _decrypt(self, payload: Payload) -> Payload:
         # Payloads written before encryption was turned on stay readable.
         if payload.metadata.get("encoding") != ENCODING:
             return payload
-        key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode()
+        # Cut: the id is quoted in an error message, and anyone who can start a run writes it.
+        key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode("utf-8", "replace")[:64]
         cipher = self._ciphers.get(key_id)
         if cipher is None:
-            raise EncryptionKeyError(
-                f"payload was encrypted with key {key_id!r}, which is not among the configured "
-                f"keys ({', '.join(self.keys.ids())}); add it to {KEYS_ENV} to read it"
-            )
+            return self._unreadable(payload, key_id, self._missing_key(key_id))
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             plain = cipher.decrypt(nonce, sealed, key_id.encode())
         except InvalidTag:
-            raise EncryptionKeyError(
-                f"payload does not decrypt with key {key_id!r}: wrong key or tampered data"
-            ) from None
+            return self._unreadable(
+                payload, key_id,
+                f"{self.reader.subject} does not decrypt with this {self.reader.name}'s key "
+                f"{key_id!r}: the worker and the client hold different keys under that id, or "
+                "the data was altered",
+            )
         return Payload.FromString(plain)
+
+    def _missing_key(self, key_id: str) -> str:
+        subject, name, remedy = self.reader.subject, self.reader.name, self.reader.remedy
+        if self.keys is None:
+            return (
+                f"{subject} is encrypted (key id {key_id!r}) and this {name} has no encryption "
+                f"keys: set {KEYS_ENV} (or {KEY_FILE_ENV}) {remedy}"
+            )
+        return (
+            f"{subject} is encrypted with key id {key_id!r}, which this {name} does not have "
+            f"(it has {', '.join(self.keys.ids())}): add it to {KEYS_ENV} (or {KEY_FILE_ENV}) "
+            f"{remedy}"
+        )
+
+    def _unreadable(self, payload: Payload, key_id: str, reason: str) -> Payload:
+        if not self.reader.keeps_unreadable:
+            raise EncryptionKeysMissing(key_id, reason)
+        marked = Payload()
+        marked.CopyFrom(payload)
+        marked.metadata[UNREADABLE_METADATA] = reason.encode()
+        return marked
 
 
 async def decode_payloads_in(message: Message, codec: PayloadCodec) -> None:

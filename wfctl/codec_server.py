@@ -86,11 +86,11 @@ def serve_codec(host: str, port: int, origins: Sequence[str], token: str) -> Non
     """Run the codec server with the keys of WFCTL_ENCRYPTION_KEYS / _KEY_FILE until stopped."""
     import uvicorn
 
-    from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
+    from wfctl.codec import CODEC_SERVER, KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
 
     keys = EncryptionKeys.from_env()
     if keys is None:
         raise EncryptionKeyError(f"no keys: set {KEYS_ENV} or {KEY_FILE_ENV}")
-    app = create_app(EncryptionCodec(keys), token, origins)
+    app = create_app(EncryptionCodec(keys, CODEC_SERVER), token, origins)
     # No access log: the web UI's requests carry the token in their path.
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")

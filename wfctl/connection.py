@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
-from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionCodec, EncryptionKeys
+from wfctl.codec import CLIENT, KEY_FILE_ENV, KEYS_ENV, WORKER, EncryptionCodec, EncryptionKeys
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -96,18 +96,23 @@ class ConnectionSettings:
         # Temporal Cloud API keys are only accepted over TLS.
         return self.tls or bool(self.api_key)
 
-    def data_converter(self) -> DataConverter:
+    def data_converter(self, *, worker: bool = False) -> DataConverter:
         """The pydantic converter, encrypting every payload when keys are configured.
 
         With keys, failures are encrypted too: their message and stack trace move into an
         encoded attribute (the history shows "Encoded failure"), since a failure quotes what
-        went wrong, and that is often the data the codec exists to hide."""
+        went wrong, and that is often the data the codec exists to hide.
+
+        The codec is there without keys as well, so that an encrypted payload is recognised
+        on either side: a client raises EncryptionKeysMissing, a `worker`'s workflows fail
+        the run saying which key the worker lacks (see EncryptionCodec)."""
         keys = EncryptionKeys.load(self.encryption_keys, self.encryption_key_file)
+        codec = EncryptionCodec(keys, WORKER if worker else CLIENT)
         if keys is None:
-            return pydantic_data_converter
+            return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
         return dataclasses.replace(
             pydantic_data_converter,
-            payload_codec=EncryptionCodec(keys),
+            payload_codec=codec,
             failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
         )
 
@@ -117,8 +122,10 @@ class ConnectionSettings:
         return f"{base}/{run_id}/history" if run_id else base
 
 
-async def connect(settings: ConnectionSettings | None = None) -> Client:
-    """A client of the configured Temporal; TemporalUnreachable when none answers there."""
+async def connect(settings: ConnectionSettings | None = None, *, worker: bool = False) -> Client:
+    """A client of the configured Temporal; TemporalUnreachable when none answers there.
+
+    `worker`: the client a worker is built on (see ConnectionSettings.data_converter)."""
     settings = settings or ConnectionSettings.from_env()
     try:
         return await Client.connect(
@@ -126,7 +133,7 @@ async def connect(settings: ConnectionSettings | None = None) -> Client:
             namespace=settings.namespace,
             api_key=settings.api_key,
             tls=settings.tls_config(),
-            data_converter=settings.data_converter(),
+            data_converter=settings.data_converter(worker=worker),
         )
     except RuntimeError as exc:  # the SDK's one type for every failed connect
         raise TemporalUnreachable(settings.address, _connect_reason(exc)) from exc

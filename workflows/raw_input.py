@@ -10,6 +10,11 @@ run started with two `--input`s is decoded by the data converter without hints, 
 called with one argument too many. wfctl.input_guard closes that gap on every worker wfctl
 builds: its payload converter turns what it cannot decode without a hint into InvalidInput,
 and its interceptor refuses a run or an Update given more arguments than the handler takes.
+
+An encrypted payload the worker cannot decrypt (no keys, or not the key it was written with)
+reaches these handlers still encrypted, marked by the worker's codec with the reason
+(wfctl.codec.EncryptionCodec): it is refused here, as InvalidInput quoting that reason,
+instead of failing the workflow task on every retry.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from engine.bounded_json import MAX_BYTES, InvalidJSON, decode_payload
+from interfaces.payload_encryption import UNREADABLE_METADATA
 
 T = TypeVar("T")
 
@@ -80,5 +86,8 @@ def _missing(raw: RawValue) -> bool:
 
 def decode_raw_payload(payload: Payload, max_bytes: int = MAX_BYTES) -> Any:
     """The payload's value, or InvalidJSON naming what is wrong with it."""
+    unreadable = payload.metadata.get(UNREADABLE_METADATA)
+    if unreadable is not None:
+        raise InvalidJSON(unreadable.decode("utf-8", "replace"))
     encoding = payload.metadata.get("encoding", b"").decode("utf-8", "replace")
     return decode_payload(encoding, payload.data, max_bytes=max_bytes)
