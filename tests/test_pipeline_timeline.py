@@ -129,31 +129,31 @@ async def test_pipeline_show_lists_branches_items_and_children(client: Client) -
     )
     assert code == 0, err
     rows = table_rows(out)
-    assert rows[0] == ["step", "type", "status", "attempts", "duration", "detail"]
-    shown = [(path, kind, status, attempts, detail) for path, kind, status, attempts, _, detail
-             in rows[1:]]
+    assert rows[0] == ["step", "type", "status", "attempts", "duration"]
+    shown = [(path, kind, status, attempts) for path, kind, status, attempts, _ in rows[1:]]
     # The two branches run side by side: either may be listed first.
-    assert shown[0] == ("checks", "step.parallel", "completed", "", "")
+    assert shown[0] == ("checks", "step.parallel", "completed", "")
     assert sorted(shown[1:5]) == [
-        ("checks.inputs", "branch", "completed", "", ""),
-        ("checks.inputs.required", "step.validate", "completed", "1", ""),
-        ("checks.notes", "branch", "completed", "", ""),
-        ("checks.notes.notes", "step.set", "completed", "1", ""),
+        ("checks.inputs", "branch", "completed", ""),
+        ("checks.inputs.required", "step.validate", "completed", "1"),
+        ("checks.notes", "branch", "completed", ""),
+        ("checks.notes.notes", "step.set", "completed", "1"),
     ]
-    child = "pipeline:deploy-service:shown.deploy[{}].deploy-service"
     assert shown[5:] == [
-        ("go-no-go", "step.wait_for_approval", "approved", "1", ""),
-        ("deploy", "step.foreach", "completed", "", ""),
-        ("deploy[0]", "item", "completed", "", ""),
-        ("deploy[0].deploy-service", "step.call_pipeline deploy-service", "completed", "1",
-         f"-> {child.format(0)}"),
-        ("deploy[1]", "item", "completed", "", ""),
-        ("deploy[1].deploy-service", "step.call_pipeline deploy-service", "completed", "1",
-         f"-> {child.format(1)}"),
-        ("deploy[2]", "item", "completed", "", ""),
-        ("deploy[2].deploy-service", "step.call_pipeline deploy-service", "completed", "1",
-         f"-> {child.format(2)}"),
-        ("summary", "step.pipeline_output", "completed", "1", ""),
+        ("go-no-go", "step.wait_for_approval", "approved", "1"),
+        ("deploy", "step.foreach", "completed", ""),
+        ("deploy[0]", "item", "completed", ""),
+        ("deploy[0].deploy-service", "step.call_pipeline deploy-service", "completed", "1"),
+        ("deploy[1]", "item", "completed", ""),
+        ("deploy[1].deploy-service", "step.call_pipeline deploy-service", "completed", "1"),
+        ("deploy[2]", "item", "completed", ""),
+        ("deploy[2].deploy-service", "step.call_pipeline deploy-service", "completed", "1"),
+        ("summary", "step.pipeline_output", "completed", "1"),
+    ]
+    # Which child each call ran, whole, under the table: the id `pipeline show` takes.
+    assert out.splitlines()[-3:] == [
+        f"deploy[{i}].deploy-service -> pipeline:deploy-service:shown.deploy[{i}].deploy-service"
+        for i in range(3)
     ]
     durations = [row[4] for row in rows[1:] if row[4]]
     assert durations and all(re.fullmatch(r"\d+ ms|\d+\.\d s", d) for d in durations), durations

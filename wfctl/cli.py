@@ -202,13 +202,20 @@ def pipeline_show(
         })
         return
     console.print(f"{run_id}  [bold]{status}[/]  {settings_of(ctx).workflow_url(run_id)}")
-    table = Table("step", "type", "status", "attempts", "duration", "detail")
+    table = Table("type", "status", "attempts", "duration")
+    # A path is what `--step` and the web UI name a step by: shown whole, never cut short.
+    table.columns.insert(0, Column("step", no_wrap=True))
     for event in timeline:
         attempts = "" if event.kind == "group" else str(event.attempts)
-        detail = event.error or (f"-> {event.workflow_id}" if event.workflow_id else "")
         table.add_row(event.path, event.type, event.status, attempts,
-                      _duration(event.duration_seconds), detail)
+                      _duration(event.duration_seconds))
     console.print(table)
+    # Errors and child workflow ids below, whole: a table column would cut or fold them.
+    for event in timeline:
+        if event.error:
+            console.print(f"{event.path}: {event.error}", markup=False, highlight=False)
+        elif event.workflow_id:
+            console.print(f"{event.path} -> {event.workflow_id}", markup=False, highlight=False)
 
 
 def _duration(seconds: float | None) -> str:
