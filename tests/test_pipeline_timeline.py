@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 from tests.golden_histories import HISTORIES
 from tests.iac_wf_support import iac_worker
@@ -42,6 +43,12 @@ pipelines:
         type: step.sleep
         timeout: 1m
         config: {duration: 10ms}
+  late:
+    steps:
+      - name: nap
+        type: step.sleep
+        timeout: 200ms
+        config: {duration: 1m}
 """
 
 
@@ -105,6 +112,22 @@ async def test_the_web_ui_timeline_reads_each_steps_name_and_type(client: Client
     assert datetime.fromisoformat(result["started_at"]) <= datetime.fromisoformat(
         result["finished_at"]
     )
+
+
+async def test_a_step_timeout_is_a_named_timer_that_fails_the_step(client: Client) -> None:
+    async with running_pipelines(client, NAMED) as executor:
+        handle = await executor.start_pipeline("late", {})
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    assert failed.value.cause.message == (  # type: ignore[union-attr]
+        'step "nap" failed: timed out after 0:00:00.200000'
+    )
+    history = await handle.fetch_history()
+    fired = {e.timer_fired_event_attributes.started_event_id for e in history.events
+             if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED}
+    assert [summary(e, client) for e in history.events if e.event_id in fired] == [
+        "timeout of step nap after 0:00:00.200000"
+    ]
 
 
 def table_rows(text: str) -> list[list[str]]:
