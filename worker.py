@@ -75,7 +75,7 @@ def pipeline_worker(
         task_queue=task_queue,
         workflows=[PipelineWorkflow],
         workflow_runner=workflow_runner(),
-        activities=[activities.load_pipeline_definition, activities.run_step, *iac_steps.all()],
+        activities=[*activities.all(), *iac_steps.all()],
         max_concurrent_activities=100,
     )
 

@@ -1,18 +1,22 @@
 """Activities of PipelineWorkflow: read a definition snapshot, run one step.
 
-`run_step` serves both kinds of step: the workflow calls it as a local activity for pure
-steps and as a regular activity for I/O steps; the registry says which.
+A step runs as the activity type `<name> (<type>)`, served by the dynamic `run_named_step`:
+the web UI's timeline labels a local activity by its type alone, so a type per step is what
+makes each step readable there. The workflow calls it as a local activity for pure steps and
+as a regular activity for I/O steps; the registry says which. `run_step` is the one type all
+steps had before; runs started then keep calling it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from datetime import timedelta
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from activities.pipeline_catalog import PipelineCatalog, UnknownPipeline
@@ -26,11 +30,43 @@ from interfaces import PipelineContext, StepResult
 RENDER_SECONDS = 5.0
 
 
+# Temporal refuses an activity type longer than 1000 characters; a step name has no bound of
+# its own, and a timeline label is read at a glance.
+MAX_NAME_IN_TYPE = 200
+
+
 class StepInput(BaseModel):
     pipeline: str
     step: StepSpec
     context: PipelineContext
     strict_templates: bool = True
+    # Where the step runs in the pipeline ("regions[2].deploy"); its name at the top level.
+    path: str = ""
+
+
+class StepOutcome(BaseModel):
+    """What a named step activity returns: the StepResult, led by which step ran and when.
+
+    The web UI shows it as the activity's result, so a step that produces nothing still
+    reads as "this step ran, from then to then"; the times are the activity's own, which a
+    local activity's marker does not record in a usable form.
+    """
+
+    step: str
+    started_at: datetime
+    finished_at: datetime
+    output: dict[str, Any]
+    next_step: str = ""
+    stop: bool = False
+
+    def result(self) -> StepResult:
+        return StepResult(output=self.output, next_step=self.next_step, stop=self.stop)
+
+
+def step_activity_type(step: StepSpec) -> str:
+    """The activity type a step runs as: "check (step.validate)"."""
+    name = step.name if len(step.name) <= MAX_NAME_IN_TYPE else step.name[:MAX_NAME_IN_TYPE] + "..."
+    return f"{name} ({step.type})"
 
 
 async def _heartbeating(running: Coroutine[Any, Any, StepResult]) -> StepResult:
@@ -71,8 +107,42 @@ class PipelineActivities:
         except UnknownPipeline as exc:
             raise _non_retryable(str(exc), "UnknownPipeline") from None
 
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.load_pipeline_definition, self.run_step, self.run_named_step]
+
     @activity.defn(name="run_step")
     async def run_step(self, input: StepInput) -> StepResult:
+        return await self._run(input)
+
+    @activity.defn(dynamic=True)
+    async def run_named_step(self, args: Sequence[RawValue]) -> StepOutcome:
+        activity_type = activity.info().activity_type
+        try:
+            [raw] = args
+            input = activity.payload_converter().from_payload(raw.payload, StepInput)
+        except Exception:  # noqa: BLE001 - any payload that is not a StepInput
+            # Every unknown activity type on the pipelines queue lands here, not only steps.
+            raise _non_retryable(
+                f'activity type "{activity_type[:MAX_NAME_IN_TYPE]}" is not a pipeline step '
+                "this worker runs", "UnknownActivity",
+            ) from None
+        if step_activity_type(input.step) != activity_type:
+            raise _non_retryable(
+                f'activity type "{activity_type[:MAX_NAME_IN_TYPE]}" does not name its step '
+                f'"{step_activity_type(input.step)}"', "UnknownActivity",
+            )
+        started = datetime.now(UTC)
+        result = await self._run(input)
+        return StepOutcome(
+            step=input.path or input.step.name,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            output=result.output,
+            next_step=result.next_step,
+            stop=result.stop,
+        )
+
+    async def _run(self, input: StepInput) -> StepResult:
         step = input.step
         try:
             step_type = self.registry.get(step.type)

@@ -149,7 +149,7 @@ async def test_replays_do_not_count_twice(client: Client) -> None:
         own,
         task_queue=queue,
         workflows=[PipelineWorkflow],
-        activities=[activities.load_pipeline_definition, activities.run_step],
+        activities=activities.all(),
         workflow_runner=workflow_runner(),
         max_cached_workflows=0,
     ):

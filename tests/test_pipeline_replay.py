@@ -35,7 +35,8 @@ def replayer(*workflows: type) -> Replayer:
 
 
 def test_the_golden_set_covers_the_control_steps() -> None:
-    assert [p.name for p in GOLDEN] == ["child.json", "recovery.json", "release.json"]
+    # named.json runs its steps as "<name> (<type>)"; the others are from the `run_step` days.
+    assert [p.name for p in GOLDEN] == ["child.json", "named.json", "recovery.json", "release.json"]
     text = "".join(p.read_text() for p in GOLDEN)
     for event in ("EVENT_TYPE_TIMER_STARTED", "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED",
                   "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "EVENT_TYPE_MARKER_RECORDED",
@@ -46,6 +47,13 @@ def test_the_golden_set_covers_the_control_steps() -> None:
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 async def test_golden_history_replays(path: Path) -> None:
     await replayer().replay_workflow(load(path))
+
+
+def test_the_named_history_runs_its_steps_by_name() -> None:
+    history = load(HISTORIES / "named.json")
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled == ["probe (step.db_query)"]
 
 
 @workflow.defn(name="PipelineWorkflow", sandboxed=False)

@@ -179,7 +179,8 @@ def pipeline_show(
     run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """The step timeline of a run, read from its Temporal history."""
+    """The step timeline of a run, read from its Temporal history: one row per step run
+    (by its path: `checks.lint`, `regions[2].deploy`), per parallel branch and foreach item."""
     from wfctl.history import TemporalEventRecorder
 
     async def body(client: Client, settings: ConnectionSettings) -> tuple[Any, list[Any]]:
@@ -189,7 +190,7 @@ def pipeline_show(
         except Exception as exc:  # the service's NotFound carries the clearest message
             err_console.print(f"[red]no run {run_id}:[/] {exc}")
             raise typer.Exit(1) from None
-        return description, await TemporalEventRecorder(client).timeline(run_id)
+        return description, await TemporalEventRecorder(client).rows(run_id)
 
     description, timeline = run_with_client(ctx, body)
     status = description.status.name.title() if description.status else "Unknown"
@@ -201,12 +202,26 @@ def pipeline_show(
         })
         return
     console.print(f"{run_id}  [bold]{status}[/]  {settings_of(ctx).workflow_url(run_id)}")
-    table = Table("step", "type", "status", "attempts", "duration", "error")
+    table = Table("type", "status", "attempts", "duration")
+    # A path is what `--step` and the web UI name a step by: shown whole, never cut short.
+    table.columns.insert(0, Column("step", no_wrap=True))
     for event in timeline:
-        duration = f"{event.duration_seconds * 1000:.0f} ms" if event.duration_seconds else ""
-        table.add_row(event.step, event.type, event.status, str(event.attempts), duration,
-                      event.error)
+        attempts = "" if event.kind == "group" else str(event.attempts)
+        table.add_row(event.path, event.type, event.status, attempts,
+                      _duration(event.duration_seconds))
     console.print(table)
+    # Errors and child workflow ids below, whole: a table column would cut or fold them.
+    for event in timeline:
+        if event.error:
+            console.print(f"{event.path}: {event.error}", markup=False, highlight=False)
+        elif event.workflow_id:
+            console.print(f"{event.path} -> {event.workflow_id}", markup=False, highlight=False)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def _default_approver() -> str:

@@ -2,15 +2,24 @@
 
 This is the project's EventRecorder: Temporal's history is the only store of execution
 events. I/O steps are activity events; pure steps are local-activity markers; sleeps and
-retry waits are timers; call_pipeline is a child workflow. All carry the summary
-"<step> (<type>)" the workflow gave them. Approval decisions are the completed `approve` and
-`reject` Updates.
+retry waits are timers; call_pipeline and the IaC steps are child workflows
+(step.iac_outputs is its read-outputs activity). Approval decisions are the completed
+`approve` and `reject` Updates.
+
+Steps run as the activity type "<name> (<type>)" with their path in the pipeline
+("regions[2].deploy") as summary; runs started before that ran every step as `run_step`
+with the summary "<name> (<type>)", and show their steps without paths. Timers and
+children carry the summary "<path> (<type>...)". The parallel, foreach and retry steps have
+no events of their own: their rows, and one per branch and item, span the steps they ran,
+found by walking the definition snapshot that opens the history.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,12 +32,17 @@ from wfctl.codec import decode_payloads_in
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 STEP_ACTIVITY = "run_step"
+DEFINITION_ACTIVITY = "load_pipeline_definition"
+IAC_OUTPUTS_ACTIVITY = "iac_recorded_outputs"
+IAC_OUTPUTS_STEP = "step.iac_outputs"
 
 
 class StepEvent(BaseModel):
     step: str
     type: str
-    kind: str  # "activity", "local", "timer", "child" or "approval"
+    # "activity", "local", "timer", "child", "approval", or "group" for a parallel, foreach
+    # or retry step (type step.*), a parallel branch (type "branch") or a foreach item ("item")
+    kind: str
     # scheduled | running | started | completed | failed | timed_out | canceled | terminated,
     # and for approvals: approved | rejected
     status: str
@@ -36,6 +50,19 @@ class StepEvent(BaseModel):
     started_at: datetime | None = None
     duration_seconds: float | None = None
     error: str = ""
+    # Where the step ran: "regions[2].deploy", "checks.lint"; its name at the top level.
+    path: str = ""
+    # The child workflow a call_pipeline or IaC step ran.
+    workflow_id: str = ""
+
+    def model_post_init(self, context: Any) -> None:
+        self.path = self.path or self.step
+
+    @property
+    def ended_at(self) -> datetime | None:
+        if self.started_at is None or self.duration_seconds is None:
+            return None
+        return self.started_at + timedelta(seconds=self.duration_seconds)
 
 
 def _summary(event: HistoryEvent, client: Client) -> str:
@@ -83,24 +110,59 @@ def _local_marker(event: HistoryEvent) -> dict[str, Any] | None:
     return data
 
 
+def _marker_result(event: HistoryEvent, client: Client) -> dict[str, Any]:
+    result = event.marker_recorded_event_attributes.details.get("result")
+    if result is None or not result.payloads:
+        return {}
+    value = client.data_converter.payload_converter.from_payload(result.payloads[0], dict)
+    return value if isinstance(value, dict) else {}
+
+
+def _step_identity(activity_type: str, summary: str) -> tuple[str, str, str] | None:
+    """(name, path, type) of a step activity, or None for any other activity."""
+    if activity_type == STEP_ACTIVITY:
+        name, step_type = _split_summary(summary)
+        return name, name, step_type
+    name, step_type = _split_summary(activity_type)
+    if not step_type.startswith("step."):
+        return None
+    return name, summary or name, step_type
+
+
 def _local_step(
-    event: HistoryEvent, data: dict[str, Any], started: datetime | None, client: Client
+    event: HistoryEvent,
+    identity: tuple[str, str, str],
+    data: dict[str, Any],
+    started: datetime | None,
+    client: Client,
 ) -> StepEvent:
     """A pure step's marker. The marker's own schedule time is not usable (it can be later
-    than its completion), so a local step's duration runs from the previous local completion
-    in the same workflow task, or from the task's start: exact for steps in a row."""
+    than its completion): a named step's result carries the activity's own start and end.
+    For a `run_step` marker the duration runs from the previous local completion in the same
+    workflow task, or from the task's start: exact for steps in a row, and left out when the
+    worker's and the server's clocks disagree enough to make it negative."""
     attrs = event.marker_recorded_event_attributes
-    step, step_type = _split_summary(_summary(event, client))
-    ended = _marker_time(data.get("complete_time")) or _time(event)
+    name, path, step_type = identity
     failed = attrs.HasField("failure")
+    outcome = {} if failed else _marker_result(event, client)
+    ended: datetime | None = None
+    if "started_at" in outcome and "finished_at" in outcome:
+        started = _marker_time(outcome["started_at"])
+        ended = _marker_time(outcome["finished_at"])
+    elif data.get("activity_type") == STEP_ACTIVITY:
+        ended = _marker_time(data.get("complete_time")) or _time(event)
+    else:
+        started = None  # a named step that failed records no start of its own
+    duration = (ended - started).total_seconds() if started and ended else None
     return StepEvent(
-        step=step,
+        step=name,
+        path=path,
         type=step_type,
         kind="local",
         status="failed" if failed else "completed",
         attempts=int(data.get("attempt") or 1),
         started_at=started,
-        duration_seconds=(ended - started).total_seconds() if started else None,
+        duration_seconds=duration if duration is not None and duration >= 0 else None,
         error=_failure_message(attrs.failure) if failed else "",
     )
 
@@ -117,7 +179,32 @@ def _marker_time(value: Any) -> datetime | None:
 
 def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
     """Every step execution of the run, in the order it was scheduled."""
+    return _step_timeline(history, client)[0]
+
+
+def step_rows(history: WorkflowHistory, client: Client) -> list[StepEvent]:
+    """The step executions with a row before them for each parallel, branch, foreach, item
+    and retry step they ran in: what `wfctl pipeline show` prints."""
+    timeline, definition = _step_timeline(history, client)
+    if definition is None or not any(event.path != event.step for event in timeline):
+        return timeline  # a run without nested steps, or from before steps had paths
+    spec = definition.get("spec") or {}
+    groups = list(_groups(spec.get("steps", []) + spec.get("compensation", []), "", timeline))
+    # Each group's row goes just before the first step it ran, parents before children.
+    before: dict[int, list[StepEvent]] = {}
+    for path, group_type in groups:
+        members = [i for i, event in enumerate(timeline) if _inside(event.path, path)]
+        if members:
+            row = _group_row(path, group_type, [timeline[i] for i in members])
+            before.setdefault(members[0], []).append(row)
+    return [row for i, event in enumerate(timeline) for row in (*before.get(i, []), event)]
+
+
+def _step_timeline(
+    history: WorkflowHistory, client: Client
+) -> tuple[list[StepEvent], dict[str, Any] | None]:
     timeline: list[StepEvent] = []
+    definition: dict[str, Any] | None = None
     by_scheduled_id: dict[int, StepEvent] = {}
     scheduled_at: dict[int, datetime] = {}
     opened: dict[int, StepEvent] = {}  # timers and children by their opening event id
@@ -130,16 +217,23 @@ def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             if (data := _local_marker(event)) is None:
                 continue
-            if data.get("activity_type") == STEP_ACTIVITY:
-                timeline.append(_local_step(event, data, local_reference, client))
+            activity_type = str(data.get("activity_type", ""))
+            if activity_type == DEFINITION_ACTIVITY and definition is None:
+                definition = _marker_result(event, client)
+            identity = _step_identity(activity_type, _summary(event, client))
+            if identity is not None:
+                timeline.append(_local_step(event, identity, data, local_reference, client))
             local_reference = _marker_time(data.get("complete_time")) or local_reference
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name != STEP_ACTIVITY:
+            identity = _step_identity(attrs.activity_type.name, _summary(event, client))
+            if attrs.activity_type.name == IAC_OUTPUTS_ACTIVITY:
+                identity = _iac_outputs_identity(_summary(event, client))
+            if identity is None:
                 continue
-            step, step_type = _split_summary(_summary(event, client))
+            name, path, step_type = identity
             entry = StepEvent(
-                step=step, type=step_type, kind="activity", status="scheduled",
+                step=name, path=path, type=step_type, kind="activity", status="scheduled",
                 started_at=_time(event),
             )
             by_scheduled_id[event.event_id] = entry
@@ -161,7 +255,83 @@ def step_timeline(history: WorkflowHistory, client: Client) -> list[StepEvent]:
         else:
             _close_activity(event, by_scheduled_id, scheduled_at)
             _close_timer_or_child(event, opened, timeline)
-    return timeline
+    return timeline, definition
+
+
+def _iac_outputs_identity(summary: str) -> tuple[str, str, str] | None:
+    """A step.iac_outputs step has no child workflow: its read-outputs activity is its row.
+    Its summary: "<path> (step.iac_outputs stack <name>): read outputs"."""
+    head, sep, _ = summary.partition("): ")
+    path, step_type = _split_summary(head + ")") if sep else ("", "")
+    if not step_type.startswith(IAC_OUTPUTS_STEP):
+        return None
+    return _name_of(path), path, step_type
+
+
+def _name_of(path: str) -> str:
+    """The step's own name, the last part of its path ("regions[2].deploy" -> "deploy")."""
+    return re.split(r"[.\]]", path)[-1] or path
+
+
+_CONTAINERS = ("step.parallel", "step.foreach", "step.retry_with_backoff")
+
+
+def _groups(steps: list[Any], prefix: str, timeline: list[StepEvent]) -> Iterator[tuple[str, str]]:
+    """(path, type) of every container step, branch and item that ran, parents first."""
+    for step in steps:
+        if not isinstance(step, dict) or step.get("type") not in _CONTAINERS:
+            continue
+        path = f"{prefix}.{step.get('name')}" if prefix else str(step.get("name"))
+        config = step.get("config") if isinstance(step.get("config"), dict) else {}
+        yield path, str(step["type"])
+        if step["type"] == "step.parallel":
+            branches = config.get("branches")
+            for branch, sub_steps in (branches if isinstance(branches, dict) else {}).items():
+                yield f"{path}.{branch}", "branch"
+                yield from _groups(_listed(sub_steps), f"{path}.{branch}", timeline)
+        elif step["type"] == "step.foreach":
+            item = re.compile(re.escape(path) + r"\[(\d+)\]")
+            indices = sorted({
+                int(found.group(1)) for event in timeline if (found := item.match(event.path))
+            })
+            for index in indices:
+                yield f"{path}[{index}]", "item"
+                yield from _groups(_listed(config.get("steps")), f"{path}[{index}]", timeline)
+        else:
+            yield from _groups(_listed(config.get("steps")), path, timeline)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _inside(path: str, group: str) -> bool:
+    return path.startswith((f"{group}.", f"{group}["))
+
+
+def _group_row(path: str, group_type: str, members: list[StepEvent]) -> StepEvent:
+    statuses = {member.status for member in members}
+    if group_type == "step.retry_with_backoff":
+        # Failed attempts are what it retries; the last one says how it ended.
+        statuses = {members[-1].status}
+    if statuses & {"failed", "timed_out", "rejected", "terminated"}:
+        status = "failed"
+    elif statuses & {"scheduled", "running", "started"}:
+        status = "running"
+    elif "canceled" in statuses:
+        status = "canceled"
+    else:
+        status = "completed"
+    starts = [m.started_at for m in members if m.started_at is not None]
+    ends = [m.ended_at for m in members]
+    started = min(starts) if starts else None
+    duration = None
+    if started is not None and status != "running" and ends and None not in ends:
+        duration = (max(e for e in ends if e is not None) - started).total_seconds()
+    return StepEvent(
+        step=_name_of(path), path=path, type=group_type, kind="group", status=status,
+        started_at=started, duration_seconds=duration,
+    )
 
 
 APPROVAL_UPDATES = ("approve", "reject")
@@ -178,12 +348,16 @@ def _timer_or_child(
         kind = "child"
     else:
         return None
-    step, step_type = _split_summary(_summary(event, client))
+    path, step_type = _split_summary(_summary(event, client))
     if not step_type:
         return None  # not a step's (a pipeline timeout, a step timeout)
+    child_id = ""
+    if kind == "child":
+        child_id = event.start_child_workflow_execution_initiated_event_attributes.workflow_id
     entry = StepEvent(
-        step=step, type=step_type, kind=kind,
+        step=_name_of(path), path=path, type=step_type, kind=kind,
         status="running" if kind == "timer" else "scheduled", started_at=_time(event),
+        workflow_id=child_id,
     )
     opened[event.event_id] = entry
     # An approval deadline is listed only if it passes; a decision is listed by its Update.
@@ -294,11 +468,19 @@ class TemporalEventRecorder:
         self.client = client
 
     async def timeline(self, workflow_id: str) -> list[StepEvent]:
+        return step_timeline(await self._history(workflow_id), self.client)
+
+    async def _history(self, workflow_id: str) -> WorkflowHistory:
         history = await self.client.get_workflow_handle(workflow_id).fetch_history()
         if codec := self.client.data_converter.payload_codec:
             for event in history.events:
                 await decode_payloads_in(event, codec)
-        return step_timeline(history, self.client)
+        return history
+
+    async def rows(self, workflow_id: str) -> list[StepEvent]:
+        """The timeline with the rows of the parallel, foreach and retry steps, their
+        branches and items: what `wfctl pipeline show` prints."""
+        return step_rows(await self._history(workflow_id), self.client)
 
     async def step_events(self, run_id: str) -> list[dict[str, Any]]:
         return [event.model_dump(mode="json") for event in await self.timeline(run_id)]

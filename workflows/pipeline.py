@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
@@ -30,7 +30,12 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pipeline_steps import PipelineActivities, StepInput
+    from activities.pipeline_steps import (
+        PipelineActivities,
+        StepInput,
+        StepOutcome,
+        step_activity_type,
+    )
     from engine.durations import parse_duration
     from engine.pipeline_config import NAME_PATTERN, PipelineDefinition, StepSpec
     from engine.step_registry import StepType
@@ -73,6 +78,9 @@ DEFAULT_IO_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 DEFAULT_PURE_RETRY = RetryPolicy(maximum_attempts=1)
+# Runs that record this patch call each step as its own activity type ("check (step.validate)")
+# and give their timeouts a summary; runs started before it call `run_step` throughout.
+STEP_ACTIVITY_NAMES = "step-activity-names"
 # Nested call_pipeline runs allowed below a top-level run. Loading refuses literal cycles;
 # this stops the ones a template picks at run time before they fork without end.
 MAX_CALL_DEPTH = 16
@@ -140,6 +148,7 @@ class Scope:
         return Scope(ctx, path)
 
 
+T = TypeVar("T")
 ControlRun = Callable[[PipelineDefinition, StepSpec, Any, Scope], Awaitable[StepResult]]
 
 
@@ -161,6 +170,7 @@ class PipelineWorkflow:
             **{name: self._iac_step for name in IAC_TYPES},
         }
         self._iac = IacSteps()
+        self._named_steps = False
 
     @workflow.run
     async def run(self, input: RawValue = NO_PAYLOAD) -> dict[str, Any]:
@@ -169,6 +179,7 @@ class PipelineWorkflow:
             return await self._run(request)
 
     async def _run(self, request: PipelineRunInput) -> dict[str, Any]:
+        self._named_steps = workflow.patched(STEP_ACTIVITY_NAMES)
         self._status.pipeline = request.pipeline
         self._call_depth = request.call_depth
         workflow.upsert_search_attributes([PIPELINE_NAME.value_set(request.pipeline)])
@@ -198,8 +209,11 @@ class PipelineWorkflow:
             if spec.timeout is None:
                 await self._run_steps(definition, spec.steps, top)
             else:
-                seconds = spec.timeout.total_seconds()
-                await asyncio.wait_for(self._run_steps(definition, spec.steps, top), seconds)
+                await self._within(
+                    self._run_steps(definition, spec.steps, top),
+                    spec.timeout,
+                    f"timeout of pipeline {definition.name} after {spec.timeout}",
+                )
         except TimeoutError:
             raise ApplicationError(
                 f"pipeline timed out after {spec.timeout}",
@@ -331,15 +345,40 @@ class PipelineWorkflow:
         workflow.set_current_details(f"step {scope.key(step)} ({step.type})")
         control = CONTROL_TYPES.get(step.type) or IAC_TYPES.get(step.type)
         if control is None:
-            return await self._execute(definition, step, scope.ctx)
+            return await self._execute(definition, step, scope)
         config = self._render_config(step, control, scope.ctx)
         running = self._control[step.type](definition, step, config, scope)
         if step.timeout is None:
             return await running
         try:
-            return await asyncio.wait_for(running, step.timeout.total_seconds())
+            return await self._within(
+                running, step.timeout, f"timeout of step {scope.key(step)} after {step.timeout}"
+            )
         except TimeoutError:
             raise StepFailed(step, f"timed out after {step.timeout}") from None
+
+    async def _within(self, running: Awaitable[T], timeout: timedelta, summary: str) -> T:
+        """asyncio.wait_for on a timer the web UI can name (wait_for's own has no summary)."""
+        if not self._named_steps:
+            return await asyncio.wait_for(running, timeout.total_seconds())
+        work = asyncio.ensure_future(running)
+        deadline = asyncio.ensure_future(workflow.sleep(timeout, summary=summary))
+        try:
+            await asyncio.wait({work, deadline}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Like wait_for: the work is cancelled with us, and finishes before we go.
+            deadline.cancel()
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
+        if work.done():
+            deadline.cancel()
+            return work.result()
+        work.cancel()
+        try:
+            return await work  # it may finish anyway, or fail with its own reason
+        except asyncio.CancelledError:
+            raise TimeoutError from None
 
     def _render_config(self, step: StepSpec, control: StepType, ctx: PipelineContext) -> Any:
         try:
@@ -358,21 +397,28 @@ class PipelineWorkflow:
             raise StepFailed(step, f"invalid config after rendering: {problems}") from None
 
     async def _execute(
-        self, definition: PipelineDefinition, step: StepSpec, ctx: PipelineContext
+        self, definition: PipelineDefinition, step: StepSpec, scope: Scope
     ) -> StepResult:
+        path = scope.key(step)
         step_input = StepInput(
             pipeline=definition.name,
             step=step,
-            context=ctx,
+            context=scope.ctx,
             strict_templates=definition.spec.strict_templates,
+            path=path,
         )
-        summary = f"{step.name} ({step.type})"
+        # The activity type carries name and type; the summary adds where the step runs.
+        activity_type, summary, result_type = (
+            (step_activity_type(step), path, StepOutcome) if self._named_steps
+            else ("run_step", f"{step.name} ({step.type})", StepResult)
+        )
         retry = _retry_policy(step)
         try:
             if definition.runs_as_activity(step):
-                return await workflow.execute_activity_method(
-                    PipelineActivities.run_step,
+                done = await workflow.execute_activity(
+                    activity_type,
                     step_input,
+                    result_type=result_type,
                     start_to_close_timeout=step.timeout or DEFAULT_IO_TIMEOUT,
                     heartbeat_timeout=IO_HEARTBEAT_TIMEOUT,
                     retry_policy=retry or DEFAULT_IO_RETRY,
@@ -381,13 +427,15 @@ class PipelineWorkflow:
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=summary,
                 )
-            return await workflow.execute_local_activity_method(
-                PipelineActivities.run_step,
-                step_input,
-                start_to_close_timeout=step.timeout or DEFAULT_PURE_TIMEOUT,
-                retry_policy=retry or DEFAULT_PURE_RETRY,
-                summary=summary,
-            )
+            else:
+                done = await workflow.execute_local_activity(
+                    activity_type,
+                    step_input,
+                    result_type=result_type,
+                    start_to_close_timeout=step.timeout or DEFAULT_PURE_TIMEOUT,
+                    retry_policy=retry or DEFAULT_PURE_RETRY,
+                    summary=summary,
+                )
         except (ActivityError, ApplicationError) as err:
             if isinstance(err.cause, CancelledError) or _being_cancelled():
                 # The run, or this branch, is being cancelled: not this step's failure (an
@@ -395,6 +443,7 @@ class PipelineWorkflow:
                 raise asyncio.CancelledError() from None
             # Local activity failures can surface as the step's ApplicationError itself.
             raise StepFailed(step, failure_reason(err), _error_type(err)) from None
+        return done.result() if isinstance(done, StepOutcome) else done
 
     async def _compensate(
         self, definition: PipelineDefinition, scope: Scope, failed: StepFailed
@@ -513,7 +562,7 @@ class PipelineWorkflow:
         options: dict[str, Any] = {
             "id": child_id,
             "execution_timeout": config.timeout,
-            "static_summary": f"{step.name} (step.call_pipeline)",
+            "static_summary": f"{scope.key(step)} (step.call_pipeline {name})",
             "static_details": f"pipeline {name}, called by {workflow.info().workflow_id}",
             "search_attributes": TypedSearchAttributes([SearchAttributePair(PIPELINE_NAME, name)]),
         }
@@ -566,7 +615,7 @@ class PipelineWorkflow:
             except IacStepFailed as failed:
                 if not failed.busy or policy is None or attempt >= policy.max_attempts:
                     raise StepFailed(step, failed.reason, failed.error_type) from None
-            await workflow.sleep(delay, summary=f"{step.name} ({step.type}): stack busy")
+            await workflow.sleep(delay, summary=f"{scope.key(step)} ({step.type}): stack busy")
             attempt += 1
             delay = min(delay * policy.backoff, policy.max_interval)
 
@@ -575,7 +624,7 @@ class PipelineWorkflow:
     ) -> StepResult:
         duration = self._duration(step, config.duration)
         if duration > timedelta(0):
-            await workflow.sleep(duration, summary=f"{step.name} (step.sleep)")
+            await workflow.sleep(duration, summary=f"{scope.key(step)} (step.sleep)")
         return StepResult()
 
     async def _wait_for_approval(
@@ -605,7 +654,7 @@ class PipelineWorkflow:
             await workflow.wait_condition(
                 lambda: key in self._approvals.decided,
                 timeout=timeout,
-                timeout_summary=f"{step.name} (step.wait_for_approval)",
+                timeout_summary=f"{key} (step.wait_for_approval)",
             )
         except TimeoutError:
             pass  # no decision: on_timeout says what that means
@@ -633,7 +682,8 @@ class PipelineWorkflow:
         for attempt in range(1, config.max_attempts + 1):
             if attempt > 1:
                 await workflow.sleep(
-                    config.delay_before(attempt), summary=f"{step.name} (step.retry_with_backoff)"
+                    config.delay_before(attempt),
+                    summary=f"{scope.key(step)} (step.retry_with_backoff)",
                 )
             attempt_scope = scope.nested(scope.key(step), {"attempt": attempt})
             try:

@@ -160,19 +160,19 @@ class IacSteps:
         )
         prepared: PreparedStack = await _activity(
             IacStepActivities.prepare_iac_step, request,
-            f"{step.name}: read stack {config.stack or '(inline document)'}",
+            f"{step_key} ({step.type}): read stack {config.stack or '(inline document)'}",
         )
         doc = prepared.document
         stack = doc["stack"]
         if kind == "outputs":
-            outputs = await self._outputs(step, doc, None)
+            outputs = await self._outputs(step, step_key, doc, None)
             return {"outputs": outputs}
         assert result_type is not None
         outcome = await self._child(
             step, step_key, kind, workflow_type, result_type, prepared, options
         )
         if isinstance(outcome, PlanOutcome):
-            return await self._plan_output(step, doc, outcome)
+            return await self._plan_output(step, step_key, doc, outcome)
         if isinstance(outcome, ApplyOutcome):
             self._refuse_failed(stack, kind, outcome.status, outcome.errors)
             names = [resource.name for resource in outcome.resources]
@@ -180,7 +180,7 @@ class IacSteps:
                 "status": outcome.status,
                 "plan_id": outcome.plan_id,
                 "counts": {k: outcome.counts.get(k, 0) for k in ACTION_COUNTS},
-                "resources": await self._outputs(step, doc, names),
+                "resources": await self._outputs(step, step_key, doc, names),
                 "errors": [error.model_dump(mode="json") for error in outcome.errors],
                 "skipped": outcome.skipped,
             }
@@ -248,7 +248,7 @@ class IacSteps:
                 # terminated pipeline asks it to stop rather than killing it mid-action.
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f"{step.name} ({step.type} stack {stack})",
+                static_summary=f"{step_key} ({step.type} stack {stack})",
                 static_details=f"{kind} of stack {stack} for pipeline run "
                 f"{workflow.info().workflow_id}",
                 search_attributes=TypedSearchAttributes(
@@ -273,21 +273,21 @@ class IacSteps:
             ) from None
 
     async def _outputs(
-        self, step: StepSpec, document: dict[str, Any], names: list[str] | None
+        self, step: StepSpec, step_key: str, document: dict[str, Any], names: list[str] | None
     ) -> dict[str, dict[str, Any]]:
         return await _activity(
             IacStepActivities.iac_recorded_outputs,
             OutputsQuery(document=document, names=names),
-            f"{step.name}: read outputs of stack {document['stack']}",
+            f"{step_key} ({step.type} stack {document['stack']}): read outputs",
         )
 
     async def _plan_output(
-        self, step: StepSpec, document: dict[str, Any], outcome: PlanOutcome
+        self, step: StepSpec, step_key: str, document: dict[str, Any], outcome: PlanOutcome
     ) -> dict[str, Any]:
         described: PlanDescription = await _activity(
             IacStepActivities.describe_iac_plan,
             PlanQuery(document=document, plan_id=outcome.plan_id),
-            f"{step.name}: describe plan {outcome.plan_id}",
+            f"{step_key} ({step.type} stack {document['stack']}): describe plan {outcome.plan_id}",
         )
         counts = {k: outcome.counts.get(k, 0) for k in ACTION_COUNTS}
         return {
