@@ -505,3 +505,8 @@ def state_show(
         }
     )
     console.print_json(shown.model_dump_json())
+
+
+# The operator's commands on a running apply (pause, resume, parallelism, progress) are in
+# their own module; imported here so that they are part of `wfctl infra` wherever it is used.
+from wfctl import infra_operate  # noqa: E402,F401

@@ -30,6 +30,12 @@ from engine.iac.plan_render import mask_sensitive
 from engine.iac.stack import load_stack_file
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan, ResourceState
+from interfaces.iac_control import (
+    OperatorRequest,
+    ParallelismRequest,
+    PauseRequest,
+    ResumeRequest,
+)
 from interfaces.iac_protocols import IaCStateStore
 from statestore import open_state_store
 from workflows import task_queues
@@ -201,6 +207,36 @@ class StackClient:
 
     async def reject(self, handle: WorkflowHandle[Any, Any], reason: str = "") -> None:
         await handle.execute_update("reject", reason)
+
+    def handle_of(self, stack: str) -> WorkflowHandle[Any, Any]:
+        """The running apply, destroy, drift or import of `stack` (its lock's id)."""
+        return self.client.get_workflow_handle(f"stack:{stack}")
+
+    async def operate(
+        self, stack: str, update: str, request: OperatorRequest, by: str | None = None
+    ) -> str:
+        """Send an operator's Update (pause, resume, parallelism) to the stack's running
+        apply or destroy; `by` defaults to this client's identity."""
+        request = request.model_copy(update={"by": by or self.client.identity})
+        return await self.handle_of(stack).execute_update(
+            update, request.model_dump(exclude_defaults=False), result_type=str
+        )
+
+    async def pause(self, stack: str, by: str | None = None, reason: str = "") -> str:
+        return await self.operate(stack, "pause", PauseRequest(reason=reason), by)
+
+    async def resume(self, stack: str, by: str | None = None) -> str:
+        return await self.operate(stack, "resume", ResumeRequest(), by)
+
+    async def set_parallelism(
+        self,
+        stack: str,
+        parallelism: int | None = None,
+        providers: dict[str, int] | None = None,
+        by: str | None = None,
+    ) -> str:
+        request = ParallelismRequest(parallelism=parallelism, providers=providers or {})
+        return await self.operate(stack, "parallelism", request, by)
 
     @staticmethod
     async def current_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome | None:

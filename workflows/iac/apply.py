@@ -40,6 +40,11 @@ class PlanRun(StackRun):
 
     async def execute(self, raw: RawValue, kind: str) -> RunEnd:
         request, _ = parse_input(raw, StackRunInput)
+        self.operable = True
+        self.provider_keys = sorted(request.providers)
+        if request.resume is not None:
+            # Paused (or re-capped) before continuing as new: still so.
+            self.control = request.resume.control.model_copy(deep=True)
         self.set_phase(request.stack, "plan" if request.resume is None else kind)
         return await self.locked(request, lambda: self._plan_and_walk(request, kind))
 
@@ -64,6 +69,9 @@ class PlanRun(StackRun):
                     return RunEnd(carry, digest, rejected.status, rejected.reason)
         self.set_phase(request.stack, kind)
         if not await self.walk(request, digest, carry):
+            carry.control = self.control
+            # An Update accepted in this last task must answer before the run hands over.
+            await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
                 request.model_copy(
                     update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}

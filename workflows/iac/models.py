@@ -19,6 +19,7 @@ from interfaces.iac import (
     ResourceOutput,
     ResourceStatus,
 )
+from interfaces.iac_control import ControlState, Paused
 
 ActionKind = Literal["create", "update", "replace", "delete"]
 # The part of a replace one node does: all of it, or -- when other resources' actions must
@@ -234,6 +235,12 @@ class DriftBatch(BaseModel):
 # ---- what workflows return and expose ----
 
 
+class RunningAction(BaseModel):
+    name: str  # the node key: `<name> (old)` for the old instance of a replace
+    action: ActionKind
+    since: str  # ISO time it was scheduled
+
+
 class Progress(BaseModel):
     phase: str = ""
     total: int = 0
@@ -241,6 +248,12 @@ class Progress(BaseModel):
     running: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
     skipped: int = 0
+    waiting: int = 0  # not started yet: waiting for a dependency, a slot or a resume
+    running_actions: list[RunningAction] = Field(default_factory=list)
+    errors: list[ActionError] = Field(default_factory=list)
+    paused: Paused | None = None
+    parallelism: int = 0  # the cap for what starts next (0 before the walk)
+    provider_parallelism: dict[str, int] = Field(default_factory=dict)
 
 
 class PlanOutcome(BaseModel):
@@ -307,6 +320,7 @@ class ApplyCarry(BaseModel):
     errors: list[ActionError] = Field(default_factory=list)
     outputs: list[ResourceOutput] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
+    control: ControlState = Field(default_factory=ControlState)  # pause, operator's caps
 
 
 StackRunInput.model_rebuild()

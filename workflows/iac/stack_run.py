@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         as_workflow_failure,
         call,
     )
+    from workflows.iac.control import OperatorControls
+    from workflows.iac.details import run_details
     from workflows.iac.models import (
         ActionRequest,
         ActionResult,
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         PlanOutcome,
         PlanRequest,
         Progress,
+        RunningAction,
         SavedPlanRequest,
         StackRunInput,
     )
@@ -54,13 +57,15 @@ class Rejected(Exception):
         self.status, self.reason = status, reason
 
 
-class StackRun:
+class StackRun(OperatorControls):
     def __init__(self) -> None:
+        super().__init__()
         self._progress = Progress()
         self._plan: PlanOutcome | None = None
         self._awaiting_approval = False
         self._decision: tuple[str, str] | None = None
         self._walk: DagWalk | None = None
+        self._nodes: list[PlanNode] = []
 
     # ---- handlers ----
 
@@ -78,7 +83,26 @@ class StackRun:
             progress.running = list(walk.running)
             progress.failed = walk.names("failed")
             progress.skipped = walk.count("skipped")
+            progress.waiting = len(walk.nodes) - len(walk.status) - len(walk.running)
+            progress.running_actions = [
+                RunningAction(name=key, action=node.action, since=walk.started_at[key])
+                for key, node in walk.running.items()
+            ]
+            progress.errors = list(walk.errors)
+            progress.parallelism = walk.parallelism
+            progress.provider_parallelism = walk.caps
+        progress.paused = self.control.paused
         return progress
+
+    def current_phase(self) -> str:
+        return self._progress.phase
+
+    def current_walk(self) -> DagWalk | None:
+        return self._walk
+
+    def show_details(self) -> None:
+        """The web UI's current details: phase and progress, then the plan as a table."""
+        workflow.set_current_details(run_details(self.progress(), self._plan, self._nodes))
 
     # The arguments arrive as raw payloads (a plan id, a reason): see workflows.raw_input.
     @workflow.update
@@ -112,6 +136,7 @@ class StackRun:
     def set_phase(self, stack: str, phase: str) -> None:
         self._progress.phase = phase
         workflow.upsert_search_attributes([STACK_NAME.value_set(stack), PHASE.value_set(phase)])
+        self.show_details()
 
     @staticmethod
     def lock_owner() -> str:
@@ -228,6 +253,7 @@ class StackRun:
             plan=digest.plan,
         )
         self._progress.total = len(digest.nodes)
+        self._nodes = digest.nodes
 
     async def await_approval(self, request: StackRunInput) -> None:
         """Wait for `approve` or `reject`; raise Rejected on a rejection or a timeout."""
@@ -285,14 +311,20 @@ class StackRun:
             execute,
             parallelism=request.parallelism,
             provider_parallelism=request.provider_parallelism,
+            hold=self.held,
+            on_change=self.show_details,
         )
         walk.restore(carry.done, carry.failed, carry.skipped)
         self._walk = walk
-        reserve = EVENTS_PER_RUNNING_ACTION * request.parallelism + 50
-        limit = max(request.max_history_events - reserve, 100)
-        finished = await walk.run(
-            lambda: workflow.info().get_current_history_length() >= limit
-        )
+        self.control_changed()  # an operator's caps, carried across continue-as-new
+
+        def history_full() -> bool:
+            # Room for the events of every action that may be in flight when the walk stops.
+            reserve = EVENTS_PER_RUNNING_ACTION * walk.parallelism + 50
+            limit = max(request.max_history_events - reserve, 100)
+            return workflow.info().get_current_history_length() >= limit
+
+        finished = await walk.run(history_full)
         carry.done = walk.names(DONE)
         carry.failed = walk.names("failed")
         carry.skipped = walk.names("skipped")

@@ -1,8 +1,9 @@
 """Walking a plan's action graph: each action starts once all it waits for succeeded.
 
 The walk knows nothing of what an action does (the caller's `execute` does it) -- only
-order, limits (overall and per provider), skipping the dependents of a failure, and pausing
-so the run can continue as new before its history grows too long.
+order, limits (overall and per provider, changeable while it runs), skipping the dependents
+of a failure, holding new starts while an operator pauses the run, and stopping so the run
+can continue as new before its history grows too long.
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ class DagWalk:
         *,
         parallelism: int,
         provider_parallelism: dict[str, int] | None = None,
+        hold: Callable[[], bool] = lambda: False,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         # Keyed by node key: a split replace has two nodes of one resource.
         self.nodes = {node.key: node for node in nodes}
         self.status: dict[str, str] = {}
         self.running: dict[str, PlanNode] = {}
+        self.started_at: dict[str, str] = {}  # running action -> ISO time it was scheduled
         self.errors: list[ActionError] = []
         self.results: list[ActionResult] = []  # in completion order
         self._execute = execute
+        # The run's own limits; an operator's override is applied with set_limits.
+        self.default_parallelism = parallelism
+        self.default_caps = dict(provider_parallelism or {})
         self._parallelism = parallelism
-        self._caps = provider_parallelism or {}
+        self._caps = dict(self.default_caps)
+        self._hold = hold
+        self._on_change = on_change
         self._per_provider: dict[str, int] = {}
         self._waiting = {
             name: sum(1 for need in node.deps if need in self.nodes)
@@ -74,8 +83,26 @@ class DagWalk:
     def finished(self) -> bool:
         return len(self.status) == len(self.nodes)
 
-    async def run(self, should_pause: Callable[[], bool] = lambda: False) -> bool:
-        """Walk until every action finished (True) or, paused, nothing runs any more (False)."""
+    @property
+    def parallelism(self) -> int:
+        return self._parallelism
+
+    @property
+    def caps(self) -> dict[str, int]:
+        return dict(self._caps)
+
+    def set_limits(self, parallelism: int, caps: dict[str, int]) -> None:
+        """New caps for what starts next; running actions are never cancelled for them."""
+        self._parallelism, self._caps = parallelism, dict(caps)
+        self.poke()
+
+    def poke(self) -> None:
+        """Look again at what may start (the hold or the limits changed)."""
+        self._changed = True
+
+    async def run(self, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Walk until every action finished (True) or, stopped to continue as new, nothing
+        runs any more (False). While held, nothing starts and the walk waits to be let go."""
         if not self._started:
             self._started = True
             for name, node in self.nodes.items():
@@ -83,12 +110,18 @@ class DagWalk:
                     self._ready.setdefault(node.provider, deque()).append(name)
         try:
             while True:
-                if not should_pause():
+                stopping = should_stop()
+                if not stopping and not self._hold():
                     self._launch()
-                if not self.running:
+                self._on_change()
+                if not self.running and (stopping or self.finished or not self._hold()):
                     return self.finished
                 self._changed = False
-                await workflow.wait_condition(lambda: self._changed)
+                # Held with nothing running, the run may still need to continue as new (its
+                # lock renewals add history while an operator takes their time).
+                await workflow.wait_condition(
+                    lambda: self._changed or (not self.running and should_stop())
+                )
         except asyncio.CancelledError:
             for task in list(self._tasks):
                 task.cancel()
@@ -101,6 +134,7 @@ class DagWalk:
                 return
             node = self.nodes[name]
             self.running[node.key] = node
+            self.started_at[node.key] = workflow.now().isoformat()
             self._per_provider[node.provider] = self._per_provider.get(node.provider, 0) + 1
             task = asyncio.create_task(self._run_one(node))
             self._tasks.add(task)
@@ -126,6 +160,7 @@ class DagWalk:
             self._succeeded(node.key)
         finally:
             self.running.pop(node.key, None)
+            self.started_at.pop(node.key, None)
             self._per_provider[node.provider] -= 1
             self._changed = True
 
