@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import Result
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -35,7 +36,7 @@ from tests.iac_history import (
 from tests.iac_wf_support import Stack, iac_worker, start, state_block
 from tests.test_iac_wf_crash import spawn_worker
 from wfctl.infra_cli import infra_app
-from wfctl.stack_client import StackClient
+from wfctl.stack_client import StackBusyError, StackClient
 from workflows.iac.models import Progress
 
 pytest_plugins = ["tests.aws_fixtures"]
@@ -304,3 +305,48 @@ async def test_pause_and_resume_on_moto(
     [(resumed_at, _)] = update_event_ids(history, "resume")
     assert scheduled_between(history, paused_at, resumed_at) == []
     assert len(action_spans(history)) == 4
+
+
+async def test_a_second_apply_names_the_running_one_or_waits_for_it(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = independent(Stack(tmp_path, latency=0.2), 6)
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump(stack.document()))
+    stacks = StackClient(client)
+    async with iac_worker(client) as queue:
+        stacks.task_queue = queue
+        first = await stacks.start("apply", stack.document(), auto_approve=True, parallelism=2)
+        await progress_when(first, lambda p: p.done >= 1, "one action done")
+        await stacks.pause(stack.name, by="ada")
+        await progress_when(first, lambda p: not p.running, "the running ones ended")
+        done = (await first.query("progress", result_type=Progress)).done
+        with pytest.raises(StackBusyError) as busy:
+            await stacks.start("apply", stack.document(), auto_approve=True)
+        message = str(busy.value)
+        assert message.startswith(
+            f"stack {stack.name!r} is busy: ApplyWorkflow {stack.workflow_id} (run "
+        )
+        assert f"phase apply: {done}/6 done, 0 running, 0 failed, paused by ada since" in message
+
+        env = {"TEMPORAL_ADDRESS": client.service_client.config.target_host,
+               "WFCTL_IAC_TASK_QUEUE": queue}  # fmt: skip
+        args = ["apply", "-f", str(path), "--auto-approve", "--wait-for-lock"]
+        gave_up = await asyncio.to_thread(
+            CliRunner().invoke, infra_app, [*args, "--lock-timeout", "0.3s"], env=env
+        )
+        assert gave_up.exit_code == 1
+        assert "Waiting for the lock: stack" in gave_up.stderr
+        assert "(waited 0.3s for it)" in gave_up.stderr
+        queued = asyncio.create_task(
+            asyncio.to_thread(CliRunner().invoke, infra_app, [*args, "--lock-timeout", "30s"],
+                              env=env)  # fmt: skip
+        )
+        await asyncio.sleep(1.0)  # room for it to find the stack busy and queue up
+        assert not queued.done()
+        await stacks.resume(stack.name, by="ada")
+        assert (await first.result()).status == "applied"
+        second = await queued
+    assert second.exit_code == 0, second.output
+    assert "Waiting for the lock: stack" in second.stderr
+    assert "No changes. Infrastructure matches the configuration." in second.stdout

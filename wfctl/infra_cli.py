@@ -22,6 +22,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.durations import parse_duration
 from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan
@@ -48,7 +49,22 @@ Allow = Annotated[
     list[str] | None,
     typer.Option("--allow-replace", help="protected resources that may be replaced or deleted"),
 ]
+WaitForLock = Annotated[
+    bool, typer.Option("--wait-for-lock", help="queue behind a run holding the stack")
+]
+LockTimeout = Annotated[
+    str, typer.Option(help="with --wait-for-lock: give up after this long (10s, 5m, 1h)")
+]
 DEFAULT_FILE = Path("stack.yaml")
+
+
+def _lock_wait(wait: bool, timeout: str) -> float | None:
+    if not wait:
+        return None
+    try:
+        return parse_duration(timeout).total_seconds()
+    except ValueError as error:
+        raise typer.BadParameter(f"--lock-timeout: {error}") from None
 
 
 def _run(ctx: typer.Context, body: Callable[[Client, ConnectionSettings], Awaitable[T]]) -> T:
@@ -282,11 +298,22 @@ def _summary(outcome: ApplyOutcome | DestroyOutcome) -> int:
 
 
 def _apply_like(
-    ctx: typer.Context, kind: str, document: dict[str, Any], options: dict[str, Any], queue: str
+    ctx: typer.Context,
+    kind: str,
+    document: dict[str, Any],
+    options: dict[str, Any],
+    queue: str,
+    wait_for_lock: float | None = None,
 ) -> None:
     async def body(client: Client, settings: ConnectionSettings) -> int:
         stacks = StackClient(client, queue)
-        handle = await stacks.start(kind, document, **options)
+        handle = await stacks.start(
+            kind,
+            document,
+            wait_for_lock=wait_for_lock,
+            on_wait=lambda busy: err.print(f"Waiting for the lock: {busy}", highlight=False),
+            **options,
+        )
         _announce(handle, settings)
         if not options.get("auto_approve"):
             await _approve(stacks, handle, document)
@@ -306,6 +333,8 @@ def apply_command(
     rollback: Annotated[bool, typer.Option(help="on failure, delete what this run made")] = False,
     target: Targets = None,
     allow_replace: Allow = None,
+    wait_for_lock: WaitForLock = False,
+    lock_timeout: LockTimeout = "1h",
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Make the infrastructure match the stack."""
@@ -320,7 +349,9 @@ def apply_command(
     if plan is not None:
         options["plan_id"] = json.loads(plan.read_text())["id"]
         options["auto_approve"] = True  # the saved plan is what was reviewed
-    _apply_like(ctx, "apply", document, options, task_queue)
+    _apply_like(
+        ctx, "apply", document, options, task_queue, _lock_wait(wait_for_lock, lock_timeout)
+    )
 
 
 @infra_app.command("destroy")
@@ -331,6 +362,8 @@ def destroy_command(
     parallelism: Annotated[int, typer.Option(help="actions at once")] = 10,
     target: Targets = None,
     allow_replace: Allow = None,
+    wait_for_lock: WaitForLock = False,
+    lock_timeout: LockTimeout = "1h",
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Delete every resource of the stack, dependents first."""
@@ -340,7 +373,8 @@ def destroy_command(
         "targets": target,
         "allow_replace": allow_replace,
     }
-    _apply_like(ctx, "destroy", _document(file), options, task_queue)
+    wait = _lock_wait(wait_for_lock, lock_timeout)
+    _apply_like(ctx, "destroy", _document(file), options, task_queue, wait)
 
 
 @infra_app.command("drift")
