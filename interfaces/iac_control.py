@@ -1,7 +1,8 @@
 """What an operator sends a running apply or destroy, and what it keeps of those decisions.
 
-The arguments of the `pause`, `resume` and `parallelism` Updates of the stack workflows
-(`stack:<name>`), as JSON objects, so the Temporal CLI sends them as they are:
+The arguments of the `pause`, `resume`, `parallelism`, `retry`, `skip` and `abort` Updates of
+the stack workflows (`stack:<name>`), as JSON objects, so the Temporal CLI sends them as they
+are:
 
     temporal workflow update execute --workflow-id stack:web --name pause --input '{"by": "ada"}'
 
@@ -47,9 +48,31 @@ class Paused(BaseModel):
     reason: str = ""
 
 
+class Aborted(BaseModel):
+    by: str
+    rollback: bool = False
+    reason: str = ""  # why the walk ended early: "aborted by ada", "no decision within 24h"
+
+
 class ControlState(BaseModel):
     """The operator's settings of a run, handed on across continue-as-new."""
 
     paused: Paused | None = None
     parallelism: int | None = None  # overrides the run's input when set
     provider_parallelism: dict[str, int] = Field(default_factory=dict)
+    # --on-failure wait: since when the run has waited for retry / skip / abort (ISO time).
+    waiting_since: str = ""
+    aborted: Aborted | None = None
+
+
+class RetryRequest(OperatorRequest):
+    resources: list[str] = Field(default_factory=list, max_length=10_000)  # none: all failed
+
+
+class SkipRequest(OperatorRequest):
+    resource: str = Field(min_length=1)
+
+
+class AbortRequest(OperatorRequest):
+    rollback: bool = False  # delete what the run created, as `--rollback` does
+

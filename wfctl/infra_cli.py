@@ -247,11 +247,24 @@ async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    stack = handle.id.removeprefix("stack:")
+    told = ""  # the decision wait already shown
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("applying", total=None)
         while not result_task.done():
             try:
                 progress = await stacks.progress(handle)
+                waiting = progress.awaiting_decision_since
+                if waiting and waiting != told:
+                    told = waiting
+                    for error in progress.errors:
+                        bar.console.print(
+                            f"[red]Error:[/red] {error.action} {error.resource}: {error.error}",
+                            highlight=False,
+                        )
+                    bar.console.print(
+                        infra_operate.decision_hint(stack, progress), highlight=False, markup=False
+                    )
                 running = ", ".join(progress.running[:3])
                 bar.update(
                     task,
@@ -335,11 +348,29 @@ def apply_command(
     allow_replace: Allow = None,
     wait_for_lock: WaitForLock = False,
     lock_timeout: LockTimeout = "1h",
+    on_failure: Annotated[
+        str | None,
+        typer.Option(
+            help="stop, or wait: a failed action's dependents wait for `wfctl infra "
+            "retry|skip|abort` (default: the stack's on_failure, else stop)"
+        ),
+    ] = None,
+    failure_timeout: Annotated[
+        str, typer.Option(help="with --on-failure wait: end as failed after this long")
+    ] = "24h",
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Make the infrastructure match the stack."""
+    if on_failure not in (None, "stop", "wait"):
+        raise typer.BadParameter(f"--on-failure: {on_failure!r} is not stop or wait")
     document = _document(file)
+    try:
+        decision_wait = parse_duration(failure_timeout).total_seconds()
+    except ValueError as error:
+        raise typer.BadParameter(f"--failure-timeout: {error}") from None
     options: dict[str, Any] = {
+        "on_failure": on_failure,
+        "failure_timeout": decision_wait,
         "auto_approve": auto_approve,
         "parallelism": parallelism,
         "rollback": rollback,

@@ -1,4 +1,5 @@
-"""`wfctl infra pause|resume|parallelism|progress <stack>`: steer and watch a running apply.
+"""`wfctl infra pause|resume|parallelism|retry|skip|abort|progress <stack>`: steer and watch
+a running apply.
 
 They name the stack, not a file: they talk to the run holding `stack:<name>` through its
 Updates and its `progress` query, as the Temporal CLI can (`temporal workflow update execute
@@ -109,6 +110,55 @@ def parallelism_command(
     )
 
 
+@infra_app.command("retry")
+def retry_command(
+    ctx: typer.Context,
+    stack: StackName,
+    resources: Annotated[
+        list[str] | None, typer.Argument(help="failed resources to run again (default: all)")
+    ] = None,
+    by: By = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Run failed actions again (an apply started with --on-failure wait), without a re-plan."""
+    _send(ctx, stack, task_queue, lambda stacks: stacks.retry(stack, resources, by))
+
+
+@infra_app.command("skip")
+def skip_command(
+    ctx: typer.Context,
+    stack: StackName,
+    resource: Annotated[str, typer.Argument(help="the failed resource")],
+    by: By = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """Give up on a failed action: it and its dependents are skipped, the rest goes on."""
+    _send(ctx, stack, task_queue, lambda stacks: stacks.skip(stack, resource, by))
+
+
+@infra_app.command("abort")
+def abort_command(
+    ctx: typer.Context,
+    stack: StackName,
+    rollback: Annotated[bool, typer.Option(help="delete what this run created")] = False,
+    by: By = None,
+    task_queue: TaskQueue = task_queues.IAC,
+) -> None:
+    """End the run now: running actions finish and are recorded, nothing else starts."""
+    _send(ctx, stack, task_queue, lambda stacks: stacks.abort(stack, rollback, by))
+
+
+def decision_hint(stack: str, progress: Progress) -> str:
+    """What to run when an apply waits for an operator after a failure."""
+    failed = " ".join(progress.failed) or "<resource>"
+    return (
+        f"The run waits for a decision (since {progress.awaiting_decision_since}):\n"
+        f"  wfctl infra retry {stack} [{failed}]   after fixing the cause\n"
+        f"  wfctl infra skip {stack} <resource>   skip it and its dependents\n"
+        f"  wfctl infra abort {stack} [--rollback]"
+    )
+
+
 def _age(since: str, now: datetime) -> str:
     seconds = max((now - datetime.fromisoformat(since)).total_seconds(), 0.0)
     if seconds < 120:
@@ -148,6 +198,8 @@ def render_progress(stack: str, progress: Progress, now: datetime | None = None)
     if progress.errors:
         lines.append("Failed:")
         lines += [f"  {e.action} {e.resource}: {e.error}" for e in progress.errors]
+    if progress.awaiting_decision_since:
+        lines.append(decision_hint(stack, progress))
     return "\n".join(lines)
 
 

@@ -37,10 +37,13 @@ from engine.iac.stack import load_stack_file
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan, ResourceState
 from interfaces.iac_control import (
+    AbortRequest,
     OperatorRequest,
     ParallelismRequest,
     PauseRequest,
     ResumeRequest,
+    RetryRequest,
+    SkipRequest,
 )
 from interfaces.iac_protocols import IaCStateStore
 from statestore import open_state_store
@@ -304,6 +307,17 @@ class StackClient:
     ) -> str:
         request = ParallelismRequest(parallelism=parallelism, providers=providers or {})
         return await self.operate(stack, "parallelism", request, by)
+
+    async def retry(
+        self, stack: str, resources: list[str] | None = None, by: str | None = None
+    ) -> str:
+        return await self.operate(stack, "retry", RetryRequest(resources=resources or []), by)
+
+    async def skip(self, stack: str, resource: str, by: str | None = None) -> str:
+        return await self.operate(stack, "skip", SkipRequest(resource=resource), by)
+
+    async def abort(self, stack: str, rollback: bool = False, by: str | None = None) -> str:
+        return await self.operate(stack, "abort", AbortRequest(rollback=rollback), by)
 
     @staticmethod
     async def current_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome | None:

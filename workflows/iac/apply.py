@@ -41,6 +41,7 @@ class PlanRun(StackRun):
     async def execute(self, raw: RawValue, kind: str) -> RunEnd:
         request, _ = parse_input(raw, StackRunInput)
         self.operable = True
+        self.waits_on_failure = request.on_failure == "wait"
         self.provider_keys = sorted(request.providers)
         if request.resume is not None:
             # Paused (or re-capped) before continuing as new: still so.
@@ -68,7 +69,7 @@ class PlanRun(StackRun):
                 except Rejected as rejected:
                     return RunEnd(carry, digest, rejected.status, rejected.reason)
         self.set_phase(request.stack, kind)
-        if not await self.walk(request, digest, carry):
+        if not await self.walk(request, digest, carry, wait_on_failure=self.waits_on_failure):
             carry.control = self.control
             # An Update accepted in this last task must answer before the run hands over.
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -77,12 +78,15 @@ class PlanRun(StackRun):
                     update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
                 )
             )
-        if not carry.errors:
+        aborted = self.control.aborted
+        if not carry.errors and aborted is None:
             return RunEnd(carry, digest, "applied")
-        if request.rollback and (carry.created or failed_creates(digest, carry)):
+        reason = aborted.reason if aborted is not None else ""
+        rollback = request.rollback or (aborted is not None and aborted.rollback)
+        if rollback and (carry.created or failed_creates(digest, carry)):
             rolled = await self.roll_back(request, digest, carry)
-            return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
-        return RunEnd(carry, digest, "failed")
+            return RunEnd(carry, digest, "rolled_back", reason, rolled_back=rolled)
+        return RunEnd(carry, digest, "failed", reason)
 
 
 @workflow.defn(name="ApplyWorkflow")

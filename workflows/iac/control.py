@@ -9,22 +9,29 @@ rebuilt by replay after a worker restart, so a paused run stays paused either wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from interfaces.iac_control import (
+        Aborted,
+        AbortRequest,
         ControlState,
         ParallelismRequest,
         Paused,
         PauseRequest,
         ResumeRequest,
+        RetryRequest,
+        SkipRequest,
     )
     from workflows.iac.walk import DagWalk
     from workflows.raw_input import NO_PAYLOAD, update_argument
 
-# Phases in which the run starts no more actions: nothing left to steer.
-_CLOSED_PHASES = ("", "done")
+# Phases in which the run starts no more actions of its plan: nothing left to steer.
+_CLOSED_PHASES = ("", "done", "rollback")
 
 
 class OperatorControls:
@@ -33,11 +40,13 @@ class OperatorControls:
     control: ControlState
     provider_keys: list[str]
     operable: bool  # a run that walks a plan (not a drift, status or import)
+    waits_on_failure: bool  # started with on_failure "wait"
 
     def __init__(self) -> None:
         self.control = ControlState()
         self.provider_keys = []
         self.operable = False
+        self.waits_on_failure = False
 
     # What the run provides.
 
@@ -54,6 +63,34 @@ class OperatorControls:
             walk.set_limits(
                 self.parallelism_of(walk.default_parallelism), self.caps_of(walk.default_caps)
             )
+            if self.control.aborted is not None and self.current_phase() != "rollback":
+                walk.abort()
+
+    async def await_decision(
+        self, walk: DagWalk, timeout: float, history_full: Callable[[], bool]
+    ) -> None:
+        """What is left waits on failed actions: wait for `retry`, `skip` or `abort`, at most
+        `timeout` seconds since the wait began (a continue-as-new does not restart it)."""
+        now = workflow.now()
+        if not self.control.waiting_since:
+            self.control.waiting_since = now.isoformat()
+        walk.refresh()  # the UI's details show the wait
+        waited = (now - datetime.fromisoformat(self.control.waiting_since)).total_seconds()
+        left = timeout - waited
+        try:
+            if left <= 0:
+                raise TimeoutError
+            await workflow.wait_condition(
+                lambda: walk.changed or history_full(), timeout=timedelta(seconds=left)
+            )
+        except TimeoutError:
+            self.control.aborted = Aborted(
+                by="wfctl",
+                reason=f"no retry, skip or abort within {_duration(timeout)}",
+            )
+            walk.abort()
+        if not history_full():
+            self.control.waiting_since = ""
 
     # What the walk asks.
 
@@ -122,9 +159,88 @@ class OperatorControls:
                 f"provider {', '.join(unknown)} is not a provider of this stack (it has {known})"
             )
 
+    @workflow.update
+    async def retry(self, raw: RawValue = NO_PAYLOAD) -> str:
+        request = update_argument(raw, RetryRequest, default=RetryRequest())
+        walk = self.current_walk()
+        assert walk is not None  # the validator saw it
+        names = request.resources or walk.names("failed")
+        walk.retry(names)
+        return f"retrying {', '.join(names)}, by {request.by}"
+
+    @retry.validator
+    def _check_retry(self, raw: RawValue = NO_PAYLOAD) -> None:
+        request = update_argument(raw, RetryRequest, default=RetryRequest())
+        walk = self._failures_walk("retry")
+        failed = walk.names("failed")
+        if not failed:
+            raise ValueError("no action of this run has failed: nothing to retry")
+        unknown = [name for name in request.resources if name not in failed]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} did not fail (failed: {', '.join(failed)})"
+            )
+
+    @workflow.update
+    async def skip(self, raw: RawValue = NO_PAYLOAD) -> str:
+        request = update_argument(raw, SkipRequest)
+        walk = self.current_walk()
+        assert walk is not None
+        skipped = walk.skip(request.resource)
+        also = f"; skipped with it: {', '.join(skipped)}" if skipped else ""
+        return f"skipped {request.resource}, by {request.by}{also}"
+
+    @skip.validator
+    def _check_skip(self, raw: RawValue = NO_PAYLOAD) -> None:
+        request = update_argument(raw, SkipRequest)
+        failed = self._failures_walk("skip").names("failed")
+        if request.resource not in failed:
+            raise ValueError(
+                f"{request.resource} has not failed (failed: {', '.join(failed) or 'none'})"
+            )
+
+    @workflow.update
+    async def abort(self, raw: RawValue = NO_PAYLOAD) -> str:
+        request = update_argument(raw, AbortRequest, default=AbortRequest())
+        self.control.aborted = Aborted(
+            by=request.by, rollback=request.rollback, reason=f"aborted by {request.by}"
+        )
+        self.control.paused = None  # ending now: nothing is left to hold
+        self.control_changed()
+        then = " and roll back what it created" if request.rollback else ""
+        return f"aborting, by {request.by}: running actions finish, nothing else starts{then}"
+
+    @abort.validator
+    def _check_abort(self, raw: RawValue = NO_PAYLOAD) -> None:
+        update_argument(raw, AbortRequest, default=AbortRequest())
+        self._check_open("abort")
+        if self.current_walk() is None:
+            raise ValueError("the run has not started its actions: reject its plan instead")
+        if self.control.aborted is not None:
+            raise ValueError(f"the run is already ending ({self.control.aborted.reason})")
+
+    def _failures_walk(self, doing: str) -> DagWalk:
+        self._check_open(doing)
+        walk = self.current_walk()
+        if not self.waits_on_failure or walk is None:
+            raise ValueError(
+                f"cannot {doing}: the run was not started with on_failure wait (it ends "
+                "after a failure; apply again instead)"
+            )
+        if self.control.aborted is not None:
+            raise ValueError(f"cannot {doing}: the run is ending ({self.control.aborted.reason})")
+        return walk
+
     def _check_open(self, doing: str) -> None:
         if not self.operable:
             raise ValueError(f"cannot {doing} this run: it starts no actions of a plan")
         phase = self.current_phase()
         if phase in _CLOSED_PHASES:
             raise ValueError(f"cannot {doing} the run: it has no more actions to start")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"

@@ -55,6 +55,10 @@ class StackRunInput(BaseModel):
     provider_parallelism: dict[str, int] = Field(default_factory=dict)  # per provider key cap
     allow_replace: list[str] = Field(default_factory=list)  # protected resources allowed to go
     rollback: bool = False
+    # A failed action: end the run once the rest is done ("stop"), or keep its dependents
+    # waiting and, when nothing else can run, wait for an operator's retry / skip / abort.
+    on_failure: Literal["stop", "wait"] = "stop"
+    failure_timeout: float = Field(86400.0, gt=0)  # seconds to wait for that decision
     approval_timeout: float = Field(3600.0, gt=0)  # seconds to wait for approve/reject
     destroy: bool = False  # PlanWorkflow: plan the destruction of the stack
     lock_ttl: float = 300.0  # the run renews its state lock every third of it
@@ -252,6 +256,8 @@ class Progress(BaseModel):
     running_actions: list[RunningAction] = Field(default_factory=list)
     errors: list[ActionError] = Field(default_factory=list)
     paused: Paused | None = None
+    # --on-failure wait: the run waits for `retry`, `skip` or `abort` since then (ISO time).
+    awaiting_decision_since: str = ""
     parallelism: int = 0  # the cap for what starts next (0 before the walk)
     provider_parallelism: dict[str, int] = Field(default_factory=dict)
 

@@ -91,6 +91,8 @@ class StackRun(OperatorControls):
             progress.errors = list(walk.errors)
             progress.parallelism = walk.parallelism
             progress.provider_parallelism = walk.caps
+            if walk.blocked and self.control.waiting_since:
+                progress.awaiting_decision_since = self.control.waiting_since
         progress.paused = self.control.paused
         return progress
 
@@ -275,8 +277,15 @@ class StackRun(OperatorControls):
         if verdict != "approved":
             raise Rejected("rejected", reason)
 
-    async def walk(self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry) -> bool:
-        """Run the plan's actions; False when paused to continue as new (carry is updated)."""
+    async def walk(
+        self,
+        request: StackRunInput,
+        digest: PlanDigest,
+        carry: ApplyCarry,
+        *,
+        wait_on_failure: bool = False,
+    ) -> bool:
+        """Run the plan's actions; False when stopped to continue as new (carry is updated)."""
         target = request.target()
 
         async def execute(node: PlanNode) -> ActionResult:
@@ -306,6 +315,15 @@ class StackRun(OperatorControls):
                 summary=action.summary(),
             )
 
+        def history_full() -> bool:
+            # Room for the events of every action that may be in flight when the walk stops.
+            reserve = EVENTS_PER_RUNNING_ACTION * walk.parallelism + 50
+            limit = max(request.max_history_events - reserve, 100)
+            return workflow.info().get_current_history_length() >= limit
+
+        async def blocked() -> None:
+            await self.await_decision(walk, request.failure_timeout, history_full)
+
         walk = DagWalk(
             digest.nodes,
             execute,
@@ -313,22 +331,17 @@ class StackRun(OperatorControls):
             provider_parallelism=request.provider_parallelism,
             hold=self.held,
             on_change=self.show_details,
+            on_blocked=blocked if wait_on_failure else None,
         )
         walk.restore(carry.done, carry.failed, carry.skipped)
+        walk.errors = list(carry.errors)
         self._walk = walk
-        self.control_changed()  # an operator's caps, carried across continue-as-new
-
-        def history_full() -> bool:
-            # Room for the events of every action that may be in flight when the walk stops.
-            reserve = EVENTS_PER_RUNNING_ACTION * walk.parallelism + 50
-            limit = max(request.max_history_events - reserve, 100)
-            return workflow.info().get_current_history_length() >= limit
-
+        self.control_changed()  # an operator's caps and abort, carried across continue-as-new
         finished = await walk.run(history_full)
         carry.done = walk.names(DONE)
         carry.failed = walk.names("failed")
         carry.skipped = walk.names("skipped")
-        carry.errors.extend(walk.errors)
+        carry.errors = walk.errors
         for result in walk.results:
             if result.part == "old":
                 continue  # the rest of a replace, counted with its new instance

@@ -33,7 +33,11 @@ class DagWalk:
         provider_parallelism: dict[str, int] | None = None,
         hold: Callable[[], bool] = lambda: False,
         on_change: Callable[[], None] = lambda: None,
+        on_blocked: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_blocked` set, a failed action's dependents wait instead of being skipped, and
+        once nothing else can run the walk awaits it: it returns after an operator's retry,
+        skip or abort changed the walk (or to let the run continue as new)."""
         # Keyed by node key: a split replace has two nodes of one resource.
         self.nodes = {node.key: node for node in nodes}
         self.status: dict[str, str] = {}
@@ -49,6 +53,7 @@ class DagWalk:
         self._caps = dict(self.default_caps)
         self._hold = hold
         self._on_change = on_change
+        self._on_blocked = on_blocked
         self._per_provider: dict[str, int] = {}
         self._waiting = {
             name: sum(1 for need in node.deps if need in self.nodes)
@@ -84,6 +89,41 @@ class DagWalk:
         return len(self.status) == len(self.nodes)
 
     @property
+    def blocked(self) -> bool:
+        """Nothing runs and nothing can start: what is left waits on failed actions."""
+        return not self.running and not self.finished and not self._has_ready()
+
+    @property
+    def changed(self) -> bool:
+        return self._changed
+
+    # An operator's decisions on failed actions (on_blocked walks).
+
+    def retry(self, names: Iterable[str]) -> None:
+        """Run these failed actions again, as if they had never run."""
+        again = set(names)
+        self.errors = [e for e in self.errors if e.resource not in again]
+        for name in again:
+            del self.status[name]
+            if self._started:
+                self._ready.setdefault(self.nodes[name].provider, deque()).append(name)
+        self.poke()
+
+    def skip(self, name: str) -> list[str]:
+        """Give up on a failed action: it and what depends on it are skipped (returned)."""
+        self.status[name] = SKIPPED
+        skipped = self._skip_users(name)
+        self.poke()
+        return skipped
+
+    def abort(self) -> None:
+        """Start nothing more: every action not started is skipped; running ones finish."""
+        for name in self.nodes:
+            if name not in self.status and name not in self.running:
+                self.status[name] = SKIPPED
+        self.poke()
+
+    @property
     def parallelism(self) -> int:
         return self._parallelism
 
@@ -95,6 +135,10 @@ class DagWalk:
         """New caps for what starts next; running actions are never cancelled for them."""
         self._parallelism, self._caps = parallelism, dict(caps)
         self.poke()
+
+    def refresh(self) -> None:
+        """Tell the run's on_change what the walk is doing now."""
+        self._on_change()
 
     def poke(self) -> None:
         """Look again at what may start (the hold or the limits changed)."""
@@ -114,6 +158,11 @@ class DagWalk:
                 if not stopping and not self._hold():
                     self._launch()
                 self._on_change()
+                if self._on_blocked is not None and not stopping and self.blocked:
+                    if not self._hold():
+                        self._changed = False
+                        await self._on_blocked()
+                        continue
                 if not self.running and (stopping or self.finished or not self._hold()):
                     return self.finished
                 self._changed = False
@@ -142,10 +191,15 @@ class DagWalk:
 
     def _next_ready(self) -> str | None:
         for provider, queue in self._ready.items():
+            while queue and queue[0] in self.status:
+                queue.popleft()  # skipped or aborted while it waited for a slot
             cap = self._caps.get(provider, self._parallelism)
             if queue and self._per_provider.get(provider, 0) < cap:
                 return queue.popleft()
         return None
+
+    def _has_ready(self) -> bool:
+        return any(name not in self.status for queue in self._ready.values() for name in queue)
 
     async def _run_one(self, node: PlanNode) -> None:
         try:
@@ -173,9 +227,16 @@ class DagWalk:
 
     def _failed(self, name: str) -> None:
         self.status[name] = FAILED
+        if self._on_blocked is None:
+            self._skip_users(name)
+
+    def _skip_users(self, name: str) -> list[str]:
+        skipped = []
         pending = list(self._users[name])
         while pending:
             user = pending.pop()
             if user not in self.status:
                 self.status[user] = SKIPPED
+                skipped.append(user)
                 pending.extend(self._users[user])
+        return sorted(skipped)
