@@ -1,8 +1,8 @@
 """What an operator sends a running apply or destroy, and what it keeps of those decisions.
 
-The arguments of the `pause`, `resume`, `parallelism`, `retry`, `skip` and `abort` Updates of
-the stack workflows (`stack:<name>`), as JSON objects, so the Temporal CLI sends them as they
-are:
+The arguments of the `pause`, `resume`, `parallelism`, `retry`, `skip`, `abort` and `cancel`
+Updates of the stack workflows (`stack:<name>`), as JSON objects, so the Temporal CLI sends
+them as they are:
 
     temporal workflow update execute --workflow-id stack:web --name pause --input '{"by": "ada"}'
 
@@ -51,6 +51,7 @@ class Paused(BaseModel):
 class Aborted(BaseModel):
     by: str
     rollback: bool = False
+    cancel: bool = False  # also cancel the running actions (then reconciled)
     reason: str = ""  # why the walk ended early: "aborted by ada", "no decision within 24h"
 
 
@@ -71,6 +72,10 @@ class RetryRequest(OperatorRequest):
 
 class SkipRequest(OperatorRequest):
     resource: str = Field(min_length=1)
+
+
+class CancelRequest(OperatorRequest):
+    pass
 
 
 class AbortRequest(OperatorRequest):

@@ -285,6 +285,15 @@ class TestDriver:
         self.cloud.end_call(int(seq or 0), provider_id, adopted=bool(found))
         return self._output(provider_id, spec.name, json.loads(config), 0)
 
+    def locate(self, spec: ResourceSpec) -> str:
+        """The live resource of this name and type (a create that died before returning)."""
+        with self.cloud.connect() as conn:
+            row = conn.execute(
+                "SELECT provider_id FROM resources WHERE name = ? AND type = ? AND deleted = 0",
+                (spec.name, self.resource_type),
+            ).fetchone()
+        return row[0] if row else ""
+
     def read(self, ref: ResourceRef) -> ResourceOutput:
         name, _, config, polls = self._row(ref.provider_id)
         return self._output(ref.provider_id, name, config, polls)

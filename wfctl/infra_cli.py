@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -238,9 +239,64 @@ async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
             await outages.wait_out(error)
 
 
+class _CtrlC:
+    """Ctrl-C while an apply is followed: the first says what the second does; the second
+    cancels the run cleanly (the `cancel` Update) and following goes on to the end; a third
+    stops following (the run still ends on its own)."""
+
+    def __init__(self, stacks: StackClient, stack: str, result: asyncio.Future[Any]) -> None:
+        self.stacks, self.stack, self.result = stacks, stack, result
+        self.presses = 0
+        self.cancelling: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        self.presses += 1
+        if self.presses == 1:
+            err.print(
+                "Ctrl-C again cancels the run: nothing more starts, running actions stop and "
+                f"are read back from the cloud (or: wfctl infra cancel {self.stack}). The run "
+                "goes on otherwise.",
+                highlight=False,
+            )
+        elif self.presses == 2:
+            err.print(f"Cancelling the run of {self.stack} ...", highlight=False)
+            self.cancelling = asyncio.ensure_future(self._cancel())
+        else:
+            self.result.cancel()
+
+    async def _cancel(self) -> None:
+        try:
+            await self.stacks.cancel(self.stack)
+        except Exception as error:  # noqa: BLE001 - said, and following goes on
+            cause = getattr(error, "cause", None)
+            err.print(f"[red]Error:[/red] {getattr(cause, 'message', None) or error}")
+
+
 async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
     """Wait for the result, showing progress from the workflow's `progress` query."""
     result_task = asyncio.ensure_future(_result_through_outages(handle))
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(
+            signal.SIGINT, _CtrlC(stacks, handle.id.removeprefix("stack:"), result_task)
+        )
+        handled = True
+    except (ValueError, RuntimeError, NotImplementedError):
+        handled = False  # not the main thread (or no signals here): Ctrl-C stays as it is
+    try:
+        return await _follow_progress(stacks, handle, result_task)
+    except asyncio.CancelledError:
+        stack = handle.id.removeprefix("stack:")
+        err.print(f"Stopped following; the run goes on: wfctl infra progress {stack}")
+        raise typer.Exit(130) from None
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _follow_progress(
+    stacks: StackClient, handle: WorkflowHandle[Any, Any], result_task: asyncio.Future[Any]
+) -> Any:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -288,6 +344,17 @@ def _summary(outcome: ApplyOutcome | DestroyOutcome) -> int:
     if outcome.status == "no_changes":
         console.print("No changes. Infrastructure matches the configuration.")
         return 0
+    if outcome.status == "cancelled":
+        word = "Apply" if isinstance(outcome, ApplyOutcome) else "Destroy"
+        done = outcome.done if isinstance(outcome, ApplyOutcome) else outcome.destroyed
+        console.print(f"{word} cancelled ({outcome.reason}).", highlight=False)
+        for label, names in (
+            ("Done", done),
+            ("Cancelled mid-call (read back from the cloud)", outcome.cancelled),
+            ("Not started", outcome.not_started),
+        ):
+            console.print(f"  {label}: {', '.join(names) or 'none'}", highlight=False)
+        return 1
     if outcome.status in ("rejected", "approval_timeout"):
         console.print(f"Apply cancelled ({outcome.status.replace('_', ' ')}). {outcome.reason}")
         return 1

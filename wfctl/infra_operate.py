@@ -1,5 +1,5 @@
-"""`wfctl infra pause|resume|parallelism|retry|skip|abort|progress <stack>`: steer and watch
-a running apply.
+"""`wfctl infra pause|resume|parallelism|retry|skip|abort|cancel|progress <stack>`: steer and
+watch a running apply.
 
 They name the stack, not a file: they talk to the run holding `stack:<name>` through its
 Updates and its `progress` query, as the Temporal CLI can (`temporal workflow update execute
@@ -146,6 +146,15 @@ def abort_command(
 ) -> None:
     """End the run now: running actions finish and are recorded, nothing else starts."""
     _send(ctx, stack, task_queue, lambda stacks: stacks.abort(stack, rollback, by))
+
+
+@infra_app.command("cancel")
+def cancel_command(
+    ctx: typer.Context, stack: StackName, by: By = None, task_queue: TaskQueue = task_queues.IAC
+) -> None:
+    """Stop the run cleanly: nothing more starts, running actions are cancelled and what they
+    left is read back into the state; the lock is released."""
+    _send(ctx, stack, task_queue, lambda stacks: stacks.cancel(stack, by))
 
 
 def decision_hint(stack: str, progress: Progress) -> str:

@@ -38,6 +38,7 @@ from interfaces.errors import WfctlError
 from interfaces.iac import Plan, ResourceState
 from interfaces.iac_control import (
     AbortRequest,
+    CancelRequest,
     OperatorRequest,
     ParallelismRequest,
     PauseRequest,
@@ -318,6 +319,9 @@ class StackClient:
 
     async def abort(self, stack: str, rollback: bool = False, by: str | None = None) -> str:
         return await self.operate(stack, "abort", AbortRequest(rollback=rollback), by)
+
+    async def cancel(self, stack: str, by: str | None = None) -> str:
+        return await self.operate(stack, "cancel", CancelRequest(), by)
 
     @staticmethod
     async def current_plan(handle: WorkflowHandle[Any, Any]) -> PlanOutcome | None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.iac import actions, inspection, locks, planning
+from activities.iac import actions, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
 from activities.iac.errors import application_error
 from activities.iac.heartbeat import heartbeating
@@ -29,6 +29,7 @@ from workflows.iac.models import (
     PlanDigest,
     PlanNode,
     PlanRequest,
+    Reconciled,
     ResourceLiveStatus,
     SavedPlanRequest,
     StackTarget,
@@ -80,6 +81,13 @@ class IacActivities:
             return _classified(request.summary(), lambda: actions.run_action(self.cache, request))
 
     @activity.defn
+    def reconcile_action(self, request: ActionRequest) -> Reconciled:
+        return _classified(
+            f"reconcile {request.type} {request.name}",
+            lambda: reconcile.reconcile_action(self.cache, request),
+        )
+
+    @activity.defn
     def list_state(self, target: StackTarget) -> list[StateEntry]:
         return _classified(
             f"list state of {target.stack}", lambda: inspection.list_state(self.cache, target)
@@ -129,6 +137,7 @@ class IacActivities:
             self.load_saved_plan,
             self.plan_nodes,
             self.apply_action,
+            self.reconcile_action,
             self.list_state,
             self.check_drift,
             self.read_live_status,

@@ -79,6 +79,8 @@ class PlanRun(StackRun):
                 )
             )
         aborted = self.control.aborted
+        if aborted is not None and aborted.cancel:
+            return RunEnd(carry, digest, "cancelled", aborted.reason)
         if not carry.errors and aborted is None:
             return RunEnd(carry, digest, "applied")
         reason = aborted.reason if aborted is not None else ""
@@ -105,6 +107,10 @@ class ApplyWorkflow(PlanRun):
             skipped=end.carry.skipped,
             rolled_back=end.rolled_back,
             reason=end.reason,
+            # Listed for a cancelled run only: a finished one may have thousands.
+            done=end.carry.done if end.status == "cancelled" else [],
+            cancelled=end.carry.cancelled,
+            not_started=end.carry.not_started,
         )
 
 
@@ -122,4 +128,6 @@ class DestroyWorkflow(PlanRun):
             errors=end.carry.errors,
             skipped=end.carry.skipped,
             reason=end.reason,
+            cancelled=end.carry.cancelled,
+            not_started=end.carry.not_started,
         )

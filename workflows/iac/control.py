@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from interfaces.iac_control import (
         Aborted,
         AbortRequest,
+        CancelRequest,
         ControlState,
         ParallelismRequest,
         Paused,
@@ -63,8 +64,12 @@ class OperatorControls:
             walk.set_limits(
                 self.parallelism_of(walk.default_parallelism), self.caps_of(walk.default_caps)
             )
-            if self.control.aborted is not None and self.current_phase() != "rollback":
-                walk.abort()
+            aborted = self.control.aborted
+            if aborted is not None and self.current_phase() != "rollback":
+                if aborted.cancel:
+                    walk.cancel()
+                else:
+                    walk.abort()
 
     async def await_decision(
         self, walk: DagWalk, timeout: float, history_full: Callable[[], bool]
@@ -214,6 +219,28 @@ class OperatorControls:
     def _check_abort(self, raw: RawValue = NO_PAYLOAD) -> None:
         update_argument(raw, AbortRequest, default=AbortRequest())
         self._check_open("abort")
+        if self.current_walk() is None:
+            raise ValueError("the run has not started its actions: reject its plan instead")
+        if self.control.aborted is not None:
+            raise ValueError(f"the run is already ending ({self.control.aborted.reason})")
+
+    @workflow.update
+    async def cancel(self, raw: RawValue = NO_PAYLOAD) -> str:
+        request = update_argument(raw, CancelRequest, default=CancelRequest())
+        self.control.aborted = Aborted(
+            by=request.by, cancel=True, reason=f"cancelled by {request.by}"
+        )
+        self.control.paused = None
+        self.control_changed()
+        return (
+            f"cancelling, by {request.by}: running actions are cancelled and what they left "
+            "is read back from the cloud into the state"
+        )
+
+    @cancel.validator
+    def _check_cancel(self, raw: RawValue = NO_PAYLOAD) -> None:
+        update_argument(raw, CancelRequest, default=CancelRequest())
+        self._check_open("cancel")
         if self.current_walk() is None:
             raise ValueError("the run has not started its actions: reject its plan instead")
         if self.control.aborted is not None:

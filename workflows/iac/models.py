@@ -204,6 +204,15 @@ class ActionResult(BaseModel):
     part: ReplacePart = "whole"
 
 
+class Reconciled(BaseModel):
+    """What reconcile_action found of a cancelled action's resource."""
+
+    name: str
+    exists: bool
+    provider_id: str = ""
+    pending: bool = False  # a create's entry: the next apply adopts it
+
+
 class LockRequest(BaseModel):
     target: StackTarget
     owner: str
@@ -271,7 +280,7 @@ class PlanOutcome(BaseModel):
 
 
 RunStatus = Literal[
-    "applied", "no_changes", "failed", "rejected", "approval_timeout", "rolled_back"
+    "applied", "no_changes", "failed", "rejected", "approval_timeout", "rolled_back", "cancelled"
 ]
 
 
@@ -281,7 +290,12 @@ class ApplyOutcome(ApplyResult):
     counts: dict[str, int] = Field(default_factory=dict)  # per action kind that succeeded
     skipped: list[str] = Field(default_factory=list)
     rolled_back: list[str] = Field(default_factory=list)
-    reason: str = ""  # why it was rejected
+    reason: str = ""  # why it was rejected, aborted or cancelled
+    # A cancelled (or aborted) run: what finished, what was stopped mid-call (and reconciled
+    # with the cloud), what never started.
+    done: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
 
 
 class DestroyOutcome(DestroyResult):
@@ -290,6 +304,8 @@ class DestroyOutcome(DestroyResult):
     plan_id: str = ""
     skipped: list[str] = Field(default_factory=list)
     reason: str = ""
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
 
 
 class DriftReport(BaseModel):
@@ -322,6 +338,8 @@ class ApplyCarry(BaseModel):
     done: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
     created: list[str] = Field(default_factory=list)
     errors: list[ActionError] = Field(default_factory=list)
     outputs: list[ResourceOutput] = Field(default_factory=list)

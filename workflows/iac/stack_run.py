@@ -14,6 +14,7 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import (
@@ -34,11 +35,12 @@ with workflow.unsafe.imports_passed_through():
         PlanOutcome,
         PlanRequest,
         Progress,
+        Reconciled,
         RunningAction,
         SavedPlanRequest,
         StackRunInput,
     )
-    from workflows.iac.walk import DONE, DagWalk
+    from workflows.iac.walk import CANCELLED, DONE, DagWalk
     from workflows.raw_input import NO_PAYLOAD, update_argument
     from workflows.search_attributes import PHASE, STACK_NAME
 
@@ -313,7 +315,36 @@ class StackRun(OperatorControls):
                 heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout),
                 retry_policy=ACTION_RETRY,
                 summary=action.summary(),
+                # A cancelled action is reconciled once it has really stopped, not before.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if clean_cancel
+                else ActivityCancellationType.TRY_CANCEL,
             )
+
+        async def reconcile(node: PlanNode) -> None:
+            block = target.providers.get(node.provider)
+            action = ActionRequest(
+                target=target.model_copy(
+                    update={"providers": {node.provider: block} if block else {}}
+                ),
+                name=node.name,
+                action=node.action,
+                type=node.type,
+                provider=node.provider,
+                provider_type=node.provider_type,
+            )
+            try:
+                await call(
+                    "reconcile_action",
+                    action,
+                    Reconciled,
+                    f"reconcile {node.type} {node.name} after its {node.action} was cancelled",
+                )
+            except ActivityError as error:
+                workflow.logger.warning("could not reconcile %s: %s", node.name, error)
+
+        # Runs started before clean cancels existed end at a cancel as they always did.
+        clean_cancel = workflow.patched("clean-cancel")
 
         def history_full() -> bool:
             # Room for the events of every action that may be in flight when the walk stops.
@@ -332,8 +363,10 @@ class StackRun(OperatorControls):
             hold=self.held,
             on_change=self.show_details,
             on_blocked=blocked if wait_on_failure else None,
+            reconcile=reconcile if clean_cancel else None,
         )
-        walk.restore(carry.done, carry.failed, carry.skipped)
+        walk.restore(carry.done, carry.failed, carry.skipped, carry.cancelled)
+        walk.not_started = list(carry.not_started)
         walk.errors = list(carry.errors)
         self._walk = walk
         self.control_changed()  # an operator's caps and abort, carried across continue-as-new
@@ -341,6 +374,8 @@ class StackRun(OperatorControls):
         carry.done = walk.names(DONE)
         carry.failed = walk.names("failed")
         carry.skipped = walk.names("skipped")
+        carry.cancelled = walk.names(CANCELLED)
+        carry.not_started = walk.not_started
         carry.errors = walk.errors
         for result in walk.results:
             if result.part == "old":

@@ -13,14 +13,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from interfaces.iac import ActionError
     from workflows.iac.calls import failure_reason
     from workflows.iac.models import ActionResult, PlanNode
 
-DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+DONE, FAILED, SKIPPED, CANCELLED = "done", "failed", "skipped", "cancelled"
 
 
 class DagWalk:
@@ -34,10 +34,15 @@ class DagWalk:
         hold: Callable[[], bool] = lambda: False,
         on_change: Callable[[], None] = lambda: None,
         on_blocked: Callable[[], Awaitable[None]] | None = None,
+        reconcile: Callable[[PlanNode], Awaitable[None]] | None = None,
     ) -> None:
         """`on_blocked` set, a failed action's dependents wait instead of being skipped, and
         once nothing else can run the walk awaits it: it returns after an operator's retry,
-        skip or abort changed the walk (or to let the run continue as new)."""
+        skip or abort changed the walk (or to let the run continue as new).
+
+        `reconcile` set, a cancelled walk stops cleanly: nothing more starts, the running
+        actions are cancelled through their heartbeats and each one that stopped mid-call is
+        reconciled (awaited) before the walk ends."""
         # Keyed by node key: a split replace has two nodes of one resource.
         self.nodes = {node.key: node for node in nodes}
         self.status: dict[str, str] = {}
@@ -54,6 +59,9 @@ class DagWalk:
         self._hold = hold
         self._on_change = on_change
         self._on_blocked = on_blocked
+        self._reconcile = reconcile
+        self._cancelling = False
+        self.not_started: list[str] = []  # skipped because the run was aborted or cancelled
         self._per_provider: dict[str, int] = {}
         self._waiting = {
             name: sum(1 for need in node.deps if need in self.nodes)
@@ -69,14 +77,23 @@ class DagWalk:
         self._changed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def restore(self, done: Iterable[str], failed: Iterable[str], skipped: Iterable[str]) -> None:
+    def restore(
+        self,
+        done: Iterable[str],
+        failed: Iterable[str],
+        skipped: Iterable[str],
+        cancelled: Iterable[str] = (),
+    ) -> None:
         """Take over the outcome of actions an earlier run (before continue-as-new) finished."""
         for name in done:
             if name in self.nodes:
                 self._succeeded(name)
-        for name in (*failed, *skipped):
+        failed, cancelled = set(failed), set(cancelled)
+        for name in (*failed, *cancelled, *skipped):
             if name in self.nodes:
-                self.status[name] = FAILED if name in failed else SKIPPED
+                self.status[name] = (
+                    FAILED if name in failed else CANCELLED if name in cancelled else SKIPPED
+                )
 
     def count(self, outcome: str) -> int:
         return sum(1 for status in self.status.values() if status == outcome)
@@ -121,7 +138,17 @@ class DagWalk:
         for name in self.nodes:
             if name not in self.status and name not in self.running:
                 self.status[name] = SKIPPED
+                self.not_started.append(name)
         self.poke()
+
+    def cancel(self) -> None:
+        """Abort, and cancel the running actions (reconciled as they stop)."""
+        self.abort()
+        if self._cancelling:
+            return
+        self._cancelling = True
+        for task in list(self._tasks):
+            task.cancel()
 
     @property
     def parallelism(self) -> int:
@@ -172,8 +199,14 @@ class DagWalk:
                     lambda: self._changed or (not self.running and should_stop())
                 )
         except asyncio.CancelledError:
-            for task in list(self._tasks):
-                task.cancel()
+            if self._reconcile is None:
+                for task in list(self._tasks):
+                    task.cancel()
+                raise
+            # Temporal's cancel of the run: stop as cleanly as an operator's cancel, then end
+            # as cancelled.
+            self.cancel()
+            await workflow.wait_condition(lambda: not self.running)
             raise
 
     def _launch(self) -> None:
@@ -204,11 +237,17 @@ class DagWalk:
     async def _run_one(self, node: PlanNode) -> None:
         try:
             result = await self._execute(node)
-        except ActivityError as error:
-            self.errors.append(
-                ActionError(resource=node.name, action=node.action, error=failure_reason(error))
+        except (ActivityError, asyncio.CancelledError) as error:
+            stopped = isinstance(error, asyncio.CancelledError) or isinstance(
+                error.cause, CancelledError
             )
-            self._failed(node.key)
+            if not (stopped and self._cancelling and self._reconcile is not None):
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                self._record_failure(node, error)
+            else:
+                await self._reconcile(node)
+                self.status[node.key] = CANCELLED
         else:
             self.results.append(result)
             self._succeeded(node.key)
@@ -217,6 +256,12 @@ class DagWalk:
             self.started_at.pop(node.key, None)
             self._per_provider[node.provider] -= 1
             self._changed = True
+
+    def _record_failure(self, node: PlanNode, error: ActivityError) -> None:
+        self.errors.append(
+            ActionError(resource=node.name, action=node.action, error=failure_reason(error))
+        )
+        self._failed(node.key)
 
     def _succeeded(self, name: str) -> None:
         self.status[name] = DONE
