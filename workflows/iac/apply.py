@@ -34,6 +34,11 @@ class RunEnd:
     reason: str = ""
     rolled_back: list[str] = field(default_factory=list)
 
+    def skipped(self) -> list[str]:
+        """Skipped for a failure (or by an operator); what an abort left is `not_started`."""
+        left = set(self.carry.not_started)
+        return [name for name in self.carry.skipped if name not in left]
+
 
 class PlanRun(StackRun):
     """Apply and destroy are the same run over different plans."""
@@ -104,7 +109,7 @@ class ApplyWorkflow(PlanRun):
             resources=end.carry.outputs,
             errors=end.carry.errors,
             counts=end.carry.counts,
-            skipped=end.carry.skipped,
+            skipped=end.skipped(),
             rolled_back=end.rolled_back,
             reason=end.reason,
             # Listed for a cancelled run only: a finished one may have thousands.
@@ -126,7 +131,7 @@ class DestroyWorkflow(PlanRun):
             status=end.status,  # type: ignore[arg-type]
             destroyed=end.carry.done,
             errors=end.carry.errors,
-            skipped=end.carry.skipped,
+            skipped=end.skipped(),
             reason=end.reason,
             cancelled=end.carry.cancelled,
             not_started=end.carry.not_started,

@@ -135,6 +135,8 @@ class DagWalk:
 
     def abort(self) -> None:
         """Start nothing more: every action not started is skipped; running ones finish."""
+        for name in self.names(FAILED):
+            self._skip_users(name)  # these wait on a failure: skipped for it, as ever
         for name in self.nodes:
             if name not in self.status and name not in self.running:
                 self.status[name] = SKIPPED
