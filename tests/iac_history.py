@@ -8,6 +8,10 @@ from datetime import datetime
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.iac import IAC_WORKFLOWS
 
 
 @dataclass
@@ -96,3 +100,10 @@ def scheduled_between(history: list[HistoryEvent], after: int, before: int) -> l
     return [
         span.summary for span in action_spans(history) if after < span.scheduled_id < before
     ]
+
+
+async def replays(client: Client, workflow_id: str) -> None:
+    """The run's history replays against today's workflow code (determinism)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    replayer = Replayer(workflows=IAC_WORKFLOWS, data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)

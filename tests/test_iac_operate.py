@@ -29,6 +29,7 @@ from tests.iac_history import (
     action_spans,
     events,
     max_concurrent,
+    replays,
     scheduled_between,
     update_event_ids,
     update_identities,
@@ -46,6 +47,7 @@ async def progress_when(
     handle: WorkflowHandle[Any, Any], check: Callable[[Progress], bool], what: str
 ) -> Progress:
     deadline = time.monotonic() + 30
+    progress = None
     while time.monotonic() < deadline:
         try:
             progress = await handle.query("progress", result_type=Progress)
@@ -54,7 +56,7 @@ async def progress_when(
         except RPCError:
             pass  # no workflow task has run yet, or the worker is coming back
         await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never got to: {what}")
+    raise AssertionError(f"the run never got to: {what} ({progress})")
 
 
 def independent(stack: Stack, count: int) -> Stack:
@@ -110,6 +112,7 @@ async def test_pause_starts_nothing_until_resumed_from_the_temporal_cli(
     assert len(action_spans(history)) == 8
     # Temporal recorded who sent the pause too: this client's identity.
     assert update_identities(history, "pause") == [client.identity]
+    await replays(client, stack.workflow_id)
 
 
 async def test_a_pause_holds_across_continue_as_new(client: Client, tmp_path: Path) -> None:

@@ -14,18 +14,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from statestore import open_state_store
-from tests.iac_history import events
+from tests.iac_history import events, replays
 from tests.iac_wf_support import Stack, iac_worker, start
 from tests.test_iac_operate import progress_when, temporal_cli
 from tests.test_iac_wf_crash import ROOT, spawn_worker
 from wfctl.stack_client import StackClient
 from workflows.iac.models import PlanOutcome
+
+pytest_plugins = ["tests.aws_fixtures"]
 
 SLOW = 1.5  # seconds one create takes: long enough to be cancelled mid-call
 
@@ -87,8 +90,10 @@ async def test_cancel_from_the_temporal_cli_stops_reconciles_and_frees_the_stack
         # The cancelled creates had made their resources: they are on record, pending.
         assert assert_state_matches_the_cloud(stack) == ["r0", "r1"]
         assert await remaining_creates(client, queue, stack) == 6
+        await replays(client, stack.workflow_id)
         again = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
         assert (await again.result()).status == "applied"
+        await replays(client, stack.workflow_id)  # the second apply's; the first's is above
     assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(6)}  # r0, r1 adopted
 
 
@@ -112,6 +117,7 @@ async def test_temporal_cancel_also_reconciles_before_the_run_ends(
         if e.HasField("activity_task_scheduled_event_attributes")
     ].count("reconcile_action")
     assert reconciled == 2
+    await replays(client, stack.workflow_id)
 
 
 async def test_cancel_after_a_worker_sigkill(client: Client, tmp_path: Path) -> None:
@@ -159,3 +165,43 @@ async def test_ctrl_c_twice_cancels_a_foreground_apply(client: Client, tmp_path:
     assert "Apply cancelled (cancelled by " in stdout
     assert "Not started: " in stdout
     assert_state_matches_the_cloud(stack)
+
+
+async def test_cancel_on_moto_leaves_the_state_equal_to_the_cloud(
+    client: Client, tmp_path: Path, moto_endpoint: str
+) -> None:
+    name = f"op-aws-{uuid.uuid4().hex[:8]}"
+    cidrs = [f"10.{70 + i}.0.0/16" for i in range(6)]
+    doc = {
+        "stack": name,
+        "state": {"backend": "sqlite", "path": str(tmp_path / "state.db")},
+        "providers": {
+            "aws": {"type": "aws", "region": "us-east-1", "endpoint_url": moto_endpoint,
+                    "max_attempts": 1, "poll_interval": 0.05},
+        },  # fmt: skip
+        "resources": [
+            {"name": f"net{i}", "type": "infra.vpc", "config": {"cidr": cidr}}
+            for i, cidr in enumerate(cidrs)
+        ],
+        "auto_approve": True,
+        "parallelism": 1,
+        "heartbeat_timeout": 0.6,
+    }
+    async with iac_worker(client) as queue:
+        handle = await start(client, "ApplyWorkflow", queue, doc)
+        await progress_when(handle, lambda p: p.done >= 1 and bool(p.running), "one done")
+        await StackClient(client).cancel(name, by="ada")
+        result = await handle.result()
+    assert result.status == "cancelled" and result.not_started
+    assert len(result.done) + len(result.cancelled) + len(result.not_started) == 6
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+    live = {v["CidrBlock"]: v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    store = open_state_store(doc["state"], name)
+    try:
+        states = {s.name: s for s in store.list_resources()}
+        assert store.lock_info() is None  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    made = {f"net{i}": live[cidr] for i, cidr in enumerate(cidrs) if cidr in live}
+    assert {n: s.provider_id for n, s in states.items()} == made
+    assert set(made) >= set(result.done)

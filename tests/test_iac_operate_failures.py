@@ -10,13 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from typer.testing import CliRunner
 
-from tests.iac_history import events
+from tests.iac_history import events, replays
 from tests.iac_wf_support import Stack, iac_worker, start
 from tests.test_iac_operate import progress_when, temporal_cli
 from tests.test_iac_wf_crash import spawn_worker
@@ -91,6 +92,7 @@ async def test_independent_branches_finish_then_retry_from_the_temporal_cli(
     assert result.errors == [] and result.counts == {"create": 4}
     assert set(stack.cloud.live()) == {"net", "app", "x1", "x2"}
     assert plans_made(await events(client, stack.workflow_id)) == 1  # no re-plan
+    await replays(client, stack.workflow_id)
 
 
 async def test_skip_skips_the_dependents_and_refuses_what_did_not_fail(
@@ -199,3 +201,39 @@ async def test_wfctl_apply_shows_the_failure_and_the_commands_and_keeps_followin
     )
     assert f"wfctl infra retry {stack.name} [net]   after fixing the cause" in applied.stderr
     assert "Apply complete! Resources: 4 added" in applied.stdout
+
+
+def aws_document(tmp_path: Path, moto_endpoint: str, resources: list[dict[str, Any]]) -> Any:
+    return {
+        "stack": f"op-aws-{uuid.uuid4().hex[:8]}",
+        "state": {"backend": "sqlite", "path": str(tmp_path / "state.db")},
+        "providers": {
+            "aws": {"type": "aws", "region": "us-east-1", "endpoint_url": moto_endpoint,
+                    "max_attempts": 1, "poll_interval": 0.05},
+        },  # fmt: skip
+        "resources": resources,
+        "auto_approve": True,
+        "on_failure": "wait",
+    }
+
+
+async def test_on_moto_a_failure_waits_then_abort_rolls_back(
+    client: Client, tmp_path: Path, moto_endpoint: str
+) -> None:
+    doc = aws_document(tmp_path, moto_endpoint, [
+        {"name": "net", "type": "infra.vpc", "config": {"cidr": "10.61.0.0/16"}},
+        # AWS takes VPCs of /16 to /28 only: refused, not retried.
+        {"name": "big", "type": "infra.vpc", "config": {"cidr": "10.0.0.0/8"}},
+        {"name": "fw", "type": "infra.firewall", "config": {"vpc_id": "${big.outputs.vpc_id}"}},
+    ])  # fmt: skip
+    async with iac_worker(client) as queue:
+        handle = await start(client, "ApplyWorkflow", queue, doc)
+        progress = await progress_when(handle, waiting, "waiting for a decision")
+        assert progress.failed == ["big"] and progress.done == 1 and progress.waiting == 1
+        await StackClient(client).abort(doc["stack"], rollback=True, by="ada")
+        result = await handle.result()
+    assert (result.status, result.reason) == ("rolled_back", "aborted by ada")
+    assert "net" in result.rolled_back
+    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
+    cidrs = {v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert "10.61.0.0/16" not in cidrs
