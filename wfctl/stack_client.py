@@ -33,6 +33,7 @@ from interfaces.iac import Plan, ResourceState
 from interfaces.iac_protocols import IaCStateStore
 from statestore import open_state_store
 from workflows import task_queues
+from workflows.iac.ids import lock_id
 from workflows.iac.models import (
     ApplyOutcome,
     DestroyOutcome,
@@ -88,9 +89,10 @@ def load_document(path: str | Path) -> dict[str, Any]:
 
 
 def workflow_id(kind: str, stack: str) -> str:
+    """The forms the workflows check (workflows.iac.ids)."""
     if kind in LOCKING_KINDS:
-        return f"stack:{stack}"
-    return f"stack:{stack}:{kind}:{uuid.uuid4().hex[:8]}"
+        return lock_id(stack)
+    return f"{lock_id(stack)}:{kind}:{uuid.uuid4().hex[:8]}"
 
 
 def open_store(document: dict[str, Any]) -> IaCStateStore:
