@@ -6,19 +6,26 @@ through a real `wfctl.steps` entry point (a dist-info folder on PYTHONPATH)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
 
+from activities.iac import iac_activities
+from tests.iac_wf_support import Stack, start
 from wfctl.client import PipelineExecutor
+from wfctl.input_guard import guarded_worker
+from wfctl.worker_logging import FailureLogInterceptor, OneLineFailures
+from workflows.iac import IAC_WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
@@ -156,6 +163,34 @@ async def test_expected_failures_are_one_line_and_a_bug_keeps_its_traceback(
         for record in bug
     ), bug
     assert sum("Traceback" in record for record in records(log)) == 2, records(log)
+
+
+async def test_a_cloud_refusing_a_create_is_one_line_naming_the_resource(
+    client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = Stack(tmp_path, fail={"db": "quota exceeded for databases"}).add("db", "test.database")
+    sdk_logger = logging.getLogger("temporalio.activity")
+    one_line = OneLineFailures()
+    sdk_logger.addFilter(one_line)
+    queue = f"log-lines-{uuid.uuid4().hex[:8]}"
+    try:
+        with ThreadPoolExecutor(4) as executor:
+            async with guarded_worker(
+                client, task_queue=queue, workflows=IAC_WORKFLOWS,
+                activities=iac_activities(client), activity_executor=executor,
+                interceptors=[FailureLogInterceptor()],
+            ):  # fmt: skip
+                handle = await start(client, "ApplyWorkflow", queue, stack.document(
+                    auto_approve=True))
+                assert (await handle.result()).status == "failed"
+    finally:
+        sdk_logger.removeFilter(one_line)
+    about = [r for r in caplog.records if handle.id in r.getMessage()]
+    assert [(r.getMessage(), r.exc_info, r.exc_text) for r in about] == [(
+        f'{handle.id}: stack "{stack.name}" resource "db" failed: ValidationError: '
+        "create test.database db (test): ValidationError: quota exceeded for databases",
+        None, None,
+    )]
 
 
 class AnyStamp(str):
