@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from activities.iac import iac_activities
 from tests.iac_wf_support import Stack, start
@@ -202,3 +203,21 @@ class AnyStamp(str):
         )[-1] == str(self)
 
     __hash__ = str.__hash__
+
+
+def test_the_one_line_is_redacted_as_every_log_line_is() -> None:
+    error = ApplicationError(
+        "GET http://ada:hunter2@api.internal/x?token=s3cr3t 403", type="HttpError",
+        non_retryable=True,
+    )
+    try:
+        raise error
+    except ApplicationError:
+        record = logging.LogRecord("temporalio.activity", logging.WARNING, __file__, 1,
+                                   "Completing activity as failed ({...})", None, sys.exc_info())
+    record.temporal_activity = {"workflow_id": "pipeline:p:1", "attempt": 1}
+    assert OneLineFailures().filter(record)
+    assert record.getMessage() == (
+        "pipeline:p:1 failed: HttpError: GET http://***@api.internal/x?token=*** 403"
+    )
+    assert record.exc_info is None and record.exc_text is None

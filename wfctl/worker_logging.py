@@ -34,6 +34,8 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from engine.redaction import redact_text
+
 log = logging.getLogger("wfctl.failures")
 
 # What the running activity works on ('step "check" (step.validate)'), for the filter: the
@@ -80,8 +82,10 @@ class OneLineFailures(logging.Filter):
         where = ": ".join(p for p in parts if p)
         if attempt and attempt != 1:
             where += f" (attempt {attempt})"
-        record.msg, record.args = failure_line(where, error), None
-        # exc_text too: the redacting record factory (wfctl.log_redaction) has set it already.
+        # Redacted here: the record factory (wfctl.log_redaction) redacted the SDK's text, not
+        # this one, and an error message may quote a URL with its credentials.
+        record.msg, record.args = redact_text(failure_line(where, error)), None
+        # exc_text too: the redacting record factory has set it from the traceback already.
         record.exc_info, record.exc_text = None, None
         return True
 
