@@ -95,7 +95,10 @@ def failure_message(exc: BaseException) -> str:
 def pipeline_run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="pipeline name")],
-    data: Annotated[str | None, typer.Option("--data", "-d", help="JSON object or @file")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="the run's input: a JSON or YAML object, or @file"),
+    ] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="start and print the id")] = False,
 ) -> None:
     """Start a pipeline run; wait for its output unless --no-wait."""
