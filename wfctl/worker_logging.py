@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from typing import Any
 
 from temporalio import workflow
@@ -43,6 +44,7 @@ log = logging.getLogger("wfctl.failures")
 _subject: contextvars.ContextVar[str] = contextvars.ContextVar("wfctl_activity_subject", default="")
 
 SDK_ACTIVITY_FAILURE = "Completing activity as failed"
+_NAMED_STEP = re.compile(r"(.+) \((step\.[^()]+)\)")
 
 
 def subject_of(arg: Any) -> str:
@@ -56,6 +58,15 @@ def subject_of(arg: Any) -> str:
     if stack and isinstance(name, str) and name:
         return f'stack "{stack}" resource "{name}"'
     return f'stack "{stack}"' if isinstance(stack, str) and stack else ""
+
+
+def subject_of_type(activity_type: str) -> str:
+    """A step's activity type, `<name> (<type>)`, said as subject_of says a step.
+
+    The dynamic activity that serves named steps receives raw payloads, so its input cannot
+    say which step it is; its type does."""
+    match = _NAMED_STEP.fullmatch(activity_type)
+    return f'step "{match[1]}" ({match[2]})' if match else activity_type
 
 
 def failure_line(where: str, error: ApplicationError) -> str:
@@ -77,7 +88,7 @@ class OneLineFailures(logging.Filter):
         details: dict[str, Any] = getattr(record, "temporal_activity", None) or {}
         parts = [str(details.get("workflow_id") or "activity")]
         subject = _subject.get()
-        parts.append(subject or str(details.get("activity_type", "")))
+        parts.append(subject or subject_of_type(str(details.get("activity_type", ""))))
         attempt = details.get("attempt", 1)
         where = ": ".join(p for p in parts if p)
         if attempt and attempt != 1:
