@@ -33,7 +33,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,9 +198,9 @@ DEFAULT_PORTS = {7233: "Temporal", 8233: "the web UI", 5000: "the AWS sandbox",
                  9464: "the metrics endpoint"}
 
 
-def busy_port() -> str | None:
-    """One line naming the first default port something already listens on."""
-    for port, what in DEFAULT_PORTS.items():
+def busy_port(ports: Mapping[int, str] = DEFAULT_PORTS) -> str | None:
+    """One line naming the first of `ports` something already listens on."""
+    for port, what in ports.items():
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

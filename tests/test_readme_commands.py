@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -87,3 +88,14 @@ def test_a_mismatch_names_the_readme_line_the_command_and_both_sides(tmp_path: P
         run_blocks(blocks, session)
     assert str(raised.value).splitlines() == [
         "README.md:10: $ cat <<'EOF'", "expected (README):", "  four", "actual:", "  three"]
+
+
+def test_a_busy_port_is_named_in_one_line_before_anything_starts() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert busy_port({port: "the echo server"}) == (
+            f"README check: port {port} (the echo server) is in use; the README's commands "
+            "need the default ports free")
+    assert busy_port({port: "the echo server"}) is None
