@@ -297,13 +297,27 @@ def pipeline_pending(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="until a step waits for approval (or the run ends)")] = False,
 ) -> None:
     """What a run waits for: each step waiting for approval, since when and until when, then
     each one's details (what is being approved)."""
+    import asyncio
+
+    from temporalio.client import WorkflowExecutionStatus
+
     from wfctl.client import PipelineExecutor
 
     async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
-        return await PipelineExecutor(client).pending_approvals(run_id)
+        # Right after `run --no-wait` the run may still be planning: --wait asks again.
+        while True:
+            waiting = await PipelineExecutor(client).pending_approvals(run_id)
+            if waiting or not wait:
+                return waiting
+            described = await client.get_workflow_handle(run_id).describe()
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return waiting
+            await asyncio.sleep(0.2)
 
     waiting = run_with_client(ctx, body)
     if as_json:
