@@ -83,7 +83,9 @@ def test_a_mismatch_names_the_readme_line_the_command_and_both_sides(tmp_path: P
     blocks = parse_readme("text\n<!-- readme-check -->\n```console\n$ echo one \\\n  two\n"
                           "one two\n$ cat <<'EOF'\nthree\nEOF\nfour\n```\n")
     assert [c.line for c in blocks[0].commands] == [4, 7]
-    with Session(tmp_path, _environment(tmp_path)) as session, \
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "home").mkdir()
+    with Session(tmp_path / "cwd", _environment(tmp_path)) as session, \
             pytest.raises(Mismatch) as raised:
         run_blocks(blocks, session)
     assert str(raised.value).splitlines() == [
