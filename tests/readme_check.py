@@ -14,7 +14,9 @@ Comparison, after normalising both sides (ids, times, durations, see NORMALISERS
   ("outputs shown compacted");
 - trailing spaces, trailing blank lines and the width of gaps and table rules do not
   count (a longer duration widens its column);
-- a command the README shows no output for is run, not compared.
+- a command the README shows no output for is run, not compared; exit codes are not
+  compared (the README prints one with `echo "exit $?"` where it matters);
+- a server's output is what it printed by the time its port answered.
 
 Servers the README starts in another terminal (SERVERS) run in the background, each in its
 own process group, until the end of the check; the check goes on once their port answers.
