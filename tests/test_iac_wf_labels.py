@@ -151,3 +151,19 @@ async def test_a_pipelines_apply_step_and_its_stack_run_are_labelled_throughout(
     markers = {e.marker_recorded_event_attributes.marker_name for e in parent.events}
     assert "core_local_activity" in markers  # the pipeline's local activities were checked
     assert results(child)["unlock_state"][0]["released"] is True
+
+
+async def test_a_lock_taken_over_from_an_ended_run_says_whose_it_was(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = Stack(tmp_path)
+    stack.add("a")
+    async with iac_worker(client) as queue:
+        waiting = await start(client, "ApplyWorkflow", queue, stack.document())
+        await wait_for_plan(waiting)
+        await waiting.terminate("operator gave up")
+        again = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await again.result()).status == "applied"
+    (held,) = results(await again.fetch_history())["lock_state"]
+    assert held["taken_over_from"] == f"stack:{stack.name}@{waiting.first_execution_run_id}"
+    assert held["holder"] == f"stack:{stack.name}@{again.first_execution_run_id}"
