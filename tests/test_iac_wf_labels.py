@@ -108,7 +108,7 @@ async def test_every_row_of_an_apply_has_a_label_and_a_result(
               if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED}  # fmt: skip
     assert timers == {
         f"hold lock of {stack.name}: renew in 30s",
-        f"approval of stack {stack.name} (rejected after 3600s)",
+        f"approval of stack {stack.name} (times out after 3600s)",
     }
 
     done = results(history)

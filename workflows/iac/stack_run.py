@@ -246,7 +246,7 @@ class StackRun:
                 timeout=timedelta(seconds=request.approval_timeout),
                 timeout_summary=(
                     f"approval of stack {request.stack}"
-                    f" (rejected after {request.approval_timeout:g}s)"
+                    f" (times out after {request.approval_timeout:g}s)"
                 ),
             )
         except TimeoutError:
