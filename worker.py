@@ -39,6 +39,7 @@ from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
+from wfctl.worker_logging import FailureLogInterceptor, install_worker_logging
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
 from workflows.pipeline import PipelineWorkflow
@@ -77,6 +78,7 @@ def pipeline_worker(
         workflow_runner=workflow_runner(),
         activities=[*activities.all(), *iac_steps.all()],
         max_concurrent_activities=100,
+        interceptors=[FailureLogInterceptor()],
     )
 
 
@@ -95,6 +97,7 @@ def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
         activity_executor=ThreadPoolExecutor(max_workers=slots, thread_name_prefix="wfctl-iac"),
         max_concurrent_activities=slots,
         workflow_runner=workflow_runner(),
+        interceptors=[FailureLogInterceptor()],
     )
 
 
@@ -187,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, credentials and query strings included.
     install_log_redaction()
+    install_worker_logging()  # an expected failure is one line, a bug keeps its traceback
     settings = ConnectionSettings.from_env(
         address=args.address,
         namespace=args.namespace,

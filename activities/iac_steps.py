@@ -2,7 +2,8 @@
 
 They run on the pipeline worker. The stack file is read here, on the worker, resolved against
 the folder of the pipeline file declaring the step; what the step's child workflow receives is
-the document as `wfctl infra` sends it (a relative SQLite state path made absolute).
+the document as `wfctl infra` sends it (a relative SQLite state path made absolute against the
+state directory, the one rule of statestore.factory, whether the stack is a file or inline).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.iac.plan_render import is_sensitive, render_plan
 from engine.iac.stack import StackDocument, load_stack_file, parse_stack
 from interfaces.errors import ConfigError
 from statestore import open_state_store
+from statestore.factory import with_absolute_path
 
 # A plan's text and action list travel through the pipeline's history and state: a plan of
 # thousands of actions is cut here, well under Temporal's 2 MB payload limit.
@@ -62,21 +64,9 @@ def _refused(request: IacStepRequest, problem: str) -> ApplicationError:
     return ApplicationError(f"{where}: {problem}", type="ConfigError", non_retryable=True)
 
 
-def _as_input(doc: StackDocument, folder: Path | None) -> dict[str, Any]:
-    """`folder`: what a relative SQLite state path is relative to (None: nothing, refused)."""
+def _as_input(doc: StackDocument) -> dict[str, Any]:
     data = doc.model_dump(mode="json", exclude_defaults=True)
-    state = doc.state.model_dump(mode="json", exclude_none=True)
-    if doc.state.backend == "sqlite":
-        path = Path(doc.state.path).expanduser()
-        if not path.is_absolute():
-            if folder is None:
-                raise ConfigError(
-                    f"document: state path {doc.state.path!r} is relative, but this pipeline "
-                    "was not loaded from a file; give an absolute path"
-                )
-            path = folder / path
-        state["path"] = str(path)
-    data["state"] = state
+    data["state"] = with_absolute_path(doc.state.model_dump(mode="json", exclude_none=True))
     data["stack"] = doc.stack
     return data
 
@@ -93,17 +83,15 @@ def prepare(request: IacStepRequest) -> dict[str, Any]:
                 )
             path = Path(request.folder) / path
         doc = load_stack_file(path)  # ConfigError with the parser's messages, file and line
-        folder = path.parent
     else:
         doc = parse_stack(request.document, "document")
-        folder = Path(request.folder) if request.folder else None
     unknown = [name for name in request.targets if name not in doc.by_name]
     if unknown:
         raise ConfigError(
             f'stack "{doc.stack}" has no resource {", ".join(repr(n) for n in unknown)} '
             f"(targets); it has: {', '.join(sorted(doc.by_name)) or 'none'}"
         )
-    document = _as_input(doc, folder)
+    document = _as_input(doc)
     if request.plan:
         _check_plan(document, request.plan)
     return document

@@ -105,7 +105,7 @@ async def plan(client: Client, queue: str, document: dict[str, Any]) -> tuple[fl
     outcome = await client.execute_workflow(
         "PlanWorkflow",
         document,
-        id=f"plan:{document['stack']}:{uuid.uuid4().hex[:6]}",
+        id=f"stack:{document['stack']}:plan:{uuid.uuid4().hex[:6]}",
         task_queue=queue,
         result_type=PlanOutcome,
     )

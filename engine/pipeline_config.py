@@ -28,6 +28,7 @@ from pydantic import (
 from engine.bounded_yaml import load_yaml, read_document
 from engine.durations import parse_duration
 from engine.step_registry import StepRegistry
+from engine.suggest import did_you_mean
 from engine.templates import as_expression_template, check_syntax
 from interfaces.errors import ConfigError
 
@@ -316,7 +317,8 @@ def _check_steps(
                 )
         if step.type not in registry:
             known = ", ".join(registry.names())
-            problems.append(f'{here}: unknown step type "{step.type}" (known: {known})')
+            hint = did_you_mean(step.type, registry.names())
+            problems.append(f'{here}: unknown step type "{step.type}"{hint} (known: {known})')
             continue
         step_type = registry.get(step.type)
         # Raw fields (a JSON Schema, a jmespath expression) are not templates.

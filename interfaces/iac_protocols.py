@@ -86,10 +86,13 @@ class IaCStateStore(Protocol):
         """A counter that moves on every change of recorded resources (stale-plan check)."""
         ...
 
-    def lock(self, owner: str, ttl_seconds: float) -> None:
-        """Take the stack's lock or raise StateLockedError naming the holder."""
+    def lock(self, owner: str, ttl_seconds: float) -> str:
+        """Take the stack's lock or raise StateLockedError naming the holder; its expiry
+        (UTC ISO)."""
         ...
 
-    def unlock(self, owner: str) -> None: ...
+    def unlock(self, owner: str) -> bool:
+        """Release the lock if `owner` holds it; whether it did."""
+        ...
 
     def close(self) -> None: ...

@@ -1,4 +1,12 @@
-"""Open the state store a stack document's `state:` block names."""
+"""Open the state store a stack document's `state:` block names.
+
+A relative SQLite `state.path` is relative to the state directory of the process that opens
+the store -- `$WFCTL_STATE_DIR`, else its working directory -- whoever started the run and
+wherever the stack came from: like Terraform's local backend, whose relative `path` is
+relative to where terraform runs, not to a file. A worker given a stack as JSON has no file to
+be relative to; `wfctl` resolves the same rule before it sends a stack, so a run it starts
+writes where `wfctl infra state list` reads.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +21,29 @@ from statestore.postgres import PostgresStateStore
 from statestore.sqlite import SqliteStateStore
 
 DEFAULT_SQLITE_PATH = ".data/state.db"
+STATE_DIR_ENV = "WFCTL_STATE_DIR"
 
 
-def open_state_store(
-    state: Mapping[str, Any], stack: str, base_dir: Path | None = None
-) -> IaCStateStore:
+def state_dir() -> Path:
+    configured = os.environ.get(STATE_DIR_ENV)
+    return Path(configured).expanduser().absolute() if configured else Path.cwd()
+
+
+def sqlite_path(state: Mapping[str, Any]) -> Path:
+    """The absolute file a SQLite `state:` block names."""
+    path = Path(str(state.get("path") or DEFAULT_SQLITE_PATH)).expanduser()
+    return path if path.is_absolute() else state_dir() / path
+
+
+def with_absolute_path(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The block with a SQLite path made absolute here, for a process elsewhere to use as is."""
+    resolved = dict(state)
+    if resolved.get("backend", "sqlite") == "sqlite":
+        resolved["path"] = str(sqlite_path(state))
+    return resolved
+
+
+def open_state_store(state: Mapping[str, Any], stack: str) -> IaCStateStore:
     """`{backend: sqlite, path: ...}` (the default) or `{backend: postgres, dsn_env: VAR}`.
 
     The DSN is read from the environment of the process opening the store, so a password
@@ -25,10 +51,7 @@ def open_state_store(
     """
     backend = state.get("backend", "sqlite")
     if backend == "sqlite":
-        path = Path(str(state.get("path") or DEFAULT_SQLITE_PATH)).expanduser()
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        return SqliteStateStore(path, stack)
+        return SqliteStateStore(sqlite_path(state), stack)
     if backend == "postgres":
         return PostgresStateStore(_postgres_dsn(state), stack)
     raise ConfigError(f"state.backend: unknown backend {backend!r} (use sqlite or postgres)")

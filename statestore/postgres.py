@@ -134,7 +134,7 @@ class PostgresStateStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def lock(self, owner: str, ttl_seconds: float) -> None:
+    def lock(self, owner: str, ttl_seconds: float) -> str:
         with self._transaction() as conn:
             conn.execute(
                 "INSERT INTO wfctl_stacks (stack) VALUES (%s) ON CONFLICT DO NOTHING",
@@ -154,13 +154,15 @@ class PostgresStateStore:
                 " lock_expires_at = %s WHERE stack = %s",
                 (owner, acquired_at if keep_acquired else now, expiry, self.stack),
             )
+        return locking.iso(expiry)
 
-    def unlock(self, owner: str) -> None:
+    def unlock(self, owner: str) -> bool:
         with self._transaction() as conn:
-            conn.execute(
+            cleared = conn.execute(
                 f"UPDATE wfctl_stacks SET {_CLEAR_LOCK} WHERE stack = %s AND lock_owner = %s",
                 (self.stack, owner),
-            )
+            ).rowcount
+        return cleared > 0
 
     def lock_info(self) -> dict[str, str] | None:
         """The current holder as {owner, acquired_at, expires_at} (UTC ISO), or None."""

@@ -173,7 +173,7 @@ class SqliteStateStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    def lock(self, owner: str, ttl_seconds: float) -> None:
+    def lock(self, owner: str, ttl_seconds: float) -> str:
         with self._write() as conn:
             conn.execute("INSERT OR IGNORE INTO wfctl_stacks (stack) VALUES (?)", (self.stack,))
             holder, acquired_at, expires_at = conn.execute(
@@ -195,13 +195,15 @@ class SqliteStateStore:
                     self.stack,
                 ),
             )
+        return locking.iso(expiry)
 
-    def unlock(self, owner: str) -> None:
+    def unlock(self, owner: str) -> bool:
         with self._write() as conn:
-            conn.execute(
+            cleared = conn.execute(
                 f"UPDATE wfctl_stacks SET {_CLEAR_LOCK} WHERE stack = ? AND lock_owner = ?",
                 (self.stack, owner),
-            )
+            ).rowcount
+        return cleared > 0
 
     def lock_info(self) -> dict[str, str] | None:
         """The current holder as {owner, acquired_at, expires_at} (UTC ISO), or None."""

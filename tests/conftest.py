@@ -39,3 +39,10 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative SQLite state paths (statestore.factory) land in a folder of the test's own,
+    never in the checkout; in-process workers and the CLI share it, as on one machine."""
+    monkeypatch.setenv("WFCTL_STATE_DIR", str(tmp_path_factory.mktemp("state")))

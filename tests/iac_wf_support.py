@@ -21,6 +21,7 @@ from tests.conftest import PG_DSN
 from tests.iac_test_provider import TestCloud
 from wfctl.input_guard import guarded_worker
 from workflows.iac import IAC_WORKFLOWS
+from workflows.iac.ids import UNLOCKED_KINDS
 from workflows.iac.models import (
     ApplyOutcome,
     DestroyOutcome,
@@ -91,13 +92,19 @@ RESULT_TYPES: dict[str, type] = {
 }
 
 
+def default_id(workflow: str, stack: str) -> str:
+    """The id `wfctl` would give the run (workflows.iac.ids): the lock for locking runs."""
+    kind = UNLOCKED_KINDS.get(workflow)
+    return f"stack:{stack}:{kind}:{uuid.uuid4().hex[:8]}" if kind else f"stack:{stack}"
+
+
 async def start(
     client: Client, workflow: str, queue: str, doc: dict[str, Any], workflow_id: str = ""
 ) -> WorkflowHandle[Any, Any]:
     return await client.start_workflow(
         workflow,
         doc,
-        id=workflow_id or f"stack:{doc['stack']}",
+        id=workflow_id or default_id(workflow, doc["stack"]),
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=RESULT_TYPES[workflow],

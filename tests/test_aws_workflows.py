@@ -12,6 +12,7 @@ walk-through with the same `wfctl infra` commands.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -460,7 +461,8 @@ async def test_the_readme_walk_through_of_the_example_stack_with_wfctl(
         assert status.exit_code == 0 and status.stdout.count(" ready ") == 6, status.output
         outputs = await wfctl("outputs", *file)
         assert "password_secret_arn = (sensitive)" in outputs.stdout
-        assert (tmp_path / ".data" / "shop-sandbox.db").exists()  # relative to the stack file
+        # relative to the state directory (statestore.factory), not to the stack file
+        assert (Path(os.environ["WFCTL_STATE_DIR"]) / ".data" / "shop-sandbox.db").exists()
 
         session = aws_provider(stack=stack).context.session
         ec2 = session.client("ec2")

@@ -4,6 +4,7 @@ that is not a database."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ async def test_a_state_path_that_is_a_text_file_fails_plan_and_state_list_at_onc
 ) -> None:
     stack = Stack(tmp_path).add("a")
     path = write_stack(tmp_path, stack)
-    state = tmp_path / "state" / "state.db"
+    state = Path(os.environ["WFCTL_STATE_DIR"]) / "state" / "state.db"  # the relative path
     state.parent.mkdir()
     state.write_text("notes, not a database\n" * 50)
     async with iac_worker(client) as queue:

@@ -73,7 +73,7 @@ async def test_plan_kinds_then_destroy(client: Client, tmp_path: Path, backend: 
         planned = await client.execute_workflow(
             "PlanWorkflow",
             stack.document(),
-            id=f"plan:{stack.name}",
+            id=f"stack:{stack.name}:plan:1",
             task_queue=queue,
             result_type=PlanOutcome,
         )

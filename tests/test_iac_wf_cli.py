@@ -19,7 +19,7 @@ from wfctl.infra_cli import infra_app
 def write_stack(tmp_path: Path, stack: Stack) -> Path:
     path = tmp_path / "stack.yaml"
     doc = stack.document()
-    doc["state"] = {"backend": "sqlite", "path": "state/state.db"}  # relative to the file
+    doc["state"] = {"backend": "sqlite", "path": "state/state.db"}  # to WFCTL_STATE_DIR
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -116,9 +116,9 @@ async def test_concurrent_apply_names_the_holder_and_unlock_asks(
     stack.add("a")
     path = write_stack(tmp_path, stack)
     async with iac_worker(client) as queue:
+        # As the Temporal CLI starts it: the relative path, resolved by the worker.
         holder = await start(client, "ApplyWorkflow", queue, {
-            **stack.document(), "state": {"backend": "sqlite", "path": str(
-                tmp_path / "state" / "state.db")}
+            **stack.document(), "state": {"backend": "sqlite", "path": "state/state.db"}
         })
         await wait_for_plan(holder)  # it holds the state lock by then
         busy = await wfctl(client, queue, "apply", "-f", str(path), "--auto-approve")

@@ -73,7 +73,7 @@ async def test_import_adopts_an_existing_resource_then_status_reads_it(
 
         status = await (
             await start(
-                client, "StatusWorkflow", queue, stack.document(), f"status:{stack.name}"
+                client, "StatusWorkflow", queue, stack.document(), f"stack:{stack.name}:status:1"
             )
         ).result()
     assert [(r.name, r.status) for r in status.resources] == [("legacy", ResourceStatus.READY)]

@@ -145,7 +145,7 @@ async def test_saved_plan_applies_once_and_a_stale_one_is_refused(
         planned = await client.execute_workflow(
             "PlanWorkflow",
             stack.document(),
-            id=f"plan:{stack.name}",
+            id=f"stack:{stack.name}:plan:1",
             task_queue=queue,
             result_type=PlanOutcome,
         )

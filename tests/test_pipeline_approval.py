@@ -55,6 +55,14 @@ pipelines:
         config:
           message: "apply release {{ tag }}?"
           details: "{{ steps.plan.summary }}\\nPlan: 0 to add, 1 to change, 0 to destroy."
+  slow-gate:
+    steps:
+      - name: prepare
+        type: step.sleep
+        config: {duration: 1s}
+      - name: approve
+        type: step.wait_for_approval
+        config: {message: "ready?"}
   long-details:
     steps:
       - name: approve
@@ -223,6 +231,20 @@ async def test_wfctl_pending_and_approve(executor: PipelineExecutor, address: st
     assert code == 0, err
     assert "approve: approved by ada" in out
     assert (await handle.result())["by"] == "ada"
+
+
+async def test_wfctl_pending_wait_waits_for_a_step_that_is_not_waiting_yet(
+    executor: PipelineExecutor, address: str
+) -> None:
+    """`pending` right after `run --no-wait`, as the README does: the run sleeps (or plans)
+    first, and --wait prints the step once it waits instead of an empty table."""
+    handle = await executor.start_pipeline("slow-gate", {})
+    wfctl = [sys.executable, "-m", "wfctl", "--address", address, "pipeline"]
+    code, out, err = await run_command(*wfctl, "pending", handle.id, "--wait", "--json")
+    assert code == 0, err
+    assert [p["message"] for p in json.loads(out)] == ["ready?"]
+    await executor.approve(handle.id, "ada")
+    await handle.result()
 
 
 PLANNED_DETAILS = (

@@ -153,6 +153,19 @@ async def test_pipeline_list_and_show_read_temporal(
     row = next(row for row in rows if row["workflow_id"] == workflow_id)
     assert row["pipeline"] == "order-intake" and row["status"] == "Completed"
 
+    # An 80-column terminal gets whole ids and statuses, not a cell cut in every column.
+    code, out, err = await run_command(
+        *WFCTL, "--address", address, "pipeline", "list", "--pipeline", "order-intake",
+        env={"COLUMNS": "80"},
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80, out
+    assert "…" not in out, out
+    assert lines[0].split() == ["workflow", "id", "status", "started", "(UTC)", "took"]
+    listed = next(line.split() for line in lines if workflow_id in line)
+    assert listed[:2] == [workflow_id, "Completed"] and listed[-1] in ("ms", "s"), listed
+
 
 FLAKY = """
 pipelines:

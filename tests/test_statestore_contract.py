@@ -244,12 +244,13 @@ def test_expired_lock_is_taken_over(open_store: OpenStore) -> None:
 
 def test_unlock_releases_only_for_the_owner(open_store: OpenStore) -> None:
     store = open_store("unlock")
-    store.unlock("nobody")  # no lock at all: no-op
-    store.lock("apply:run-1", 60)
-    store.unlock("apply:run-2")
+    assert store.unlock("nobody") is False  # no lock at all: no-op
+    expires_at = store.lock("apply:run-1", 60)
+    assert expires_at == store.lock_info()["expires_at"]  # what the lock activity reports
+    assert store.unlock("apply:run-2") is False
     assert store.lock_info()["owner"] == "apply:run-1"
-    store.unlock("apply:run-1")
-    store.unlock("apply:run-1")  # idempotent
+    assert store.unlock("apply:run-1") is True
+    assert store.unlock("apply:run-1") is False  # idempotent
     assert store.lock_info() is None
     store.lock("apply:run-2", 60)
 

@@ -13,8 +13,11 @@ from statestore import PostgresStateStore, SqliteStateStore, open_state_store
 from tests.conftest import PG_DSN
 
 
-def test_sqlite_relative_path_resolves_against_base_dir(tmp_path: Path) -> None:
-    store = open_state_store({"backend": "sqlite", "path": "nested/dir/s.db"}, "app", tmp_path)
+def test_sqlite_relative_path_resolves_against_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WFCTL_STATE_DIR", str(tmp_path))
+    store = open_state_store({"backend": "sqlite", "path": "nested/dir/s.db"}, "app")
     try:
         assert isinstance(store, SqliteStateStore)
         assert store.path == tmp_path / "nested/dir/s.db"
@@ -23,7 +26,10 @@ def test_sqlite_relative_path_resolves_against_base_dir(tmp_path: Path) -> None:
         store.close()
 
 
-def test_sqlite_is_the_default_at_dot_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_is_the_default_at_dot_data_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WFCTL_STATE_DIR")
     monkeypatch.chdir(tmp_path)
     store = open_state_store({}, "app")
     try:
@@ -33,9 +39,12 @@ def test_sqlite_is_the_default_at_dot_data(tmp_path: Path, monkeypatch: pytest.M
         store.close()
 
 
-def test_sqlite_absolute_path_ignores_base_dir(tmp_path: Path) -> None:
+def test_sqlite_absolute_path_ignores_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WFCTL_STATE_DIR", "/nope")
     absolute = tmp_path / "abs" / "state.db"
-    store = open_state_store({"backend": "sqlite", "path": str(absolute)}, "app", Path("/nope"))
+    store = open_state_store({"backend": "sqlite", "path": str(absolute)}, "app")
     try:
         assert store.path == absolute
     finally:

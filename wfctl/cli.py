@@ -95,7 +95,10 @@ def failure_message(exc: BaseException) -> str:
 def pipeline_run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="pipeline name")],
-    data: Annotated[str | None, typer.Option("--data", "-d", help="JSON object or @file")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", "-d", help="the run's input: a JSON or YAML object, or @file"),
+    ] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="start and print the id")] = False,
 ) -> None:
     """Start a pipeline run; wait for its output unless --no-wait."""
@@ -162,11 +165,35 @@ def pipeline_list(
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
         return
-    table = Table(Column("workflow id", no_wrap=True), "pipeline", "status", "started", "closed")
+    console.print(runs_table(rows))
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    """One run a line within 80 columns: the id names the pipeline, so it has no column of
+    its own, and how long a run took says more than when it closed. Nothing is cut: the id
+    is what a reader copies into `pipeline show`."""
+    table = Table(Column("workflow id", no_wrap=True), Column("status", no_wrap=True),
+                  Column("started (UTC)", no_wrap=True), Column("took", no_wrap=True),
+                  box=None, header_style="bold")
     for row in rows:
-        table.add_row(row["workflow_id"], row["pipeline"], row["status"], row["started"][:19],
-                      row["closed"][:19])
-    console.print(table)
+        table.add_row(row["workflow_id"], row["status"],
+                      row["started"][:19].replace("T", " "), _took(row["started"], row["closed"]))
+    return table
+
+
+def _took(started: str, closed: str) -> str:
+    if not (started and closed):
+        return ""
+    from datetime import datetime
+
+    seconds = (datetime.fromisoformat(closed) - datetime.fromisoformat(started)).total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def _quote(value: str) -> str:
@@ -288,13 +315,27 @@ def pipeline_pending(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="workflow id (pipeline:NAME:RUN)")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="until a step waits for approval (or the run ends)")] = False,
 ) -> None:
     """What a run waits for: each step waiting for approval, since when and until when, then
     each one's details (what is being approved)."""
+    import asyncio
+
+    from temporalio.client import WorkflowExecutionStatus
+
     from wfctl.client import PipelineExecutor
 
     async def body(client: Client, settings: ConnectionSettings) -> list[Any]:
-        return await PipelineExecutor(client).pending_approvals(run_id)
+        # Right after `run --no-wait` the run may still be planning: --wait asks again.
+        while True:
+            waiting = await PipelineExecutor(client).pending_approvals(run_id)
+            if waiting or not wait:
+                return waiting
+            described = await client.get_workflow_handle(run_id).describe()
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return waiting
+            await asyncio.sleep(0.2)
 
     waiting = run_with_client(ctx, body)
     if as_json:

@@ -29,7 +29,13 @@ from interfaces.errors import WfctlError
 from interfaces.iac import Plan
 from wfctl.cli_support import connect_or_exit, settings_of
 from wfctl.connection import ConnectionSettings
-from wfctl.stack_client import StackClient, load_document, masked_plan, open_store
+from wfctl.stack_client import (
+    StackClient,
+    load_document,
+    masked_plan,
+    open_store,
+    state_location,
+)
 from workflows import task_queues
 from workflows.iac.models import ApplyOutcome, DestroyOutcome, PlanOutcome
 
@@ -610,8 +616,17 @@ def state_list(file: StackFile = DEFAULT_FILE) -> None:
     """Every recorded resource; "(pending)" marks one a failed create left (the next apply
     adopts it, destroy deletes it)."""
     table = Table("name", "type", "provider", "cloud id", "updated")
+    document = _document(file)
     with _reported():
-        states = StackClient.state(_document(file))
+        states = StackClient.state(document)
+    if not states:
+        # Say where it looked: a state written elsewhere (another WFCTL_STATE_DIR) is found.
+        err.print(
+            f"No resources recorded for stack {document['stack']!r} in {state_location(document)}",
+            highlight=False,
+            markup=False,
+        )
+        return
     for state in states:
         name = f"{state.name} (pending)" if state.pending else state.name
         cloud_id = state.provider_id or ("(not known yet)" if state.pending else "")

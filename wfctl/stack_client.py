@@ -48,7 +48,9 @@ from interfaces.iac_control import (
 )
 from interfaces.iac_protocols import IaCStateStore
 from statestore import open_state_store
+from statestore.factory import sqlite_path, with_absolute_path
 from workflows import task_queues
+from workflows.iac.ids import lock_id
 from workflows.iac.models import (
     ApplyOutcome,
     DestroyOutcome,
@@ -107,25 +109,28 @@ class StackTooLargeError(WfctlError):
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
-    """A stack file as workflow input; a relative SQLite state path is made absolute against
-    the file's folder, so the worker finds the same database wherever it runs from."""
+    """A stack file as workflow input. A relative SQLite state path is made absolute here, by
+    the one rule of statestore.factory (relative to the state directory, not to the file), so
+    the run writes the file this process reads back."""
     doc = load_stack_file(path)
     data = doc.model_dump(mode="json", exclude_defaults=True)
-    state = doc.state.model_dump(mode="json", exclude_none=True)
-    if doc.state.backend == "sqlite":
-        state_path = Path(doc.state.path).expanduser()
-        if not state_path.is_absolute():
-            state_path = Path(path).resolve().parent / state_path
-        state["path"] = str(state_path)
-    data["state"] = state
+    data["state"] = with_absolute_path(doc.state.model_dump(mode="json", exclude_none=True))
     data["stack"] = doc.stack
     return data
 
 
 def workflow_id(kind: str, stack: str) -> str:
+    """The forms the workflows check (workflows.iac.ids)."""
     if kind in LOCKING_KINDS:
-        return f"stack:{stack}"
-    return f"stack:{stack}:{kind}:{uuid.uuid4().hex[:8]}"
+        return lock_id(stack)
+    return f"{lock_id(stack)}:{kind}:{uuid.uuid4().hex[:8]}"
+
+
+def state_location(document: dict[str, Any]) -> str:
+    """Where the stack's state is, for a message: the SQLite file, or the backend."""
+    state = document.get("state") or {}
+    backend = state.get("backend", "sqlite")
+    return str(sqlite_path(state)) if backend == "sqlite" else f"the {backend} state store"
 
 
 def open_store(document: dict[str, Any]) -> IaCStateStore:

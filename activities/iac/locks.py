@@ -14,24 +14,33 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.iac.cache import IacCache
 from interfaces.errors import StateLockedError
-from workflows.iac.models import LockRequest
+from workflows.iac.models import LockHeld, LockReleased, LockRequest
 
 
-async def take_lock(cache: IacCache, client: Client | None, request: LockRequest) -> None:
+async def take_lock(cache: IacCache, client: Client | None, request: LockRequest) -> LockHeld:
     store = await asyncio.to_thread(cache.store, request.target)
+    taken_over_from = ""
     try:
-        await asyncio.to_thread(store.lock, request.owner, request.ttl)
+        expires_at = await asyncio.to_thread(store.lock, request.owner, request.ttl)
     except StateLockedError as error:
         if client is None or not await holder_is_gone(client, error.holder):
             raise
         # force_unlock then lock is not atomic; losing the race raises StateLockedError again.
         await asyncio.to_thread(store.force_unlock)  # type: ignore[attr-defined]
-        await asyncio.to_thread(store.lock, request.owner, request.ttl)
+        expires_at = await asyncio.to_thread(store.lock, request.owner, request.ttl)
+        taken_over_from = error.holder
+    return LockHeld(
+        stack=request.target.stack,
+        holder=request.owner,
+        expires_at=expires_at,
+        taken_over_from=taken_over_from,
+    )
 
 
-async def release_lock(cache: IacCache, request: LockRequest) -> None:
+async def release_lock(cache: IacCache, request: LockRequest) -> LockReleased:
     store = await asyncio.to_thread(cache.store, request.target)
-    await asyncio.to_thread(store.unlock, request.owner)
+    released = await asyncio.to_thread(store.unlock, request.owner)
+    return LockReleased(stack=request.target.stack, holder=request.owner, released=released)
 
 
 async def holder_is_gone(client: Client, holder: str) -> bool:

@@ -24,6 +24,8 @@ from workflows.iac.models import (
     DriftBatch,
     ImportRequest,
     InspectRequest,
+    LockHeld,
+    LockReleased,
     LockRequest,
     NodesRequest,
     PlanDigest,
@@ -118,9 +120,9 @@ class IacActivities:
         )
 
     @activity.defn
-    async def lock_state(self, request: LockRequest) -> None:
+    async def lock_state(self, request: LockRequest) -> LockHeld:
         try:
-            await locks.take_lock(self.cache, self.client, request)
+            return await locks.take_lock(self.cache, self.client, request)
         except Exception as error:
             converted = application_error(error, f"lock state of {request.target.stack}")
             if converted is None:
@@ -128,8 +130,8 @@ class IacActivities:
             raise converted from error
 
     @activity.defn
-    async def unlock_state(self, request: LockRequest) -> None:
-        await locks.release_lock(self.cache, request)
+    async def unlock_state(self, request: LockRequest) -> LockReleased:
+        return await locks.release_lock(self.cache, request)
 
     def all(self) -> list[Callable[..., Any]]:
         return [

@@ -20,6 +20,7 @@ from engine.bounded_yaml import load_yaml, read_document
 from engine.iac.graph import dependencies, find_cycles
 from engine.iac.references import find_references, malformed_references
 from engine.redaction import dsn_has_password
+from engine.suggest import did_you_mean
 from interfaces.errors import ConfigError
 from interfaces.iac import CapabilityDeclaration, ResourceHints, ResourceSpec, Size
 
@@ -306,7 +307,7 @@ def _provider_problems(
     provider_type = doc.providers[resource.provider].type
     return [
         f'{where}: type "{resource.type}" is not supported by provider "{resource.provider}" '
-        f"({provider_type}; supported: {listed})"
+        f"({provider_type}; supported: {listed}){did_you_mean(resource.type, types)}"
     ]
 
 

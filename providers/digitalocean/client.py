@@ -62,7 +62,12 @@ def token_from_env(config: dict[str, Any]) -> str:
     variable = str(config.get("credentials_env") or TOKEN_ENV)
     token = os.environ.get(variable, "").strip()
     if not token:
-        raise ConfigError(f"digitalocean provider: no API token in ${variable}")
+        # The worker makes the calls: a token exported in the shell running wfctl is not seen.
+        raise ConfigError(
+            f"digitalocean provider: no API token in ${variable} in the worker's environment; "
+            "set it where the worker runs (the shell of `make run` / `wfctl dev`, or the "
+            "worker's container) and restart the worker"
+        )
     return token
 
 

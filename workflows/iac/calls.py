@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 with workflow.unsafe.imports_passed_through():
     from engine.iac.stack import StackDocument, parse_stack
     from interfaces.errors import ConfigError
+    from workflows.iac.ids import id_problem
     from workflows.iac.models import StackRunInput
     from workflows.raw_input import workflow_input
 
@@ -37,13 +38,19 @@ SHORT_TIMEOUT = timedelta(seconds=60)
 def parse_input(raw: RawValue, model: type[M]) -> tuple[M, StackDocument]:
     """The run's input and its stack document, or a non-retryable error saying what is wrong.
 
-    Called first thing, before the run takes any lock or sets a search attribute."""
+    Called first thing, before the run takes any lock or sets a search attribute. The run's
+    id must be its stack's (workflows.iac.ids): a run of stack A under the id of stack B would
+    hold B's lock while changing A."""
     try:
         request = model.model_validate(workflow_input(raw))
     except ValidationError as error:
         raise ApplicationError(
             f"invalid workflow input: {error}", type="InvalidInput", non_retryable=True
         ) from None
+    info = workflow.info()
+    problem = id_problem(info.workflow_type, info.workflow_id, request.stack)
+    if problem:
+        raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
     try:
         document = parse_stack(request.document(), f'stack "{request.stack}"')
     except ConfigError as error:

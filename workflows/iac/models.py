@@ -219,6 +219,21 @@ class LockRequest(BaseModel):
     ttl: float = 300.0
 
 
+# What the lock activities did, so their rows in the web UI say it. Runs started before these
+# results existed have null in their history: the workflows declare them `| None`.
+class LockHeld(BaseModel):
+    stack: str
+    holder: str  # "<workflow id>@<first run id>"
+    expires_at: str  # UTC ISO, by the state store's clock
+    taken_over_from: str = ""  # the holder of a lock whose run had ended, freed for this one
+
+
+class LockReleased(BaseModel):
+    stack: str
+    holder: str
+    released: bool  # False: it was not this run's any more (taken over after expiry, or freed)
+
+
 class StateEntry(BaseModel):
     name: str
     type: str

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         ActionResult,
         ApplyCarry,
+        LockHeld,
+        LockReleased,
         LockRequest,
         NodesRequest,
         PlanDigest,
@@ -157,14 +159,17 @@ class StackRun(OperatorControls):
         """
         lock = LockRequest(target=request.target(), owner=self.lock_owner(), ttl=request.lock_ttl)
         try:
-            await call("lock_state", lock, type(None), f"lock state of {request.stack}")
+            await call("lock_state", lock, LockHeld | None, f"lock state of {request.stack}")
         except ActivityError as error:
             raise as_workflow_failure(error) from None
 
         async def renew() -> None:
             while True:
-                await workflow.sleep(timedelta(seconds=request.lock_ttl / 3))
-                await call("lock_state", lock, type(None), f"renew lock of {request.stack}")
+                await workflow.sleep(
+                    timedelta(seconds=request.lock_ttl / 3),
+                    summary=f"hold lock of {request.stack}: renew in {request.lock_ttl / 3:g}s",
+                )
+                await call("lock_state", lock, LockHeld | None, f"renew lock of {request.stack}")
 
         renewer = asyncio.create_task(renew())
         try:
@@ -181,7 +186,9 @@ class StackRun(OperatorControls):
     async def _release(self, request: StackRunInput, lock: LockRequest) -> None:
         self.set_phase(request.stack, "done")
         try:
-            await call("unlock_state", lock, type(None), f"unlock state of {request.stack}")
+            await call(
+                "unlock_state", lock, LockReleased | None, f"unlock state of {request.stack}"
+            )
         except ActivityError as error:
             # The work is done; a lock left behind expires, and the next run takes over a
             # lock whose run has ended anyway.
@@ -267,6 +274,10 @@ class StackRun(OperatorControls):
             await workflow.wait_condition(
                 lambda: self._decision is not None,
                 timeout=timedelta(seconds=request.approval_timeout),
+                timeout_summary=(
+                    f"approval of stack {request.stack}"
+                    f" (times out after {request.approval_timeout:g}s)"
+                ),
             )
         except TimeoutError:
             raise Rejected(
