@@ -64,7 +64,7 @@ async def remaining_creates(client: Client, queue: str, stack: Stack) -> int:
     planned = await client.execute_workflow(
         "PlanWorkflow",
         stack.document(),
-        id=f"plan:{stack.name}:{uuid.uuid4().hex[:6]}",
+        id=f"stack:{stack.name}:plan:{uuid.uuid4().hex[:6]}",
         task_queue=queue,
         result_type=PlanOutcome,
     )
