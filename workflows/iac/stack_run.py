@@ -14,18 +14,15 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import (
-        ACTION_RETRY,
         as_workflow_failure,
         call,
     )
     from workflows.iac.control import OperatorControls
     from workflows.iac.details import run_details
     from workflows.iac.models import (
-        ActionRequest,
         ActionResult,
         ApplyCarry,
         LockHeld,
@@ -37,11 +34,11 @@ with workflow.unsafe.imports_passed_through():
         PlanOutcome,
         PlanRequest,
         Progress,
-        Reconciled,
         RunningAction,
         SavedPlanRequest,
         StackRunInput,
     )
+    from workflows.iac.node_calls import reconcile_action, run_action
     from workflows.iac.walk import CANCELLED, DONE, DagWalk
     from workflows.raw_input import NO_PAYLOAD, update_argument
     from workflows.search_attributes import PHASE, STACK_NAME
@@ -299,60 +296,11 @@ class StackRun(OperatorControls):
         wait_on_failure: bool = False,
     ) -> bool:
         """Run the plan's actions; False when stopped to continue as new (carry is updated)."""
-        target = request.target()
-
         async def execute(node: PlanNode) -> ActionResult:
-            block = target.providers.get(node.provider)
-            action = ActionRequest(
-                target=target.model_copy(
-                    update={"providers": {node.provider: block} if block else {}}
-                ),
-                plan_id=digest.plan_id,
-                name=node.name,
-                action=node.action,
-                type=node.type,
-                provider=node.provider,
-                provider_type=node.provider_type,
-                depends_on=node.depends_on,
-                create_before_destroy=node.create_before_destroy,
-                part=node.part,
-                pending_only=node.pending_only,
-            )
-            return await workflow.execute_activity(
-                "apply_action",
-                action,
-                result_type=ActionResult,
-                start_to_close_timeout=timedelta(seconds=request.action_timeout),
-                heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout),
-                retry_policy=ACTION_RETRY,
-                summary=action.summary(),
-                # A cancelled action is reconciled once it has really stopped, not before.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if clean_cancel
-                else ActivityCancellationType.TRY_CANCEL,
-            )
+            return await run_action(request, digest.plan_id, node, clean_cancel=clean_cancel)
 
         async def reconcile(node: PlanNode) -> None:
-            block = target.providers.get(node.provider)
-            action = ActionRequest(
-                target=target.model_copy(
-                    update={"providers": {node.provider: block} if block else {}}
-                ),
-                name=node.name,
-                action=node.action,
-                type=node.type,
-                provider=node.provider,
-                provider_type=node.provider_type,
-            )
-            try:
-                await call(
-                    "reconcile_action",
-                    action,
-                    Reconciled,
-                    f"reconcile {node.type} {node.name} after its {node.action} was cancelled",
-                )
-            except ActivityError as error:
-                workflow.logger.warning("could not reconcile %s: %s", node.name, error)
+            await reconcile_action(request, node)
 
         # Runs started before clean cancels existed end at a cancel as they always did.
         clean_cancel = workflow.patched("clean-cancel")
