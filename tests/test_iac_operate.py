@@ -38,7 +38,7 @@ from tests.iac_wf_support import Stack, iac_worker, start, state_block
 from tests.test_iac_wf_crash import spawn_worker
 from wfctl.infra_cli import infra_app
 from wfctl.stack_client import StackBusyError, StackClient
-from workflows.iac.models import Progress
+from workflows.iac.models import PlanOutcome, Progress
 
 pytest_plugins = ["tests.aws_fixtures"]
 
@@ -353,3 +353,38 @@ async def test_a_second_apply_names_the_running_one_or_waits_for_it(
     assert second.exit_code == 0, second.output
     assert "Waiting for the lock: stack" in second.stderr
     assert "No changes. Infrastructure matches the configuration." in second.stdout
+
+
+async def test_a_destroy_is_paused_and_a_pause_before_the_walk_holds_its_start(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = independent(Stack(tmp_path, latency=0.2), 5)
+    stacks = StackClient(client)
+    async with iac_worker(client) as queue:
+        # Paused while it waits for approval: approved, it still starts nothing.
+        handle = await start(client, "ApplyWorkflow", queue, stack.document())
+        plan = await progress_when(handle, lambda p: p.phase == "approval", "the approval")
+        await stacks.pause(stack.name, by="ada")
+        planned = await handle.query("plan", result_type=PlanOutcome)
+        await handle.execute_update("approve", planned.plan_id)
+        held = await progress_when(handle, lambda p: p.phase == "apply", "the walk")
+        assert held.paused is not None and held.running == [] and plan.total == 5
+        await asyncio.sleep(0.3)
+        assert stack.cloud.calls("create") == []
+        await stacks.resume(stack.name, by="ada")
+        assert (await handle.result()).status == "applied"
+
+        destroy = await start(
+            client, "DestroyWorkflow", queue, stack.document(auto_approve=True, parallelism=1)
+        )
+        await progress_when(destroy, lambda p: p.done >= 1, "one delete done")
+        await stacks.pause(stack.name, by="ada")
+        await progress_when(destroy, lambda p: not p.running, "the running delete ended")
+        await stacks.resume(stack.name, by="ada")
+        destroyed = await destroy.result()
+    assert destroyed.status == "applied" and len(destroyed.destroyed) == 5
+    assert stack.cloud.live() == {}
+    history = await events(client, stack.workflow_id)
+    [(_, paused_at)] = update_event_ids(history, "pause")
+    [(resumed_at, _)] = update_event_ids(history, "resume")
+    assert scheduled_between(history, paused_at, resumed_at) == []
