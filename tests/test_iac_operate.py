@@ -260,6 +260,9 @@ async def test_wfctl_pause_progress_parallelism_resume(client: Client, tmp_path:
         assert "parallelism 3 (main=1)" in capped.stdout
         bad = await wfctl(client, "parallelism", stack.name, "--provider", "main=0")
         assert bad.exit_code != 0 and "expected <provider key>=<N>" in bad.output
+        watching = asyncio.create_task(wfctl(client, "progress", stack.name, "--watch"))
+        await asyncio.sleep(0.5)
+        assert not watching.done()  # it follows the paused run
         resumed = await wfctl(client, "resume", stack.name)
         assert resumed.exit_code == 0, resumed.output
         # Without --by, the client's identity (the one Temporal records) is the operator.
@@ -267,6 +270,9 @@ async def test_wfctl_pause_progress_parallelism_resume(client: Client, tmp_path:
         again = await wfctl(client, "resume", stack.name)
         assert again.exit_code == 1 and "the run is not paused" in again.output
         assert (await handle.result()).status == "applied"
+        watched = await watching
+        assert watched.exit_code == 0, watched.output
+        assert "6/6 done, 0 running" in watched.stdout  # its last frame: the run's end
         # A query of an ended run is answered by replaying it, so a worker is still needed.
         finished = await wfctl(client, "progress", stack.name, "--watch")
         assert "6/6 done, 0 running, 0 failed, 0 skipped, 0 waiting" in finished.stdout
