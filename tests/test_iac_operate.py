@@ -169,6 +169,7 @@ async def test_a_paused_run_stays_paused_when_its_worker_is_killed(
         )
         await progress_when(handle, lambda p: len(p.running) == 2, "two actions running")
         await stacks.pause(stack.name, by="ada")
+        await stacks.set_parallelism(stack.name, 3, by="ada")
         # Killed while the paused run's actions are still in flight: they are retried
         # elsewhere and finish, and nothing else starts.
         worker.send_signal(signal.SIGKILL)
@@ -176,7 +177,7 @@ async def test_a_paused_run_stays_paused_when_its_worker_is_killed(
         worker = await asyncio.to_thread(spawn_worker, address, queue)
         paused = await progress_when(handle, lambda p: not p.running, "the running ones ended")
         assert paused.paused is not None and paused.paused.by == "ada"
-        assert paused.done == 2 and paused.waiting == 4
+        assert paused.done == 2 and paused.waiting == 4 and paused.parallelism == 3
         await asyncio.sleep(0.5)
         assert set(stack.cloud.live()) == {"r0", "r1"}
         await stacks.resume(stack.name, by="ada")
