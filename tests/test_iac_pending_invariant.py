@@ -18,6 +18,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,7 +146,10 @@ async def run_invariant(
             document = stack.document(
                 resources, auto_approve=True, heartbeat_timeout=1.5, parallelism=8
             )
-            handle = await start(client, "ApplyWorkflow", queue, document)
+            # A workflow task the killed worker had started goes to the next one after 3 s.
+            handle = await start(
+                client, "ApplyWorkflow", queue, document, task_timeout=timedelta(seconds=3)
+            )
             # The failures start with the actions: a plan that cannot even be made tests
             # nothing here.
             await until_applying(handle)
