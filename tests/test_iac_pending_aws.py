@@ -3,10 +3,9 @@
 Issue 12's first "Why": under a throttling storm with the SDK's retries off, creates that
 failed for good left resources in the cloud that the state did not record, and destroy left
 them behind. Here the same storm (the throttling proxy of tests/aws_fixtures.py, each call
-throttled with a seeded probability) runs against a 30-resource stack; afterwards everything
-moto holds for the stack must be in state, done or pending, and destroy must leave nothing.
-The default run storms one group of ten resources (one of each type); the `soak` marker runs
-the thirty.
+throttled with a seeded probability) runs against ten resources, one of each type (the `soak`
+marker: thirty); afterwards everything moto holds for the stack must be in state, done or
+pending, and destroy must leave nothing.
 """
 
 from __future__ import annotations
