@@ -266,6 +266,7 @@ class StackRun:
 
         async def execute(node: PlanNode) -> ActionResult:
             block = target.providers.get(node.provider)
+            heartbeat = (block or {}).get("heartbeat_timeout") or request.heartbeat_timeout
             action = ActionRequest(
                 target=target.model_copy(
                     update={"providers": {node.provider: block} if block else {}}
@@ -286,7 +287,7 @@ class StackRun:
                 action,
                 result_type=ActionResult,
                 start_to_close_timeout=timedelta(seconds=request.action_timeout),
-                heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout),
+                heartbeat_timeout=timedelta(seconds=heartbeat),
                 retry_policy=ACTION_RETRY,
                 summary=action.summary(),
             )
