@@ -18,6 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -53,6 +54,9 @@ log = logging.getLogger("wfctl.worker")
 # every run cut 1-step pipeline throughput to about a third (bench/pipelines.py: 35 vs 64
 # runs/s). Its determinism is guarded by the golden-history replay tests instead.
 PASSTHROUGH_MODULES = ("jinja2", "markupsafe", "workflows.pipeline")
+# Seconds a run's next workflow task waits for the worker that has the run cached before any
+# worker of the queue takes it: after a crash, how long the run stalls (the SDK's default).
+DEFAULT_STICKY_TIMEOUT = 10.0
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -67,6 +71,7 @@ def pipeline_worker(
     registry: StepRegistry,
     task_queue: str = task_queues.PIPELINES,
     iac_task_queue: str = task_queues.IAC,
+    sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
 ) -> Worker:
     """`iac_task_queue`: where the pipelines' IaC steps run their stack workflows."""
     activities = PipelineActivities(catalog, registry)
@@ -79,10 +84,15 @@ def pipeline_worker(
         activities=[*activities.all(), *iac_steps.all()],
         max_concurrent_activities=100,
         interceptors=[FailureLogInterceptor()],
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
     )
 
 
-def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
+def iac_worker(
+    client: Client,
+    task_queue: str = task_queues.IAC,
+    sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
+) -> Worker:
     """Plan/apply/destroy/drift/import/status of stacks; providers load from the registry."""
     load_provider_modules()
     # Above any parallelism a stack asks for (100 in the scale benchmark): each resource
@@ -98,6 +108,7 @@ def iac_worker(client: Client, task_queue: str = task_queues.IAC) -> Worker:
         max_concurrent_activities=slots,
         workflow_runner=workflow_runner(),
         interceptors=[FailureLogInterceptor()],
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
     )
 
 
@@ -110,6 +121,7 @@ async def serve(
     task_queue: str = task_queues.PIPELINES,
     sync_schedules: bool = False,
     reload_interval: float = 2.0,
+    sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
 ) -> None:
     """Run until `stop` is set. Raises ConfigError or TemporalUnreachable before serving anything.
 
@@ -137,9 +149,11 @@ async def serve(
     reloader = CatalogReloader(
         catalog, registry, config, on_reload=schedules_follow if sync_schedules else None
     )
-    workers = [pipeline_worker(client, catalog, registry, task_queue)]
+    workers = [
+        pipeline_worker(client, catalog, registry, task_queue, sticky_timeout=sticky_timeout)
+    ]
     if with_iac:
-        workers.append(iac_worker(client))
+        workers.append(iac_worker(client, sticky_timeout=sticky_timeout))
     log.info(
         "worker on %s (namespace %s) serving %d pipelines from %s: %s",
         settings.address,
@@ -181,6 +195,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="where step.http_call may connect: `*` (default: any address but "
                              "loopback, link-local and metadata), `loopback`, CIDRs, host names; "
                              f"comma-separated (env {HTTP_ALLOW_ENV})")
+    parser.add_argument("--sticky-timeout", type=float, default=DEFAULT_STICKY_TIMEOUT,
+                        help="seconds a run waits for the worker that ran it last before "
+                        "another worker takes it (after a crash)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -199,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
     )
+
+    if not 0 < args.sticky_timeout <= 3600:
+        print(f"worker: --sticky-timeout must be between 0 and 3600 seconds, not "
+              f"{args.sticky_timeout:g}", file=sys.stderr)  # fmt: skip
+        return 2
 
     try:
         configure_egress(EgressPolicy.parse(args.http_allow))
@@ -223,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         await serve(
             settings, args.config, stop, with_iac=not args.no_iac, task_queue=args.task_queue,
             sync_schedules=args.sync_schedules, reload_interval=args.reload_interval,
+            sticky_timeout=args.sticky_timeout,
         )
 
     try:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +100,15 @@ def default_id(workflow: str, stack: str) -> str:
 
 
 async def start(
-    client: Client, workflow: str, queue: str, doc: dict[str, Any], workflow_id: str = ""
+    client: Client,
+    workflow: str,
+    queue: str,
+    doc: dict[str, Any],
+    workflow_id: str = "",
+    task_timeout: timedelta | None = None,
 ) -> WorkflowHandle[Any, Any]:
+    """`task_timeout`: Temporal's workflow task timeout (10 s by default), which a test that
+    kills workers shortens: a task the dead worker had started is given to another after it."""
     return await client.start_workflow(
         workflow,
         doc,
@@ -108,6 +116,7 @@ async def start(
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=RESULT_TYPES[workflow],
+        task_timeout=task_timeout,
     )
 
 

@@ -23,9 +23,10 @@ async def serve(address: str, config: str, pipeline_queue: str, iac_queue: str) 
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
+    # A killed worker's cached runs move to the next worker this fast.
     workers = [
-        pipeline_worker(client, catalog, registry, pipeline_queue, iac_queue),
-        iac_worker(client, iac_queue),
+        pipeline_worker(client, catalog, registry, pipeline_queue, iac_queue, sticky_timeout=1),
+        iac_worker(client, iac_queue, sticky_timeout=1),
     ]
     print("ready", flush=True)
     await asyncio.gather(*(worker.run() for worker in workers))

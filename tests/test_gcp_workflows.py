@@ -12,6 +12,7 @@ import signal
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,10 @@ async def test_an_insert_retried_after_its_worker_died_is_deduplicated(
     fake.hold = True  # the insert's operation stays RUNNING while the worker dies
     worker = await asyncio.to_thread(spawn_worker, address, queue)
     try:
-        handle = await start(client, "ApplyWorkflow", queue, doc)
+        # A workflow task the killed worker had started goes to the next one after 3 s.
+        handle = await start(
+            client, "ApplyWorkflow", queue, doc, task_timeout=timedelta(seconds=3)
+        )
         for _ in range(400):
             if inserts():
                 break

@@ -330,7 +330,7 @@ async def test_the_post_retried_after_a_worker_crash_carries_the_same_key(
     crashing = subprocess.Popen(
         [sys.executable, "-m", "worker", "--config", str(config), "--no-iac", "--address",
          client.service_client.config.target_host, "--task-queue", queue,
-         "--reload-interval", "0", "--http-allow", "loopback"],
+         "--reload-interval", "0", "--http-allow", "loopback", "--sticky-timeout", "1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

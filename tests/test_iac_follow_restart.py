@@ -50,7 +50,8 @@ async def test_apply_follows_its_run_through_a_temporal_restart(tmp_path: Path) 
     try:
         queue = f"iac-restart-{uuid.uuid4()}"
         worker = await asyncio.to_thread(spawn_worker, address, queue)
-        stack = Stack(tmp_path, latency=2.0)
+        # The create in flight when the server dies is run again once its heartbeat times out.
+        stack = Stack(tmp_path, latency=0.5, heartbeat_timeout=1.5)
         for i in range(4):
             stack.add(f"r{i}", depends_on=[f"r{i - 1}"] if i else [], config={"index": i})
         path = tmp_path / "stack.yaml"

@@ -3,8 +3,9 @@
 Issue 12's first "Why": under a throttling storm with the SDK's retries off, creates that
 failed for good left resources in the cloud that the state did not record, and destroy left
 them behind. Here the same storm (the throttling proxy of tests/aws_fixtures.py, each call
-throttled with a seeded probability) runs against a 30-resource stack; afterwards everything
-moto holds for the stack must be in state, done or pending, and destroy must leave nothing.
+throttled with a seeded probability) runs against ten resources, one of each type (the `soak`
+marker: thirty); afterwards everything moto holds for the stack must be in state, done or
+pending, and destroy must leave nothing.
 """
 
 from __future__ import annotations
@@ -53,10 +54,32 @@ async def test_a_throttling_storm_leaves_nothing_untracked_and_destroy_removes_i
     aws_provider: MakeProvider,
     throttling_proxy: MakeProxy,
 ) -> None:
+    await storm_then_destroy(client, tmp_path, aws_provider, throttling_proxy, groups=1)
+
+
+@pytest.mark.soak
+async def test_a_storm_over_thirty_resources_leaves_nothing_untracked(
+    client: Client,
+    tmp_path: Path,
+    moto_endpoint: str,
+    aws_provider: MakeProvider,
+    throttling_proxy: MakeProxy,
+) -> None:
+    await storm_then_destroy(client, tmp_path, aws_provider, throttling_proxy, groups=3)
+
+
+async def storm_then_destroy(
+    client: Client,
+    tmp_path: Path,
+    aws_provider: MakeProvider,
+    throttling_proxy: MakeProxy,
+    *,
+    groups: int,
+) -> None:
     proxy = throttling_proxy(
         match=not_head, rate=STORM_RATE, seed=STORM_SEED, retry_after=RETRY_AFTER
     )
-    stack = PendingStack(tmp_path, proxy.url, groups=3)
+    stack = PendingStack(tmp_path, proxy.url, groups=groups)
     moto_side = aws_provider(stack=stack.name)
     async with iac_worker(client) as queue:
         handle = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))

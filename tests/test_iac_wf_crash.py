@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -23,6 +24,8 @@ from tests.iac_wf_support import Stack, start
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = 100
 KILL_AFTER = (12, 45, 80)  # resources made in the cloud when the worker dies
+# A workflow task the killed worker had started goes to the next worker after this.
+KILLED_TASK_TIMEOUT = timedelta(seconds=3)
 
 
 def spawn_worker(address: str, queue: str) -> subprocess.Popen[str]:
@@ -58,6 +61,7 @@ async def test_apply_survives_sigkill_at_several_points(client: Client, tmp_path
             "ApplyWorkflow",
             queue,
             stack.document(auto_approve=True, parallelism=10, heartbeat_timeout=1.5),
+            task_timeout=KILLED_TASK_TIMEOUT,
         )
         for threshold in KILL_AFTER:
             deadline = time.monotonic() + 60

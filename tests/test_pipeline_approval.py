@@ -302,7 +302,7 @@ async def test_wfctl_pending_prints_the_details(executor: PipelineExecutor, addr
 def start_worker(config: Path, address: str, queue: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "worker", "--config", str(config), "--no-iac",
-         "--task-queue", queue, "--reload-interval", "0"],
+         "--task-queue", queue, "--reload-interval", "0", "--sticky-timeout", "1"],
         cwd=ROOT,
         env={**os.environ, "TEMPORAL_ADDRESS": address},
         stdout=subprocess.DEVNULL,

@@ -143,13 +143,25 @@ DOCUMENTS = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(DOCUMENTS)
-def test_random_documents_raise_only_config_errors(document: object) -> None:
+# `make test` draws a hundred documents per run (new ones each time); the soak run a thousand.
+def parses_or_config_error(document: object) -> None:
     try:
         parse_pipelines(document, "random.yaml", REGISTRY)
     except ConfigError:
         pass
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENTS)
+def test_random_documents_raise_only_config_errors(document: object) -> None:
+    parses_or_config_error(document)
+
+
+@pytest.mark.soak
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENTS)
+def test_many_random_documents_raise_only_config_errors(document: object) -> None:
+    parses_or_config_error(document)
 
 
 @settings(max_examples=200, deadline=None)
@@ -161,9 +173,7 @@ def test_random_text_raises_only_config_errors(text: str) -> None:
         pass
 
 
-@settings(max_examples=200, deadline=None)
-@given(DOCUMENTS)
-def test_random_yaml_round_trip_raises_only_config_errors(document: object) -> None:
+def round_trips_or_config_error(document: object) -> None:
     try:
         text = yaml.safe_dump({"pipelines": document})
     except yaml.YAMLError:
@@ -172,3 +182,16 @@ def test_random_yaml_round_trip_raises_only_config_errors(document: object) -> N
         parse_pipelines_text(text, "random.yaml", REGISTRY)
     except ConfigError:
         pass
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENTS)
+def test_random_yaml_round_trip_raises_only_config_errors(document: object) -> None:
+    round_trips_or_config_error(document)
+
+
+@pytest.mark.soak
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCUMENTS)
+def test_many_random_yaml_round_trips_raise_only_config_errors(document: object) -> None:
+    round_trips_or_config_error(document)

@@ -61,7 +61,9 @@ pipelines:
 class AwsStack:
     """A stack file on moto (a VPC and `buckets` buckets) next to a pipelines file."""
 
-    def __init__(self, folder: Path, endpoint: str, session: Any, buckets: int = 1) -> None:
+    def __init__(
+        self, folder: Path, endpoint: str, session: Any, buckets: int = 1, provider: str = ""
+    ) -> None:
         self.name = f"m-{uuid.uuid4().hex[:10]}"
         self.buckets = [f"{self.name}-b{i}" for i in range(buckets)]
         (folder / "stacks").mkdir(exist_ok=True)
@@ -74,7 +76,7 @@ class AwsStack:
             f"stack: {self.name}\n"
             "state: {backend: sqlite, path: state.db}\n"
             f"providers:\n  aws: {{type: aws, region: us-east-1, endpoint_url: '{endpoint}',"
-            " max_attempts: 1}\n"
+            f" max_attempts: 1{provider}}}\n"
             "resources:\n"
             "  - {name: net, type: infra.vpc, provider: aws, config: {cidr: 10.7.0.0/16}}\n"
             + resources
@@ -196,8 +198,11 @@ async def test_a_state_change_while_the_plan_waits_makes_the_apply_stale_on_moto
 async def test_a_sigkill_of_the_worker_during_the_apply_step_makes_each_resource_once_on_moto(
     client: Client, tmp_path: Path, moto_endpoint: str, session: Any
 ) -> None:
-    # The in-flight action is retried once its heartbeat (30 s by default) times out.
-    stack = AwsStack(tmp_path, moto_endpoint, session, buckets=5)
+    # The in-flight action is retried once its heartbeat times out (the provider's 2 s, not
+    # the run's 30 s).
+    stack = AwsStack(
+        tmp_path, moto_endpoint, session, buckets=5, provider=", heartbeat_timeout: 2"
+    )
     path = tmp_path / "pipelines.yaml"
     path.write_text(APPLY_ONLY)
     address = client.service_client.config.target_host

@@ -12,9 +12,9 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from engine.bounded_yaml import load_yaml, read_document
 from engine.iac.graph import dependencies, find_cycles
@@ -79,12 +79,36 @@ class StackResource(ResourceSpec):
         )
 
 
+# Seconds an action may go without a heartbeat before Temporal counts its worker dead and runs
+# it again elsewhere (bounded by a day: it becomes a timedelta inside the workflow).
+_HEARTBEAT_TIMEOUT: TypeAdapter[float] = TypeAdapter(
+    Annotated[float, Field(strict=True, gt=0, le=86_400, allow_inf_nan=False)]
+)
+
+
+def heartbeat_timeout_of(block: Mapping[str, Any]) -> float | None:
+    """A provider block's `heartbeat_timeout` for its actions (None: the run's, 30 s);
+    ValueError saying why when it is not a number of seconds in (0, 86400]."""
+    value = block.get("heartbeat_timeout")
+    if value is None:
+        return None
+    try:
+        return _HEARTBEAT_TIMEOUT.validate_python(value)
+    except ValidationError as error:
+        raise ValueError(f"heartbeat_timeout: {error.errors()[0]['msg']}") from None
+
+
 class ProviderBlock(BaseModel):
     """Provider settings (region, endpoint_url, profile, ...); credentials come from the SDK."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str
+
+    @model_validator(mode="after")
+    def _sane_heartbeat_timeout(self) -> ProviderBlock:
+        heartbeat_timeout_of(self.model_extra or {})
+        return self
 
     @model_validator(mode="after")
     def _no_credentials(self) -> ProviderBlock:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.iac.stack import heartbeat_timeout_of
 from interfaces.iac import (
     ActionError,
     ApplyResult,
@@ -66,6 +67,19 @@ class StackRunInput(BaseModel):
     heartbeat_timeout: float = Field(30.0, gt=0)
     max_history_events: int = Field(DEFAULT_MAX_HISTORY_EVENTS, ge=200, le=10_000)
     resume: ApplyCarry | None = None  # set by continue-as-new, never by callers
+
+    @field_validator("providers")
+    @classmethod
+    def _sane_provider_heartbeats(cls, providers: dict[str, Any]) -> dict[str, Any]:
+        # The workflow itself turns a provider's heartbeat_timeout into an activity option:
+        # a bad one is refused with the input, never in a workflow task that fails forever.
+        for key, block in providers.items():
+            if isinstance(block, dict):
+                try:
+                    heartbeat_timeout_of(block)
+                except ValueError as error:
+                    raise ValueError(f"providers.{key}.{error}") from None
+        return providers
 
     @field_validator("lock_ttl")
     @classmethod

@@ -29,6 +29,9 @@ def _target(target: StackTarget, node: PlanNode) -> StackTarget:
 async def run_action(
     request: StackRunInput, plan_id: str, node: PlanNode, *, clean_cancel: bool
 ) -> ActionResult:
+    block = request.providers.get(node.provider)
+    # A provider block may set its own heartbeat_timeout (validated with the input).
+    heartbeat = (block or {}).get("heartbeat_timeout") or request.heartbeat_timeout
     action = ActionRequest(
         target=_target(request.target(), node),
         plan_id=plan_id,
@@ -47,7 +50,7 @@ async def run_action(
         action,
         result_type=ActionResult,
         start_to_close_timeout=timedelta(seconds=request.action_timeout),
-        heartbeat_timeout=timedelta(seconds=request.heartbeat_timeout),
+        heartbeat_timeout=timedelta(seconds=heartbeat),
         retry_policy=ACTION_RETRY,
         summary=action.summary(),
         # A cancelled action is reconciled once it has really stopped, not before.
