@@ -296,6 +296,7 @@ class StackRun(OperatorControls):
         wait_on_failure: bool = False,
     ) -> bool:
         """Run the plan's actions; False when stopped to continue as new (carry is updated)."""
+
         async def execute(node: PlanNode) -> ActionResult:
             return await run_action(request, digest.plan_id, node, clean_cancel=clean_cancel)
 
