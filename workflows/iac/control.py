@@ -57,8 +57,11 @@ class OperatorControls:
     def current_walk(self) -> DagWalk | None:
         raise NotImplementedError
 
+    def show_details(self, force: bool = False) -> None:
+        raise NotImplementedError
+
     def control_changed(self) -> None:
-        """Make the walk see the new settings now (and the UI's details follow)."""
+        """Make the walk see the new settings now, and the UI's details show them."""
         walk = self.current_walk()
         if walk is not None:
             walk.set_limits(
@@ -70,6 +73,7 @@ class OperatorControls:
                     walk.cancel()
                 else:
                     walk.abort()
+        self.show_details(force=True)
 
     async def await_decision(
         self, walk: DagWalk, timeout: float, history_full: Callable[[], bool]

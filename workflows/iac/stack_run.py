@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -50,6 +50,7 @@ RESULT_OUTPUTS_LIMIT = 500
 # History events one in-flight action may still add after the walk stopped starting new ones.
 EVENTS_PER_RUNNING_ACTION = 4
 NODES_PAGE = 2000
+DETAILS_EVERY = timedelta(seconds=1)
 
 
 class Rejected(Exception):
@@ -67,6 +68,8 @@ class StackRun(OperatorControls):
         self._decision: tuple[str, str] | None = None
         self._walk: DagWalk | None = None
         self._nodes: list[PlanNode] = []
+        self._details_signature: tuple[object, ...] = ()
+        self._details_at: datetime | None = None
 
     # ---- handlers ----
 
@@ -103,8 +106,28 @@ class StackRun(OperatorControls):
     def current_walk(self) -> DagWalk | None:
         return self._walk
 
-    def show_details(self) -> None:
-        """The web UI's current details: phase and progress, then the plan as a table."""
+    def show_details(self, force: bool = False) -> None:
+        """The web UI's current details: phase and progress, then the plan as a table.
+
+        Redrawn at once when what an operator looks for changed (phase, pause, a failure, a
+        wait for a decision), else at most every DETAILS_EVERY of workflow time: the counts
+        cost a pass over every action, and a large apply's walk wakes per action."""
+        walk = self._walk
+        signature = (
+            self._progress.phase,
+            self.control.paused is not None,
+            self.control.waiting_since,
+            len(walk.errors) if walk is not None else 0,
+        )
+        now = workflow.now()
+        if (
+            not force
+            and signature == self._details_signature
+            and self._details_at is not None
+            and now - self._details_at < DETAILS_EVERY
+        ):
+            return
+        self._details_signature, self._details_at = signature, now
         workflow.set_current_details(run_details(self.progress(), self._plan, self._nodes))
 
     # The arguments arrive as raw payloads (a plan id, a reason): see workflows.raw_input.
@@ -139,7 +162,7 @@ class StackRun(OperatorControls):
     def set_phase(self, stack: str, phase: str) -> None:
         self._progress.phase = phase
         workflow.upsert_search_attributes([STACK_NAME.value_set(stack), PHASE.value_set(phase)])
-        self.show_details()
+        self.show_details(force=True)
 
     @staticmethod
     def lock_owner() -> str:
