@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
@@ -26,7 +27,7 @@ from tests.iac_wf_support import Stack, iac_worker, start
 from tests.test_iac_operate import progress_when, temporal_cli
 from tests.test_iac_wf_crash import ROOT, spawn_worker
 from wfctl.stack_client import StackClient
-from workflows.iac.models import PlanOutcome
+from workflows.iac.models import PlanOutcome, Progress
 
 pytest_plugins = ["tests.aws_fixtures"]
 
@@ -108,6 +109,13 @@ async def test_temporal_cancel_also_reconciles_before_the_run_ends(
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         assert isinstance(failure.value.cause, CancelledError)
+        # The run ends as Canceled; what it stopped is in its progress and the UI's details.
+        ended = await handle.query("progress", result_type=Progress)
+        assert sorted(ended.cancelled) == ["r0", "r1"] and ended.not_started == 4
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "Stopped: cancelled mid-call (read back from the cloud): r" in (
+            metadata.current_details
+        )
         assert assert_state_matches_the_cloud(stack) == ["r0", "r1"]
         assert await remaining_creates(client, queue, stack) == 6
     history = await events(client, stack.workflow_id)

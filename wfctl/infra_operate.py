@@ -198,6 +198,11 @@ def render_progress(stack: str, progress: Progress, now: datetime | None = None)
             f"Paused by {held.by} since {since:%Y-%m-%d %H:%M:%S} UTC "
             f"({_age(held.since, now)} ago)" + (f": {held.reason}" if held.reason else "")
         )
+    if progress.cancelled or progress.not_started:
+        lines.append(
+            f"Stopped: cancelled mid-call (read back from the cloud): "
+            f"{', '.join(progress.cancelled) or 'none'}; not started: {progress.not_started}"
+        )
     if progress.running_actions:
         lines.append("Running:")
         lines += [

@@ -29,6 +29,11 @@ def run_details(progress: Progress, plan: PlanOutcome | None, nodes: list[PlanNo
         held = progress.paused
         lines.append(f"Paused by {held.by} since {held.since}" + (
             f": {held.reason}" if held.reason else ""))
+    if progress.cancelled or progress.not_started:
+        lines.append(
+            f"Stopped: cancelled mid-call (read back from the cloud): "
+            f"{', '.join(progress.cancelled) or 'none'}; not started: {progress.not_started}"
+        )
     for error in progress.errors[:10]:
         lines.append(f"- failed: {error.action} {error.resource}: {error.error}")
     if nodes:

@@ -291,6 +291,9 @@ class Progress(BaseModel):
     failed: list[str] = Field(default_factory=list)
     skipped: int = 0
     waiting: int = 0  # not started yet: waiting for a dependency, a slot or a resume
+    # A cancelled or aborted run: stopped mid-call (and reconciled), and never started.
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: int = 0
     running_actions: list[RunningAction] = Field(default_factory=list)
     errors: list[ActionError] = Field(default_factory=list)
     paused: Paused | None = None

@@ -93,6 +93,8 @@ class StackRun(OperatorControls):
                 for key, node in walk.running.items()
             ]
             progress.errors = list(walk.errors)
+            progress.cancelled = walk.names(CANCELLED)
+            progress.not_started = len(walk.not_started)
             progress.parallelism = walk.parallelism
             progress.provider_parallelism = walk.caps
             if walk.blocked and self.control.waiting_since:
