@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import CancelledError
 
 from activities.iac import actions, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
@@ -45,6 +46,11 @@ def _classified(doing: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except Exception as error:
+        if activity.is_cancelled():
+            # The SDK raised its cancel into this thread, and an SDK in the way may have
+            # wrapped it (botocore: "HTTPClientError ... Cancelled"): it is the cancel, not a
+            # cloud error, and the workflow reconciles what the call left.
+            raise CancelledError(f"{doing}: cancelled") from error
         converted = application_error(error, doing)
         if converted is None:
             raise
