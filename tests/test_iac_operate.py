@@ -282,7 +282,7 @@ async def test_wfctl_pause_progress_parallelism_resume(client: Client, tmp_path:
     assert f"no run of stack '{stack.name}-nope' is running" in gone.output
 
 
-async def test_pause_and_resume_on_moto(
+async def test_pause_from_the_temporal_cli_and_resume_on_moto(
     client: Client, tmp_path: Path, moto_endpoint: str
 ) -> None:
     name = f"op-aws-{uuid.uuid4().hex[:8]}"
@@ -304,7 +304,11 @@ async def test_pause_and_resume_on_moto(
     async with iac_worker(client) as queue:
         handle = await start(client, "ApplyWorkflow", queue, doc)
         await progress_when(handle, lambda p: p.done >= 1 or bool(p.running), "an action")
-        await stacks.pause(name, by="ada")
+        out = await temporal_cli(
+            client, "workflow", "update", "execute", "--workflow-id", f"stack:{name}",
+            "--name", "pause", "--input", json.dumps({"by": "ada"}),
+        )  # fmt: skip
+        assert "paused by ada" in out
         paused = await progress_when(handle, lambda p: not p.running, "the running one ended")
         assert paused.paused is not None and paused.done < 4
         await stacks.resume(name, by="ada")
