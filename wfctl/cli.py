@@ -533,16 +533,12 @@ app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastruct
 
 
 def run() -> None:
-    """Console-script entry. Exits with os._exit after flushing: letting the interpreter
-    finalize while the Temporal core runtime's threads are alive can abort the process
-    (PyGILState_Release) after the command already succeeded."""
-    import os
+    """Console-script entry; it ends without the interpreter's teardown (see wfctl.script)."""
+    from wfctl.script import exit_now
 
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    exit_now(code)
