@@ -80,7 +80,9 @@ def test_the_readme_marks_the_walk_throughs_runnable() -> None:
                    "wfctl pipeline run order-intake", "wfctl pipeline run order-lookup",
                    "wfctl pipeline approve", "wfctl pipeline run release",
                    "wfctl pipeline run drift-watch", "wfctl infra apply -f examples/aws-stack",
-                   "wfctl serve", "wfctl codec-server"):
+                   "wfctl serve", "wfctl codec-server",
+                   "temporal workflow start --task-queue wfctl-iac", "wfctl infra state list",
+                   "PipelineExecutor(client)", "executor.pending_approvals"):
         assert any(c.startswith(needed) or f" {needed}" in c for c in commands), needed
 
 
