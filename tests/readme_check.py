@@ -353,6 +353,23 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
+def tracebacks(log: str) -> list[str]:
+    """Each traceback in a log, as the line that logged it and the exception it ends with:
+    an expected failure is one line, so any traceback there is a bug to name."""
+    lines = log.splitlines()
+    found = []
+    for k, line in enumerate(lines):
+        if not line.startswith("Traceback (most recent call last):"):
+            continue
+        end = k + 1
+        while end < len(lines) and (lines[end].startswith(" ") or not lines[end].strip()):
+            end += 1  # the frames; the exception is the first line back at the margin
+        logged = lines[k - 1] if k > 0 else ""
+        raised = lines[end] if end < len(lines) else ""
+        found.append(f"{logged}\n  ... {raised}")
+    return found
+
+
 def dev_command(command: str) -> str:
     """`make run` runs `wfctl dev` (see the Makefile)."""
     return re.sub(r"^make run\b", "wfctl dev", command)

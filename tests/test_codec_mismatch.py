@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from temporalio.api.enums.v1 import EventType
@@ -32,6 +33,7 @@ from tests.test_codec_history import new_key
 from wfctl.client import PipelineExecutor
 from wfctl.codec import KEY_FILE_ENV, KEYS_ENV, EncryptionKeysMissing
 from wfctl.connection import ConnectionSettings, connect
+from wfctl.serve import build_app
 from worker import pipeline_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,14 @@ pipelines:
         config:
           values:
             greeting: "{{ greeting }}"
+  mismatch-http:
+    trigger: {type: http, method: POST, path: /mismatch}
+    steps:
+      - name: respond
+        type: step.pipeline_output
+        config:
+          values:
+            greeting: "Hello, {{ name }}!"
   mismatch-gate:
     steps:
       - name: gate
@@ -236,3 +246,23 @@ async def test_client_without_keys_reading_encrypted_results(
         async with iac_worker(worker_client) as queue:
             lines = await wfctl_infra(address, None, queue, "plan", "-f", str(path))
         assert lines[-1] == f"Error: {NO_KEYS_ON_CLIENT}"
+
+
+async def test_serve_without_keys_answers_500_and_logs_one_line(
+    address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = parse_pipelines_text(PIPELINES, "<test>", default_registry())
+    app = build_app(config, PipelineExecutor(await connect(settings(address, None))))
+    async with (
+        worker_with(address, KEY_A),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://wfctl") as http,
+    ):
+        with caplog.at_level(logging.ERROR, logger="wfctl.serve"):
+            response = await asyncio.wait_for(http.post("/mismatch", json={"name": "Ada"}), WAIT)
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "the server cannot read the run's result"
+    records = [r for r in caplog.records if r.name == "wfctl.serve"]
+    assert [r.getMessage() for r in records] == [
+        f"POST /mismatch: {body['workflow_id']}: {NO_KEYS_ON_CLIENT}"]
+    assert records[0].exc_info is None

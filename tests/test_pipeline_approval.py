@@ -193,9 +193,11 @@ async def test_several_waiting_steps_are_named(executor: PipelineExecutor) -> No
     assert result["us"]["approved"] is True
 
 
-async def run_command(*argv: str) -> tuple[int, str, str]:
+async def run_command(*argv: str, columns: int | None = None) -> tuple[int, str, str]:
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     done = await asyncio.to_thread(
-        subprocess.run, list(argv), capture_output=True, text=True, timeout=60, cwd=ROOT
+        subprocess.run, list(argv), capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env=env,
     )
     return done.returncode, done.stdout, done.stderr
 
@@ -288,10 +290,15 @@ async def test_wfctl_pending_prints_the_details(executor: PipelineExecutor, addr
     handle = await executor.start_pipeline("planned", {"tag": "r8"})
     await waiting_steps(executor, handle.id)
     wfctl = [sys.executable, "-m", "wfctl", "--address", address, "pipeline"]
-    code, out, err = await run_command(*wfctl, "pending", handle.id)
+    code, out, err = await run_command(*wfctl, "pending", handle.id, columns=80)
     assert code == 0, err
     expected = PLANNED_DETAILS.replace("r7", "r8")
-    assert f"approve:\n{expected}\n" in out
+    assert f"approve: apply release r8?\n{expected}\n" in out
+    # The table fits 80 columns, one waiting step a line: the free text is under it.
+    header, row, gap = out.splitlines()[:3]
+    assert gap == "", out
+    assert header.split() == ["step", "approvers", "since", "(UTC)", "deadline", "(UTC)"]
+    assert row.split()[:2] == ["approve", "anyone"] and len(row) <= 80
     code, out, err = await run_command(*wfctl, "pending", handle.id, "--json")
     assert code == 0, err
     assert [p["details"] for p in json.loads(out)] == [expected]

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme_check import Mismatch, Session, busy_port, compare, parse_readme, run_blocks
+from tests.readme_check import (
+    Mismatch,
+    Session,
+    busy_port,
+    compare,
+    parse_readme,
+    run_blocks,
+    tracebacks,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -49,14 +57,21 @@ def test_readme_console_blocks_print_what_the_readme_shows(tmp_path: Path) -> No
     if busy is not None:
         pytest.fail(busy, pytrace=False)
     blocks = parse_readme(README.read_text())
-    failure = None
-    with Session(_workspace(tmp_path), _environment(tmp_path)) as session:
+    failures = []
+    cwd = _workspace(tmp_path)
+    with Session(cwd, _environment(tmp_path)) as session:
         try:
             run_blocks(blocks, session, first=["make run"])  # the quickstart's terminal 1
         except Mismatch as mismatch:
-            failure = str(mismatch)
-    if failure is not None:
-        pytest.fail(failure, pytrace=False)
+            failures.append(str(mismatch))
+    # Expected failures (bad input, a refused step, a protected resource) are one line each.
+    log = cwd / ".data" / "worker.log"
+    found = tracebacks(log.read_text(encoding="utf-8", errors="replace"))
+    if found:
+        failures.append(f"{log.name}: {len(found)} tracebacks, each after the line that "
+                        "logged it:\n" + "\n".join(found))
+    if failures:
+        pytest.fail("\n\n".join(failures), pytrace=False)
 
 
 def test_the_readme_marks_the_walk_throughs_runnable() -> None:
@@ -65,7 +80,9 @@ def test_the_readme_marks_the_walk_throughs_runnable() -> None:
                    "wfctl pipeline run order-intake", "wfctl pipeline run order-lookup",
                    "wfctl pipeline approve", "wfctl pipeline run release",
                    "wfctl pipeline run drift-watch", "wfctl infra apply -f examples/aws-stack",
-                   "wfctl serve", "wfctl codec-server"):
+                   "wfctl serve", "wfctl codec-server",
+                   "temporal workflow start --task-queue wfctl-iac", "wfctl infra state list",
+                   "PipelineExecutor(client)", "executor.pending_approvals"):
         assert any(c.startswith(needed) or f" {needed}" in c for c in commands), needed
 
 
@@ -101,3 +118,17 @@ def test_a_busy_port_is_named_in_one_line_before_anything_starts() -> None:
             f"README check: port {port} (the echo server) is in use; the README's commands "
             "need the default ports free")
     assert busy_port({port: "the echo server"}) is None
+
+
+def test_a_traceback_in_the_worker_log_is_named_by_its_line_and_exception() -> None:
+    log = ("2026-12-01 12:00:00,001 wfctl.worker worker on 127.0.0.1:7233\n"
+           "2026-12-01 12:00:01,002 temporalio.activity step \"x\" failed\n"
+           "Traceback (most recent call last):\n"
+           '  File "a.py", line 1, in f\n'
+           "    raise KeyError('k')\n"
+           "\n"
+           "KeyError: 'k'\n"
+           "2026-12-01 12:00:02,003 wfctl.worker one line, no traceback\n")
+    assert tracebacks(log) == ['2026-12-01 12:00:01,002 temporalio.activity step "x" failed\n'
+                               "  ... KeyError: 'k'"]
+    assert tracebacks(log.split("Traceback")[0]) == []

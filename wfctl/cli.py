@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +25,9 @@ from wfctl.codec import EncryptionKeyError
 from wfctl.connection import ConnectionSettings
 from wfctl.infra_cli import infra_app
 from wfctl.log_redaction import install_log_redaction
+
+if TYPE_CHECKING:
+    from workflows.pipeline_approval import PendingApproval
 
 app = typer.Typer(help="Durable pipelines and infrastructure as code on Temporal.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -184,8 +188,6 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
 def _took(started: str, closed: str) -> str:
     if not (started and closed):
         return ""
-    from datetime import datetime
-
     seconds = (datetime.fromisoformat(closed) - datetime.fromisoformat(started)).total_seconds()
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
@@ -341,16 +343,28 @@ def pipeline_pending(
     if as_json:
         print_json([w.model_dump(mode="json") for w in waiting])
         return
-    table = Table("step", "message", "approvers", "since", "deadline")
+    console.print(pending_table(waiting))
     for w in waiting:
-        table.add_row(w.step, w.message, ", ".join(w.approvers) or "anyone",
-                      w.since.isoformat()[:19], w.deadline.isoformat()[:19] if w.deadline else "")
-    console.print(table)
-    for w in waiting:
+        # The message and details are free text, so they go under the table (which then fits
+        # 80 columns), verbatim: a plan summary's "[...]" and "~" are not rich markup.
+        console.print(f"\n{w.step}: {w.message}", markup=False, highlight=False)
         if w.details:
-            # Printed verbatim: a plan summary's "[...]" and "~" are not rich markup.
-            console.print(f"\n{w.step}:", markup=False, highlight=False)
             console.print(w.details, markup=False, highlight=False)
+
+
+def pending_table(waiting: list[PendingApproval]) -> Table:
+    """One waiting step a line, within 80 columns, as `runs_table`: nothing cut."""
+    table = Table(Column("step", no_wrap=True), Column("approvers"),
+                  Column("since (UTC)", no_wrap=True), Column("deadline (UTC)", no_wrap=True),
+                  box=None, header_style="bold")
+    for w in waiting:
+        table.add_row(w.step, ", ".join(w.approvers) or "anyone", _utc(w.since),
+                      _utc(w.deadline) if w.deadline else "")
+    return table
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 schedules_app = typer.Typer(help="Temporal Schedules made from pipelines' schedule triggers.",
@@ -519,16 +533,12 @@ app.add_typer(infra_app, name="infra", help="Plan, apply and inspect infrastruct
 
 
 def run() -> None:
-    """Console-script entry. Exits with os._exit after flushing: letting the interpreter
-    finalize while the Temporal core runtime's threads are alive can abort the process
-    (PyGILState_Release) after the command already succeeded."""
-    import os
+    """Console-script entry; it ends without the interpreter's teardown (see wfctl.script)."""
+    from wfctl.script import exit_now
 
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    exit_now(code)

@@ -36,6 +36,7 @@ from temporalio.service import RPCError
 from engine.pipeline_config import HmacAuth, HttpTrigger, PipelineDefinition
 from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
+from wfctl.codec import EncryptionKeysMissing
 from wfctl.request_guard import RequestGuard, ServeOptions, cors_headers, error, guard_for
 
 log = logging.getLogger("wfctl.serve")
@@ -141,6 +142,12 @@ def _add_route(
             )
         except WorkflowFailureError as exc:
             return _failure_response(exc, handle.id)
+        except EncryptionKeysMissing as exc:
+            # The server's own configuration, not a bug: one line, and the caller is told
+            # only that the run happened.
+            log.error("%s %s: %s: %s", request.method, request.url.path, handle.id, exc)
+            return JSONResponse({"error": "the server cannot read the run's result",
+                                 "workflow_id": handle.id}, status_code=500)
         return _output_response(output)
 
     endpoint = _answering_json(run, guard)
