@@ -8,6 +8,8 @@ Provider config (the stack's provider block):
   force_new: config fields whose change needs a replace (default: [cidr])
   throttle: {resource name: N} -> its first N creates raise a retryable throttling error
   fail: {resource name: message} -> its creates and updates raise a validation error
+  (TestCloud.break_resource / fix_resource do the same from a test, durably, for a cause
+  fixed while the run goes on)
   types: resource types offered (default: test.network, test.database, test.thing)
 
 Create adopts a live resource with the same name, type and config instead of making a second
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS calls (
     started REAL NOT NULL, ended REAL
 );
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, message TEXT NOT NULL);
 """
 
 
@@ -173,6 +176,20 @@ class TestCloud:
 
     # Changes behind the engine's back.
 
+    def break_resource(self, name: str, message: str) -> None:
+        """Creates and updates of `name` fail with a validation error until fixed."""
+        with self.connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO faults VALUES (?, ?)", (name, message))
+
+    def fix_resource(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute("DELETE FROM faults WHERE name = ?", (name,))
+
+    def fault(self, name: str) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT message FROM faults WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
     def set_config(self, name: str, key: str, value: Any) -> None:
         with self.connect() as conn:
             for pid, config in conn.execute(
@@ -234,8 +251,9 @@ class TestDriver:
         )
 
     def _faults(self, name: str, op: str) -> None:
-        if name in self.fail:
-            raise ProviderError(self.fail[name], code="ValidationError", retryable=False)
+        message = self.fail.get(name) or self.cloud.fault(name)
+        if message:
+            raise ProviderError(message, code="ValidationError", retryable=False)
         limit = self.throttle.get(name, 0)
         if op == "create" and limit and self.cloud.bump(f"throttle:{name}") < limit:
             raise ProviderError(
@@ -266,6 +284,15 @@ class TestDriver:
             time.sleep(self.latency)
         self.cloud.end_call(int(seq or 0), provider_id, adopted=bool(found))
         return self._output(provider_id, spec.name, json.loads(config), 0)
+
+    def locate(self, spec: ResourceSpec) -> str:
+        """The live resource of this name and type (a create that died before returning)."""
+        with self.cloud.connect() as conn:
+            row = conn.execute(
+                "SELECT provider_id FROM resources WHERE name = ? AND type = ? AND deleted = 0",
+                (spec.name, self.resource_type),
+            ).fetchone()
+        return row[0] if row else ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         name, _, config, polls = self._row(ref.provider_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.durations import parse_duration
 from engine.iac.plan_render import format_value, mask_sensitive, render_plan
 from interfaces.errors import WfctlError
 from interfaces.iac import Plan
@@ -54,7 +56,22 @@ Allow = Annotated[
     list[str] | None,
     typer.Option("--allow-replace", help="protected resources that may be replaced or deleted"),
 ]
+WaitForLock = Annotated[
+    bool, typer.Option("--wait-for-lock", help="queue behind a run holding the stack")
+]
+LockTimeout = Annotated[
+    str, typer.Option(help="with --wait-for-lock: give up after this long (10s, 5m, 1h)")
+]
 DEFAULT_FILE = Path("stack.yaml")
+
+
+def _lock_wait(wait: bool, timeout: str) -> float | None:
+    if not wait:
+        return None
+    try:
+        return parse_duration(timeout).total_seconds()
+    except ValueError as error:
+        raise typer.BadParameter(f"--lock-timeout: {error}") from None
 
 
 def _run(ctx: typer.Context, body: Callable[[Client, ConnectionSettings], Awaitable[T]]) -> T:
@@ -228,20 +245,88 @@ async def _result_through_outages(handle: WorkflowHandle[Any, Any]) -> Any:
             await outages.wait_out(error)
 
 
+class _CtrlC:
+    """Ctrl-C while an apply is followed: the first says what the second does; the second
+    cancels the run cleanly (the `cancel` Update) and following goes on to the end; a third
+    stops following (the run still ends on its own)."""
+
+    def __init__(self, stacks: StackClient, stack: str, result: asyncio.Future[Any]) -> None:
+        self.stacks, self.stack, self.result = stacks, stack, result
+        self.presses = 0
+        self.cancelling: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        self.presses += 1
+        if self.presses == 1:
+            err.print(
+                "Ctrl-C again cancels the run: nothing more starts, running actions stop and "
+                f"are read back from the cloud (or: wfctl infra cancel {self.stack}). The run "
+                "goes on otherwise.",
+                highlight=False,
+            )
+        elif self.presses == 2:
+            err.print(f"Cancelling the run of {self.stack} ...", highlight=False)
+            self.cancelling = asyncio.ensure_future(self._cancel())
+        else:
+            self.result.cancel()
+
+    async def _cancel(self) -> None:
+        try:
+            await self.stacks.cancel(self.stack)
+        except Exception as error:  # noqa: BLE001 - said, and following goes on
+            cause = getattr(error, "cause", None)
+            err.print(f"[red]Error:[/red] {getattr(cause, 'message', None) or error}")
+
+
 async def _follow(stacks: StackClient, handle: WorkflowHandle[Any, Any]) -> Any:
     """Wait for the result, showing progress from the workflow's `progress` query."""
     result_task = asyncio.ensure_future(_result_through_outages(handle))
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(
+            signal.SIGINT, _CtrlC(stacks, handle.id.removeprefix("stack:"), result_task)
+        )
+        handled = True
+    except (ValueError, RuntimeError, NotImplementedError):
+        handled = False  # not the main thread (or no signals here): Ctrl-C stays as it is
+    try:
+        return await _follow_progress(stacks, handle, result_task)
+    except asyncio.CancelledError:
+        stack = handle.id.removeprefix("stack:")
+        err.print(f"Stopped following; the run goes on: wfctl infra progress {stack}")
+        raise typer.Exit(130) from None
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _follow_progress(
+    stacks: StackClient, handle: WorkflowHandle[Any, Any], result_task: asyncio.Future[Any]
+) -> Any:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    stack = handle.id.removeprefix("stack:")
+    told = ""  # the decision wait already shown
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("applying", total=None)
         while not result_task.done():
             try:
                 progress = await stacks.progress(handle)
+                waiting = progress.awaiting_decision_since
+                if waiting and waiting != told:
+                    told = waiting
+                    for error in progress.errors:
+                        bar.console.print(
+                            f"[red]Error:[/red] {error.action} {error.resource}: {error.error}",
+                            highlight=False,
+                        )
+                    bar.console.print(
+                        infra_operate.decision_hint(stack, progress), highlight=False, markup=False
+                    )
                 running = ", ".join(progress.running[:3])
                 bar.update(
                     task,
@@ -265,6 +350,17 @@ def _summary(outcome: ApplyOutcome | DestroyOutcome) -> int:
     if outcome.status == "no_changes":
         console.print("No changes. Infrastructure matches the configuration.")
         return 0
+    if outcome.status == "cancelled":
+        word = "Apply" if isinstance(outcome, ApplyOutcome) else "Destroy"
+        done = outcome.done if isinstance(outcome, ApplyOutcome) else outcome.destroyed
+        console.print(f"{word} cancelled ({outcome.reason}).", highlight=False)
+        for label, names in (
+            ("Done", done),
+            ("Cancelled mid-call (read back from the cloud)", outcome.cancelled),
+            ("Not started", outcome.not_started),
+        ):
+            console.print(f"  {label}: {', '.join(names) or 'none'}", highlight=False)
+        return 1
     if outcome.status in ("rejected", "approval_timeout"):
         console.print(f"Apply cancelled ({outcome.status.replace('_', ' ')}). {outcome.reason}")
         return 1
@@ -288,11 +384,22 @@ def _summary(outcome: ApplyOutcome | DestroyOutcome) -> int:
 
 
 def _apply_like(
-    ctx: typer.Context, kind: str, document: dict[str, Any], options: dict[str, Any], queue: str
+    ctx: typer.Context,
+    kind: str,
+    document: dict[str, Any],
+    options: dict[str, Any],
+    queue: str,
+    wait_for_lock: float | None = None,
 ) -> None:
     async def body(client: Client, settings: ConnectionSettings) -> int:
         stacks = StackClient(client, queue)
-        handle = await stacks.start(kind, document, **options)
+        handle = await stacks.start(
+            kind,
+            document,
+            wait_for_lock=wait_for_lock,
+            on_wait=lambda busy: err.print(f"Waiting for the lock: {busy}", highlight=False),
+            **options,
+        )
         _announce(handle, settings)
         if not options.get("auto_approve"):
             await _approve(stacks, handle, document)
@@ -312,11 +419,31 @@ def apply_command(
     rollback: Annotated[bool, typer.Option(help="on failure, delete what this run made")] = False,
     target: Targets = None,
     allow_replace: Allow = None,
+    wait_for_lock: WaitForLock = False,
+    lock_timeout: LockTimeout = "1h",
+    on_failure: Annotated[
+        str | None,
+        typer.Option(
+            help="stop, or wait: a failed action's dependents wait for `wfctl infra "
+            "retry|skip|abort` (default: the stack's on_failure, else stop)"
+        ),
+    ] = None,
+    failure_timeout: Annotated[
+        str, typer.Option(help="with --on-failure wait: end as failed after this long")
+    ] = "24h",
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Make the infrastructure match the stack."""
+    if on_failure not in (None, "stop", "wait"):
+        raise typer.BadParameter(f"--on-failure: {on_failure!r} is not stop or wait")
     document = _document(file)
+    try:
+        decision_wait = parse_duration(failure_timeout).total_seconds()
+    except ValueError as error:
+        raise typer.BadParameter(f"--failure-timeout: {error}") from None
     options: dict[str, Any] = {
+        "on_failure": on_failure,
+        "failure_timeout": decision_wait,
         "auto_approve": auto_approve,
         "parallelism": parallelism,
         "rollback": rollback,
@@ -326,7 +453,9 @@ def apply_command(
     if plan is not None:
         options["plan_id"] = json.loads(plan.read_text())["id"]
         options["auto_approve"] = True  # the saved plan is what was reviewed
-    _apply_like(ctx, "apply", document, options, task_queue)
+    _apply_like(
+        ctx, "apply", document, options, task_queue, _lock_wait(wait_for_lock, lock_timeout)
+    )
 
 
 @infra_app.command("destroy")
@@ -337,6 +466,8 @@ def destroy_command(
     parallelism: Annotated[int, typer.Option(help="actions at once")] = 10,
     target: Targets = None,
     allow_replace: Allow = None,
+    wait_for_lock: WaitForLock = False,
+    lock_timeout: LockTimeout = "1h",
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Delete every resource of the stack, dependents first."""
@@ -346,7 +477,8 @@ def destroy_command(
         "targets": target,
         "allow_replace": allow_replace,
     }
-    _apply_like(ctx, "destroy", _document(file), options, task_queue)
+    wait = _lock_wait(wait_for_lock, lock_timeout)
+    _apply_like(ctx, "destroy", _document(file), options, task_queue, wait)
 
 
 @infra_app.command("drift")
@@ -520,3 +652,8 @@ def state_show(
         }
     )
     console.print_json(shown.model_dump_json())
+
+
+# The operator's commands on a running apply (pause, resume, parallelism, progress) are in
+# their own module; imported here so that they are part of `wfctl infra` wherever it is used.
+from wfctl import infra_operate  # noqa: E402,F401

@@ -77,13 +77,20 @@ def delete_recorded(
     state = store.get_resource(name)
     if state is None or (pending_only and not state.pending):
         return
+    ref = located_ref(driver, state)
+    if ref.provider_id:
+        _delete_ref(driver, ref)
+    store.delete_resource(name)
+
+
+def located_ref(driver: ResourceDriver, state: ResourceState) -> ResourceRef:
+    """The entry's cloud reference; a pending entry whose create died before the cloud named
+    the resource gets the id the driver locates from its name and tags (or none)."""
     ref = _ref(state)
     if state.pending and not ref.provider_id:
         spec = ResourceSpec(name=state.name, type=state.type, config=state.applied_config)
         ref.provider_id = _located(driver, spec)
-    if ref.provider_id:
-        _delete_ref(driver, ref)
-    store.delete_resource(name)
+    return ref
 
 
 def wait_until_ready(driver: ResourceDriver, output: ResourceOutput) -> ResourceOutput:

@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import CancelledError
 
-from activities.iac import actions, inspection, locks, planning
+from activities.iac import actions, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
 from activities.iac.errors import application_error
 from activities.iac.heartbeat import heartbeating
@@ -31,6 +32,7 @@ from workflows.iac.models import (
     PlanDigest,
     PlanNode,
     PlanRequest,
+    Reconciled,
     ResourceLiveStatus,
     SavedPlanRequest,
     StackTarget,
@@ -44,6 +46,11 @@ def _classified(doing: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except Exception as error:
+        if activity.is_cancelled():
+            # The SDK raised its cancel into this thread, and an SDK in the way may have
+            # wrapped it (botocore: "HTTPClientError ... Cancelled"): it is the cancel, not a
+            # cloud error, and the workflow reconciles what the call left.
+            raise CancelledError(f"{doing}: cancelled") from error
         converted = application_error(error, doing)
         if converted is None:
             raise
@@ -80,6 +87,13 @@ class IacActivities:
     def apply_action(self, request: ActionRequest) -> ActionResult:
         with heartbeating():
             return _classified(request.summary(), lambda: actions.run_action(self.cache, request))
+
+    @activity.defn
+    def reconcile_action(self, request: ActionRequest) -> Reconciled:
+        return _classified(
+            f"reconcile {request.type} {request.name}",
+            lambda: reconcile.reconcile_action(self.cache, request),
+        )
 
     @activity.defn
     def list_state(self, target: StackTarget) -> list[StateEntry]:
@@ -131,6 +145,7 @@ class IacActivities:
             self.load_saved_plan,
             self.plan_nodes,
             self.apply_action,
+            self.reconcile_action,
             self.list_state,
             self.check_drift,
             self.read_live_status,

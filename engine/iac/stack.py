@@ -152,6 +152,9 @@ class StackDocument(BaseModel):
     state: StateBlock = Field(default_factory=StateBlock)
     providers: dict[str, ProviderBlock] = Field(default_factory=dict)
     resources: list[StackResource] = Field(default_factory=list)
+    # The stack's default for `apply --on-failure` (stop: today's behaviour; wait: a failed
+    # action waits for `wfctl infra retry|skip|abort`). An apply's input field of that name.
+    on_failure: Literal["stop", "wait"] = "stop"
 
     @model_validator(mode="before")
     @classmethod

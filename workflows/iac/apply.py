@@ -34,12 +34,23 @@ class RunEnd:
     reason: str = ""
     rolled_back: list[str] = field(default_factory=list)
 
+    def skipped(self) -> list[str]:
+        """Skipped for a failure (or by an operator); what an abort left is `not_started`."""
+        left = set(self.carry.not_started)
+        return [name for name in self.carry.skipped if name not in left]
+
 
 class PlanRun(StackRun):
     """Apply and destroy are the same run over different plans."""
 
     async def execute(self, raw: RawValue, kind: str) -> RunEnd:
         request, _ = parse_input(raw, StackRunInput)
+        self.operable = True
+        self.waits_on_failure = request.on_failure == "wait"
+        self.provider_keys = sorted(request.providers)
+        if request.resume is not None:
+            # Paused (or re-capped) before continuing as new: still so.
+            self.control = request.resume.control.model_copy(deep=True)
         self.set_phase(request.stack, "plan" if request.resume is None else kind)
         return await self.locked(request, lambda: self._plan_and_walk(request, kind))
 
@@ -63,18 +74,26 @@ class PlanRun(StackRun):
                 except Rejected as rejected:
                     return RunEnd(carry, digest, rejected.status, rejected.reason)
         self.set_phase(request.stack, kind)
-        if not await self.walk(request, digest, carry):
+        if not await self.walk(request, digest, carry, wait_on_failure=self.waits_on_failure):
+            carry.control = self.control
+            # An Update accepted in this last task must answer before the run hands over.
+            await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
                 request.model_copy(
                     update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
                 )
             )
-        if not carry.errors:
+        aborted = self.control.aborted
+        if aborted is not None and aborted.cancel:
+            return RunEnd(carry, digest, "cancelled", aborted.reason)
+        if not carry.errors and aborted is None:
             return RunEnd(carry, digest, "applied")
-        if request.rollback and (carry.created or failed_creates(digest, carry)):
+        reason = aborted.reason if aborted is not None else ""
+        rollback = request.rollback or (aborted is not None and aborted.rollback)
+        if rollback and (carry.created or failed_creates(digest, carry)):
             rolled = await self.roll_back(request, digest, carry)
-            return RunEnd(carry, digest, "rolled_back", rolled_back=rolled)
-        return RunEnd(carry, digest, "failed")
+            return RunEnd(carry, digest, "rolled_back", reason, rolled_back=rolled)
+        return RunEnd(carry, digest, "failed", reason)
 
 
 @workflow.defn(name="ApplyWorkflow")
@@ -90,9 +109,13 @@ class ApplyWorkflow(PlanRun):
             resources=end.carry.outputs,
             errors=end.carry.errors,
             counts=end.carry.counts,
-            skipped=end.carry.skipped,
+            skipped=end.skipped(),
             rolled_back=end.rolled_back,
             reason=end.reason,
+            # Listed for a cancelled run only: a finished one may have thousands.
+            done=end.carry.done if end.status == "cancelled" else [],
+            cancelled=end.carry.cancelled,
+            not_started=end.carry.not_started,
         )
 
 
@@ -108,6 +131,8 @@ class DestroyWorkflow(PlanRun):
             status=end.status,  # type: ignore[arg-type]
             destroyed=end.carry.done,
             errors=end.carry.errors,
-            skipped=end.carry.skipped,
+            skipped=end.skipped(),
             reason=end.reason,
+            cancelled=end.carry.cancelled,
+            not_started=end.carry.not_started,
         )

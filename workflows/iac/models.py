@@ -20,6 +20,7 @@ from interfaces.iac import (
     ResourceOutput,
     ResourceStatus,
 )
+from interfaces.iac_control import ControlState, Paused
 
 ActionKind = Literal["create", "update", "replace", "delete"]
 # The part of a replace one node does: all of it, or -- when other resources' actions must
@@ -55,6 +56,10 @@ class StackRunInput(BaseModel):
     provider_parallelism: dict[str, int] = Field(default_factory=dict)  # per provider key cap
     allow_replace: list[str] = Field(default_factory=list)  # protected resources allowed to go
     rollback: bool = False
+    # A failed action: end the run once the rest is done ("stop"), or keep its dependents
+    # waiting and, when nothing else can run, wait for an operator's retry / skip / abort.
+    on_failure: Literal["stop", "wait"] = "stop"
+    failure_timeout: float = Field(86400.0, gt=0)  # seconds to wait for that decision
     approval_timeout: float = Field(3600.0, gt=0)  # seconds to wait for approve/reject
     destroy: bool = False  # PlanWorkflow: plan the destruction of the stack
     lock_ttl: float = 300.0  # the run renews its state lock every third of it
@@ -213,6 +218,15 @@ class ActionResult(BaseModel):
     part: ReplacePart = "whole"
 
 
+class Reconciled(BaseModel):
+    """What reconcile_action found of a cancelled action's resource."""
+
+    name: str
+    exists: bool
+    provider_id: str = ""
+    pending: bool = False  # a create's entry: the next apply adopts it
+
+
 class LockRequest(BaseModel):
     target: StackTarget
     owner: str
@@ -263,6 +277,12 @@ class DriftBatch(BaseModel):
 # ---- what workflows return and expose ----
 
 
+class RunningAction(BaseModel):
+    name: str  # the node key: `<name> (old)` for the old instance of a replace
+    action: ActionKind
+    since: str  # ISO time it was scheduled
+
+
 class Progress(BaseModel):
     phase: str = ""
     total: int = 0
@@ -270,6 +290,17 @@ class Progress(BaseModel):
     running: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
     skipped: int = 0
+    waiting: int = 0  # not started yet: waiting for a dependency, a slot or a resume
+    # A cancelled or aborted run: stopped mid-call (and reconciled), and never started.
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: int = 0
+    running_actions: list[RunningAction] = Field(default_factory=list)
+    errors: list[ActionError] = Field(default_factory=list)
+    paused: Paused | None = None
+    # --on-failure wait: the run waits for `retry`, `skip` or `abort` since then (ISO time).
+    awaiting_decision_since: str = ""
+    parallelism: int = 0  # the cap for what starts next (0 before the walk)
+    provider_parallelism: dict[str, int] = Field(default_factory=dict)
 
 
 class PlanOutcome(BaseModel):
@@ -281,7 +312,7 @@ class PlanOutcome(BaseModel):
 
 
 RunStatus = Literal[
-    "applied", "no_changes", "failed", "rejected", "approval_timeout", "rolled_back"
+    "applied", "no_changes", "failed", "rejected", "approval_timeout", "rolled_back", "cancelled"
 ]
 
 
@@ -291,7 +322,12 @@ class ApplyOutcome(ApplyResult):
     counts: dict[str, int] = Field(default_factory=dict)  # per action kind that succeeded
     skipped: list[str] = Field(default_factory=list)
     rolled_back: list[str] = Field(default_factory=list)
-    reason: str = ""  # why it was rejected
+    reason: str = ""  # why it was rejected, aborted or cancelled
+    # A cancelled (or aborted) run: what finished, what was stopped mid-call (and reconciled
+    # with the cloud), what never started.
+    done: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
 
 
 class DestroyOutcome(DestroyResult):
@@ -300,6 +336,8 @@ class DestroyOutcome(DestroyResult):
     plan_id: str = ""
     skipped: list[str] = Field(default_factory=list)
     reason: str = ""
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
 
 
 class DriftReport(BaseModel):
@@ -332,10 +370,13 @@ class ApplyCarry(BaseModel):
     done: list[str] = Field(default_factory=list)
     failed: list[str] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    not_started: list[str] = Field(default_factory=list)
     created: list[str] = Field(default_factory=list)
     errors: list[ActionError] = Field(default_factory=list)
     outputs: list[ResourceOutput] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
+    control: ControlState = Field(default_factory=ControlState)  # pause, operator's caps
 
 
 StackRunInput.model_rebuild()

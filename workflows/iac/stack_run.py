@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -17,12 +17,12 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import (
-        ACTION_RETRY,
         as_workflow_failure,
         call,
     )
+    from workflows.iac.control import OperatorControls
+    from workflows.iac.details import run_details
     from workflows.iac.models import (
-        ActionRequest,
         ActionResult,
         ApplyCarry,
         LockHeld,
@@ -34,10 +34,12 @@ with workflow.unsafe.imports_passed_through():
         PlanOutcome,
         PlanRequest,
         Progress,
+        RunningAction,
         SavedPlanRequest,
         StackRunInput,
     )
-    from workflows.iac.walk import DONE, DagWalk
+    from workflows.iac.node_calls import reconcile_action, run_action
+    from workflows.iac.walk import CANCELLED, DONE, DagWalk
     from workflows.raw_input import NO_PAYLOAD, update_argument
     from workflows.search_attributes import PHASE, STACK_NAME
 
@@ -48,6 +50,7 @@ RESULT_OUTPUTS_LIMIT = 500
 # History events one in-flight action may still add after the walk stopped starting new ones.
 EVENTS_PER_RUNNING_ACTION = 4
 NODES_PAGE = 2000
+DETAILS_EVERY = timedelta(seconds=1)
 
 
 class Rejected(Exception):
@@ -56,13 +59,17 @@ class Rejected(Exception):
         self.status, self.reason = status, reason
 
 
-class StackRun:
+class StackRun(OperatorControls):
     def __init__(self) -> None:
+        super().__init__()
         self._progress = Progress()
         self._plan: PlanOutcome | None = None
         self._awaiting_approval = False
         self._decision: tuple[str, str] | None = None
         self._walk: DagWalk | None = None
+        self._nodes: list[PlanNode] = []
+        self._details_signature: tuple[object, ...] = ()
+        self._details_at: datetime | None = None
 
     # ---- handlers ----
 
@@ -80,7 +87,50 @@ class StackRun:
             progress.running = list(walk.running)
             progress.failed = walk.names("failed")
             progress.skipped = walk.count("skipped")
+            progress.waiting = len(walk.nodes) - len(walk.status) - len(walk.running)
+            progress.running_actions = [
+                RunningAction(name=key, action=node.action, since=walk.started_at[key])
+                for key, node in walk.running.items()
+            ]
+            progress.errors = list(walk.errors)
+            progress.cancelled = walk.names(CANCELLED)
+            progress.not_started = len(walk.not_started)
+            progress.parallelism = walk.parallelism
+            progress.provider_parallelism = walk.caps
+            if walk.blocked and self.control.waiting_since:
+                progress.awaiting_decision_since = self.control.waiting_since
+        progress.paused = self.control.paused
         return progress
+
+    def current_phase(self) -> str:
+        return self._progress.phase
+
+    def current_walk(self) -> DagWalk | None:
+        return self._walk
+
+    def show_details(self, force: bool = False) -> None:
+        """The web UI's current details: phase and progress, then the plan as a table.
+
+        Redrawn at once when what an operator looks for changed (phase, pause, a failure, a
+        wait for a decision), else at most every DETAILS_EVERY of workflow time: the counts
+        cost a pass over every action, and a large apply's walk wakes per action."""
+        walk = self._walk
+        signature = (
+            self._progress.phase,
+            self.control.paused is not None,
+            self.control.waiting_since,
+            len(walk.errors) if walk is not None else 0,
+        )
+        now = workflow.now()
+        if (
+            not force
+            and signature == self._details_signature
+            and self._details_at is not None
+            and now - self._details_at < DETAILS_EVERY
+        ):
+            return
+        self._details_signature, self._details_at = signature, now
+        workflow.set_current_details(run_details(self.progress(), self._plan, self._nodes))
 
     # The arguments arrive as raw payloads (a plan id, a reason): see workflows.raw_input.
     @workflow.update
@@ -114,6 +164,7 @@ class StackRun:
     def set_phase(self, stack: str, phase: str) -> None:
         self._progress.phase = phase
         workflow.upsert_search_attributes([STACK_NAME.value_set(stack), PHASE.value_set(phase)])
+        self.show_details(force=True)
 
     @staticmethod
     def lock_owner() -> str:
@@ -235,6 +286,7 @@ class StackRun:
             plan=digest.plan,
         )
         self._progress.total = len(digest.nodes)
+        self._nodes = digest.nodes
 
     async def await_approval(self, request: StackRunInput) -> None:
         """Wait for `approve` or `reject`; raise Rejected on a rejection or a timeout."""
@@ -260,55 +312,56 @@ class StackRun:
         if verdict != "approved":
             raise Rejected("rejected", reason)
 
-    async def walk(self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry) -> bool:
-        """Run the plan's actions; False when paused to continue as new (carry is updated)."""
-        target = request.target()
+    async def walk(
+        self,
+        request: StackRunInput,
+        digest: PlanDigest,
+        carry: ApplyCarry,
+        *,
+        wait_on_failure: bool = False,
+    ) -> bool:
+        """Run the plan's actions; False when stopped to continue as new (carry is updated)."""
 
         async def execute(node: PlanNode) -> ActionResult:
-            block = target.providers.get(node.provider)
-            heartbeat = (block or {}).get("heartbeat_timeout") or request.heartbeat_timeout
-            action = ActionRequest(
-                target=target.model_copy(
-                    update={"providers": {node.provider: block} if block else {}}
-                ),
-                plan_id=digest.plan_id,
-                name=node.name,
-                action=node.action,
-                type=node.type,
-                provider=node.provider,
-                provider_type=node.provider_type,
-                depends_on=node.depends_on,
-                create_before_destroy=node.create_before_destroy,
-                part=node.part,
-                pending_only=node.pending_only,
-            )
-            return await workflow.execute_activity(
-                "apply_action",
-                action,
-                result_type=ActionResult,
-                start_to_close_timeout=timedelta(seconds=request.action_timeout),
-                heartbeat_timeout=timedelta(seconds=heartbeat),
-                retry_policy=ACTION_RETRY,
-                summary=action.summary(),
-            )
+            return await run_action(request, digest.plan_id, node, clean_cancel=clean_cancel)
+
+        async def reconcile(node: PlanNode) -> None:
+            await reconcile_action(request, node)
+
+        # Runs started before clean cancels existed end at a cancel as they always did.
+        clean_cancel = workflow.patched("clean-cancel")
+
+        def history_full() -> bool:
+            # Room for the events of every action that may be in flight when the walk stops.
+            reserve = EVENTS_PER_RUNNING_ACTION * walk.parallelism + 50
+            limit = max(request.max_history_events - reserve, 100)
+            return workflow.info().get_current_history_length() >= limit
+
+        async def blocked() -> None:
+            await self.await_decision(walk, request.failure_timeout, history_full)
 
         walk = DagWalk(
             digest.nodes,
             execute,
             parallelism=request.parallelism,
             provider_parallelism=request.provider_parallelism,
+            hold=self.held,
+            on_change=self.show_details,
+            on_blocked=blocked if wait_on_failure else None,
+            reconcile=reconcile if clean_cancel else None,
         )
-        walk.restore(carry.done, carry.failed, carry.skipped)
+        walk.restore(carry.done, carry.failed, carry.skipped, carry.cancelled)
+        walk.not_started = list(carry.not_started)
+        walk.errors = list(carry.errors)
         self._walk = walk
-        reserve = EVENTS_PER_RUNNING_ACTION * request.parallelism + 50
-        limit = max(request.max_history_events - reserve, 100)
-        finished = await walk.run(
-            lambda: workflow.info().get_current_history_length() >= limit
-        )
+        self.control_changed()  # an operator's caps and abort, carried across continue-as-new
+        finished = await walk.run(history_full)
         carry.done = walk.names(DONE)
         carry.failed = walk.names("failed")
         carry.skipped = walk.names("skipped")
-        carry.errors.extend(walk.errors)
+        carry.cancelled = walk.names(CANCELLED)
+        carry.not_started = walk.not_started
+        carry.errors = walk.errors
         for result in walk.results:
             if result.part == "old":
                 continue  # the rest of a replace, counted with its new instance
