@@ -77,7 +77,8 @@ async def test_every_gcp_driver_applies_drifts_updates_replaces_and_destroys(
                     "certificates": ["${cert.outputs.certificate}"]}},
         {"name": "db", "type": "infra.database", "size": "xs",
          "config": {"engine": "postgres", "version": "16"}},
-        {"name": "cache", "type": "infra.cache", "size": "xs"},
+        {"name": "cache", "type": "infra.cache", "size": "xs",
+         "config": {"network": "${net.outputs.network}"}},
     ]  # fmt: skip
 
     async with iac_worker(client) as queue:

@@ -7,10 +7,12 @@ nothing secret passes through the engine's state or Temporal history.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import NotFoundError, ProviderError
+from providers.creation_journal import creation_token
 from providers.gcp import labels as gcplabels
 from providers.gcp.base import CONFLICT_CODES, GcpDriver
 
@@ -18,6 +20,11 @@ ENGINES = {"postgres": ("POSTGRES", "16"), "mysql": ("MYSQL", "8_0")}
 IAM_FLAG = "cloudsql.iam_authentication"
 DEFAULT_TIER = "db-f1-micro"
 DEFAULT_STORAGE_GB = 10
+# Enterprise Plus runs only the performance-optimized machine types; Enterprise runs the
+# shared-core and custom ones. Cloud SQL picks the edition itself when none is sent (Enterprise
+# Plus for PostgreSQL 16 and later), so it is always sent, derived from the tier.
+EDITIONS = ("ENTERPRISE", "ENTERPRISE_PLUS")
+PLUS_TIER_PREFIX = "db-perf-optimized-"
 STATES = {
     "RUNNABLE": ResourceStatus.READY,
     "PENDING_CREATE": ResourceStatus.CREATING,
@@ -29,47 +36,40 @@ STATES = {
 
 class DatabaseDriver(GcpDriver):
     """Config: engine (postgres default, or mysql), version ("16", "8_0"...), region (the
-    provider's), instance_type (the tier, from sizing, else db-f1-micro), storage_gb (from
-    sizing, else 10), high_availability (false), backups (true), deletion_protection
-    (false), public_ip (true), authorized_networks (CIDRs), database_flags (a mapping),
-    labels.
+    provider's), instance_type (the tier, from sizing, else db-f1-micro), edition
+    (ENTERPRISE, or ENTERPRISE_PLUS with a db-perf-optimized-* tier; derived from the tier
+    when unset), storage_gb (from sizing, else 10), high_availability (false), backups
+    (true), deletion_protection (false), public_ip (true), authorized_networks (CIDRs),
+    database_flags (a mapping), labels.
 
-    Engine, version and region need a new instance; it gets a new name (Cloud SQL keeps a
-    deleted instance's name for a week), so the name carries a digest of those three.
+    Engine, version and region need a new instance. Every create gets a name of its own
+    (a digest of those three and the create's token): Cloud SQL may keep a deleted
+    instance's name reserved, so a destroy then apply must not ask for the old one. The
+    name is on record in the state from the moment the insert is accepted; an instance
+    whose create died before that is found again by its labels.
     """
 
     resource_type = "infra.database"
     FORCE_NEW = frozenset({"engine", "version", "region"})
     UPDATABLE = frozenset(
-        {"instance_type", "storage_gb", "high_availability", "backups", "deletion_protection",
-         "public_ip", "authorized_networks", "database_flags", "labels"}
+        {"instance_type", "edition", "storage_gb", "high_availability", "backups",
+         "deletion_protection", "public_ip", "authorized_networks", "database_flags",
+         "labels"}
     )  # fmt: skip
     OUTPUTS = frozenset({
         "authorized_networks", "backups", "connection_name", "database_flags",
-        "deletion_protection", "engine", "high_availability", "instance", "instance_type",
-        "ip_address", "labels", "private_ip", "public_ip", "region", "self_link", "state",
-        "storage_gb", "version"
+        "deletion_protection", "edition", "engine", "high_availability", "instance",
+        "instance_type", "ip_address", "labels", "private_ip", "public_ip", "region",
+        "self_link", "state", "storage_gb", "version"
     })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
-        name = self.instance_name(spec)
-        found = self.find(spec.name, lambda: self._get(name))
+        found = self._labelled(spec)
+        name = found["name"] if found is not None else self.instance_name(spec)
         if found is None:
-            body = {
-                "name": name,
-                "region": self._region(spec),
-                "databaseVersion": self._database_version(spec),
-                "settings": self._settings(spec),
-            }
-            try:
-                with self.errors(spec.name):
-                    operation = self.sql.instances().insert(project=self.project, body=body)
-                    operation = operation.execute(num_retries=0)
-                self.made(name)  # accepted: on record before the long wait
-                self.context.sql_operations.wait(operation, self.describe(spec.name))
-            except ProviderError as error:
-                if error.code not in CONFLICT_CODES | {"instanceAlreadyExists"}:
-                    raise
+            found = self.find(spec.name, lambda: self._get(name))
+        if found is None:
+            self._insert(spec, name)
             with self.errors(spec.name):
                 found = self._get(name)
         labels = found.get("settings", {}).get("userLabels", {})
@@ -81,6 +81,10 @@ class DatabaseDriver(GcpDriver):
             )
         self.made(name)
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=name))
+
+    def locate(self, spec: ResourceSpec) -> str:
+        found = self._labelled(spec)
+        return str(found["name"]) if found is not None else ""
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):
@@ -98,6 +102,7 @@ class DatabaseDriver(GcpDriver):
             "version": version,
             "region": instance.get("region", ""),
             "instance_type": settings.get("tier", ""),
+            "edition": settings.get("edition", ""),
             "storage_gb": int(settings.get("dataDiskSizeGb") or 0),
             "high_availability": settings.get("availabilityType") == "REGIONAL",
             "backups": bool(settings.get("backupConfiguration", {}).get("enabled")),
@@ -141,14 +146,66 @@ class DatabaseDriver(GcpDriver):
         return self.context.clients.sqladmin()
 
     def instance_name(self, spec: ResourceSpec) -> str:
-        identity = "/".join((self._database_version(spec), self._region(spec)))
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:6]
+        # Outside an engine create (no token) a fresh one: a retry finds it by its labels.
+        token = creation_token() or uuid.uuid4().hex
+        identity = "/".join((self._database_version(spec), self._region(spec), token))
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
         return gcplabels.resource_name(self.stack, spec.name, digest, max_length=80)
+
+    def _insert(self, spec: ResourceSpec, name: str) -> None:
+        body = {
+            "name": name,
+            "region": self._region(spec),
+            "databaseVersion": self._database_version(spec),
+            "settings": self._settings(spec),
+        }
+        try:
+            with self.errors(spec.name):
+                operation = self.sql.instances().insert(project=self.project, body=body)
+                operation = operation.execute(num_retries=0)
+            self.made(name)  # accepted: on record before the long wait
+            self.context.sql_operations.wait(operation, self.describe(spec.name))
+        except ProviderError as error:
+            if error.code not in CONFLICT_CODES | {"instanceAlreadyExists"}:
+                raise
+            # Made meanwhile by an earlier attempt, or a name no instance has any more.
+            if self.find(spec.name, lambda: self._get(name)) is None:
+                raise ProviderError(
+                    f"{self.describe(spec.name)}: Cloud SQL refuses the instance name "
+                    f"{name!r} although no instance has it: the name of a deleted instance "
+                    "can stay reserved (up to a week); apply again to create it under a new "
+                    "name",
+                    code="InstanceNameReserved",
+                ) from error
+
+    def _labelled(self, spec: ResourceSpec) -> dict[str, Any] | None:
+        """Our instance for `spec` (its labels, version and region), if one exists."""
+        labels = {gcplabels.STACK_LABEL: gcplabels.label_value(self.stack),
+                  gcplabels.NAME_LABEL: gcplabels.label_value(spec.name)}  # fmt: skip
+        query = " AND ".join(f"settings.userLabels.{k}:{v}" for k, v in labels.items())
+        version, region = self._database_version(spec), self._region(spec)
+        token = None
+        with self.errors(spec.name):
+            while True:
+                page = self.sql.instances().list(
+                    project=self.project, filter=query, pageToken=token
+                ).execute(num_retries=0)
+                for instance in page.get("items", []):
+                    found = instance.get("settings", {}).get("userLabels", {})
+                    if (all(found.get(k) == v for k, v in labels.items())
+                            and instance.get("databaseVersion") == version
+                            and instance.get("region") == region):  # fmt: skip
+                        return dict(instance)
+                token = page.get("nextPageToken")
+                if not token:
+                    return None
 
     def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
         fields = super().desired_fields(spec)
         engine, version = self._engine(spec)
         fields.update(engine=engine.lower(), version=version, region=self._region(spec))
+        if "edition" in fields:
+            fields["edition"] = self._edition(spec)
         if "storage_gb" in fields:
             fields["storage_gb"] = int(fields["storage_gb"])
         return fields
@@ -167,13 +224,32 @@ class DatabaseDriver(GcpDriver):
     def _region(self, spec: ResourceSpec) -> str:
         return str(spec.config.get("region") or self.context.region)
 
+    def _tier(self, spec: ResourceSpec) -> str:
+        return str(spec.config.get("instance_type") or DEFAULT_TIER)
+
+    def _edition(self, spec: ResourceSpec) -> str:
+        tier = self._tier(spec)
+        plus_tier = tier.startswith(PLUS_TIER_PREFIX)
+        given = spec.config.get("edition")
+        edition = str(given).upper() if given else EDITIONS[plus_tier]
+        if edition not in EDITIONS:
+            raise self.invalid(spec.name, f"edition {given!r} is not one of {list(EDITIONS)}")
+        if (edition == "ENTERPRISE_PLUS") != plus_tier:
+            raise self.invalid(
+                spec.name,
+                f"tier {tier!r} does not run on edition {edition}: ENTERPRISE_PLUS takes the "
+                f"{PLUS_TIER_PREFIX}* tiers, ENTERPRISE the shared-core and custom ones",
+            )
+        return edition
+
     def _settings(self, spec: ResourceSpec) -> dict[str, Any]:
         config = spec.config
         flags = {str(k): str(v) for k, v in (config.get("database_flags") or {}).items()}
         if self._engine(spec)[0] == "POSTGRES":
             flags[IAM_FLAG] = "on"
         return {
-            "tier": str(config.get("instance_type") or DEFAULT_TIER),
+            "tier": self._tier(spec),
+            "edition": self._edition(spec),
             "dataDiskSizeGb": str(int(config.get("storage_gb") or DEFAULT_STORAGE_GB)),
             "availabilityType": "REGIONAL" if config.get("high_availability") else "ZONAL",
             "userLabels": self.labels_for(spec),
