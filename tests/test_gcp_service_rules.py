@@ -124,10 +124,17 @@ def test_the_fake_refuses_a_cache_on_a_network_that_does_not_exist(fake: GcpFake
     assert send(fake, "POST", REDIS + "?instanceId=nonet", missing)[0] == 400
 
 
-def test_the_fake_refuses_a_compute_name_longer_than_63_characters(fake: GcpFake) -> None:
+def test_the_fake_refuses_names_longer_than_each_api_allows(fake: GcpFake) -> None:
+    # Compute: 63 characters; Cloud SQL: 98; Memorystore: 40.
     status, message = send(fake, "POST", NETWORKS, {"name": "n" * 64})
     assert status == 400 and "resource.name" in message
     assert send(fake, "POST", NETWORKS, {"name": "n" * 63})[0] == 200
+    assert "at most 98" in send(fake, "POST", SQL, sql_body("i" * 99))[1]
+    assert send(fake, "POST", SQL, sql_body("i" * 98))[0] == 200
+    cache = {"tier": "BASIC", "memorySizeGb": 1,
+             "authorizedNetwork": f"projects/{PROJECT}/global/networks/{'n' * 63}"}  # fmt: skip
+    assert "1-40" in send(fake, "POST", f"{REDIS}?instanceId={'c' * 41}", cache)[1]
+    assert send(fake, "POST", f"{REDIS}?instanceId={'c' * 40}", cache)[0] == 200
 
 
 # -- the drivers keep to the rules ------------------------------------------------------------

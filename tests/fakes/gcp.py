@@ -571,6 +571,10 @@ class GcpFake:
                 raise FakeHttpError(
                     409, "instanceAlreadyExists", "The Cloud SQL instance already exists."
                 )
+            if len(name) > 98 or not re.fullmatch(r"[a-z][-a-z0-9]*", name):
+                raise FakeHttpError(400, "invalid", f"Invalid instance name {name!r}: lowercase "
+                                    "letters, digits and hyphens, starting with a letter, at "
+                                    "most 98 characters")  # fmt: skip
             _check_sql_tier(body.get("databaseVersion", ""), body.get("settings", {}))
             region = body.get("region", "us-central1")
             instance = {
@@ -649,7 +653,12 @@ class GcpFake:
             found = [copy.deepcopy(v) for k, v in self.redis.items() if k.startswith(parent)]
             return {"instances": found}
         if method == "POST" and name is None:
-            full = f"{parent}/instances/{query.get('instanceId', '')}"
+            instance_id = query.get("instanceId", "")
+            if not re.fullmatch(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?", instance_id):
+                raise FakeHttpError(400, "invalid", f"Invalid instance_id {instance_id!r}: "
+                                    "1-40 lowercase letters, digits and hyphens, starting with "
+                                    "a letter and ending with a letter or digit")  # fmt: skip
+            full = f"{parent}/instances/{instance_id}"
             if full in self.redis:
                 raise FakeHttpError(409, "alreadyExists", f"Resource '{full}' already exists")
             # Without authorizedNetwork Memorystore connects the project's `default` network,
