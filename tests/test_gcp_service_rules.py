@@ -179,17 +179,35 @@ def test_cloud_sql_names_are_new_per_create_and_kept_through_retries(
     assert [r.body["name"] for r in inserts] == [first.provider_id, second.provider_id]
 
 
-def test_a_reserved_cloud_sql_name_is_a_clear_final_error(
+def test_a_reserved_cloud_sql_name_is_passed_over_and_all_reserved_is_a_final_error(
     provider: GcpProvider, fake: GcpFake
 ) -> None:
     driver = provider.resource_driver("infra.database")
     wanted = spec("infra.database", "billing")
-    with creation_journal(lambda _id: None, token="reserved"):
-        fake.sql_reserved.add(driver.instance_name(wanted))
+    with creation_journal(lambda _id: None, token="reserved-once"):
+        first, second = driver.instance_name(wanted, 0), driver.instance_name(wanted, 1)
+        fake.sql_reserved.add(first)
+        made = driver.create(wanted)
+    assert made.provider_id == second  # the reserved name passed over, not retried forever
+
+    others = spec("infra.database", "ledger")
+    with creation_journal(lambda _id: None, token="reserved-always"):
+        names = [driver.instance_name(others, attempt) for attempt in range(3)]
+        fake.sql_reserved.update(names)
         with pytest.raises(ProviderError) as refused:
-            driver.create(wanted)
+            driver.create(others)
     assert refused.value.code == "InstanceNameReserved" and not refused.value.retryable
-    assert "can stay reserved" in str(refused.value)
+    assert "can stay reserved for a while after deletion" in str(refused.value)
+    assert all(name in str(refused.value) for name in names)
+
+
+def test_an_instance_being_deleted_is_not_adopted(provider: GcpProvider, fake: GcpFake) -> None:
+    driver = provider.resource_driver("infra.database")
+    wanted = spec("infra.database", "audit")
+    dying = driver.create(wanted).provider_id
+    fake.sql[dying]["state"] = "PENDING_DELETE"  # as Cloud SQL lists it while deleting
+    assert driver.locate(wanted) == ""
+    assert driver.create(wanted).provider_id != dying
 
 
 def test_memorystore_needs_its_network_named(provider: GcpProvider, fake: GcpFake) -> None:

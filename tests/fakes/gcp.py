@@ -610,6 +610,8 @@ class GcpFake:
 
             return self._sql_operation(project, name, "UPDATE", patched)
         if method == "DELETE":
+            instance["state"] = "PENDING_DELETE"  # still listed until the delete is done
+
             def deleted() -> None:
                 self.sql.pop(name, None)
                 self.sql_reserved.add(name)

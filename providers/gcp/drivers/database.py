@@ -25,12 +25,14 @@ DEFAULT_STORAGE_GB = 10
 # Plus for PostgreSQL 16 and later), so it is always sent, derived from the tier.
 EDITIONS = ("ENTERPRISE", "ENTERPRISE_PLUS")
 PLUS_TIER_PREFIX = "db-perf-optimized-"
+NAME_TRIES = 3  # names one create asks for before it reports them all reserved
 STATES = {
     "RUNNABLE": ResourceStatus.READY,
     "PENDING_CREATE": ResourceStatus.CREATING,
     "MAINTENANCE": ResourceStatus.UPDATING,
     "FAILED": ResourceStatus.FAILED,
     "SUSPENDED": ResourceStatus.FAILED,
+    "PENDING_DELETE": ResourceStatus.DELETING,
 }
 
 
@@ -46,7 +48,8 @@ class DatabaseDriver(GcpDriver):
     (a digest of those three and the create's token): Cloud SQL may keep a deleted
     instance's name reserved, so a destroy then apply must not ask for the old one. The
     name is on record in the state from the moment the insert is accepted; an instance
-    whose create died before that is found again by its labels.
+    whose create died before that is found again by its labels. A name refused although no
+    instance has it is passed over for the next (NAME_TRIES in all).
     """
 
     resource_type = "infra.database"
@@ -64,14 +67,8 @@ class DatabaseDriver(GcpDriver):
     })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
-        found = self._labelled(spec)
-        name = found["name"] if found is not None else self.instance_name(spec)
-        if found is None:
-            found = self.find(spec.name, lambda: self._get(name))
-        if found is None:
-            self._insert(spec, name)
-            with self.errors(spec.name):
-                found = self._get(name)
+        found = self._labelled(spec) or self._made(spec)
+        name = str(found["name"])
         labels = found.get("settings", {}).get("userLabels", {})
         if not gcplabels.is_ours(self.stack, spec.name, labels_found=labels):
             raise ProviderError(
@@ -145,14 +142,41 @@ class DatabaseDriver(GcpDriver):
     def sql(self) -> Any:
         return self.context.clients.sqladmin()
 
-    def instance_name(self, spec: ResourceSpec) -> str:
+    def instance_name(self, spec: ResourceSpec, attempt: int = 0) -> str:
+        """The name the `attempt`th try of this create asks for: the same in every retry of
+        one create (the engine's creation token), new for the next create."""
         # Outside an engine create (no token) a fresh one: a retry finds it by its labels.
         token = creation_token() or uuid.uuid4().hex
         identity = "/".join((self._database_version(spec), self._region(spec), token))
+        if attempt:
+            identity += f"/{attempt}"
         digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
         return gcplabels.resource_name(self.stack, spec.name, digest, max_length=80)
 
-    def _insert(self, spec: ResourceSpec, name: str) -> None:
+    def _made(self, spec: ResourceSpec) -> dict[str, Any]:
+        """The instance this create made (an earlier attempt's, or inserted now). A name that
+        Cloud SQL refuses although no instance has it (a deleted instance's, still reserved)
+        is passed over for the next one."""
+        refused: list[str] = []
+        for attempt in range(NAME_TRIES):
+            name = self.instance_name(spec, attempt)
+            found = self._find(spec, name)
+            if found is None and self._insert(spec, name):
+                with self.errors(spec.name):
+                    found = self._get(name)
+            if found is not None:
+                return found
+            refused.append(name)
+        raise ProviderError(
+            f"{self.describe(spec.name)}: Cloud SQL refuses the instance names "
+            f"{', '.join(refused)} although no instance has them: the names of deleted "
+            "instances can stay reserved for a while after deletion (up to a week); retry later",
+            code="InstanceNameReserved",
+        )
+
+    def _insert(self, spec: ResourceSpec, name: str) -> bool:
+        """Insert the instance and wait for it; False when Cloud SQL refuses the name and
+        no instance has it."""
         body = {
             "name": name,
             "region": self._region(spec),
@@ -169,32 +193,30 @@ class DatabaseDriver(GcpDriver):
             if error.code not in CONFLICT_CODES | {"instanceAlreadyExists"}:
                 raise
             # Made meanwhile by an earlier attempt, or a name no instance has any more.
-            if self.find(spec.name, lambda: self._get(name)) is None:
-                raise ProviderError(
-                    f"{self.describe(spec.name)}: Cloud SQL refuses the instance name "
-                    f"{name!r} although no instance has it: the name of a deleted instance "
-                    "can stay reserved (up to a week); apply again to create it under a new "
-                    "name",
-                    code="InstanceNameReserved",
-                ) from error
+            return self._find(spec, name) is not None
+        return True
+
+    def _find(self, spec: ResourceSpec, name: str) -> dict[str, Any] | None:
+        return self.find(spec.name, lambda: self._get(name))
 
     def _labelled(self, spec: ResourceSpec) -> dict[str, Any] | None:
-        """Our instance for `spec` (its labels, version and region), if one exists."""
+        """Our instance for `spec` (its labels, version and region), if one exists and is
+        not on its way out (a deleted instance is listed as PENDING_DELETE for a while)."""
         labels = {gcplabels.STACK_LABEL: gcplabels.label_value(self.stack),
                   gcplabels.NAME_LABEL: gcplabels.label_value(spec.name)}  # fmt: skip
-        query = " AND ".join(f"settings.userLabels.{k}:{v}" for k, v in labels.items())
         version, region = self._database_version(spec), self._region(spec)
         token = None
         with self.errors(spec.name):
             while True:
                 page = self.sql.instances().list(
-                    project=self.project, filter=query, pageToken=token
+                    project=self.project, pageToken=token
                 ).execute(num_retries=0)
                 for instance in page.get("items", []):
                     found = instance.get("settings", {}).get("userLabels", {})
                     if (all(found.get(k) == v for k, v in labels.items())
                             and instance.get("databaseVersion") == version
-                            and instance.get("region") == region):  # fmt: skip
+                            and instance.get("region") == region
+                            and instance.get("state") != "PENDING_DELETE"):  # fmt: skip
                         return dict(instance)
                 token = page.get("nextPageToken")
                 if not token:
