@@ -48,8 +48,8 @@ def gcp(fake: GcpFake) -> Iterator[Callable[..., GcpProvider]]:
         provider.close()
 
 
-def spec(type_: str) -> ResourceSpec:
-    return ResourceSpec(name=f"r{uuid.uuid4().hex[:6]}", type=type_)
+def spec(type_: str, **config: Any) -> ResourceSpec:
+    return ResourceSpec(name=f"r{uuid.uuid4().hex[:6]}", type=type_, config=config)
 
 
 @pytest.mark.parametrize(("status", "reason"), [(429, "rateLimitExceeded"),
@@ -125,6 +125,8 @@ def test_throttled_cloud_sql_and_memorystore_calls_retry_themselves(
     fake.fail_next("POST", sql_path, 429, "rateLimitExceeded", times=2)  # discovery (httplib2)
     fake.fail_next("POST", redis_path, 503, "", times=2)  # GAPIC REST (requests)
     assert provider.resource_driver("infra.database").create(spec("infra.database")).provider_id
-    assert provider.resource_driver("infra.cache").create(spec("infra.cache")).provider_id
+    network = provider.resource_driver("infra.vpc").create(spec("infra.vpc")).outputs["network"]
+    cache = provider.resource_driver("infra.cache").create(spec("infra.cache", network=network))
+    assert cache.provider_id
     assert len(fake.calls("POST", sql_path)) - sql_before == 3
     assert len(fake.calls("POST", redis_path)) - redis_before == 3

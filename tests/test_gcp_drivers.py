@@ -51,6 +51,12 @@ def spec(type_: str, name: str = "", **config: Any) -> ResourceSpec:
     return ResourceSpec(name=name or f"r{uuid.uuid4().hex[:6]}", type=type_, config=config)
 
 
+def network(provider: GcpProvider) -> str:
+    """A network made for the test, named as `${net.outputs.network}` names it."""
+    made = provider.resource_driver("infra.vpc").create(spec("infra.vpc"))
+    return str(made.outputs["network"])
+
+
 def test_the_registry_offers_seven_types_with_the_issue_sizing() -> None:
     gcp = create_provider("gcp")
     assert isinstance(gcp, GcpProvider)
@@ -63,7 +69,7 @@ def test_the_registry_offers_seven_types_with_the_issue_sizing() -> None:
     databases = [gcp.resolve_sizing("infra.database", s, None) for s in Size]
     assert [(d.instance_type, d.specs["storage_gb"]) for d in databases] == [
         ("db-f1-micro", 10), ("db-g1-small", 50), ("db-custom-2-8192", 100),
-        ("db-n1-standard-4", 500), ("db-n1-standard-8", 1000),
+        ("db-custom-4-15360", 500), ("db-custom-8-30720", 1000),
     ]  # fmt: skip
     caches = [gcp.resolve_sizing("infra.cache", s, None).specs for s in Size]
     assert [(c["tier"], c["memory_size_gb"]) for c in caches] == [
@@ -152,13 +158,14 @@ def test_operation_errors_become_the_right_error_class(
     assert not sql_quota.value.retryable and "QUOTA_EXCEEDED" in str(sql_quota.value)
 
     cache = provider.resource_driver("infra.cache")
+    net = network(provider)
     fake.fail_operation(r"^redis/", "14", "backend unavailable")
     with pytest.raises(ProviderError) as unavailable:
-        cache.create(spec("infra.cache"))
+        cache.create(spec("infra.cache", network=net))
     assert unavailable.value.retryable and unavailable.value.code == "UNAVAILABLE"
     fake.fail_operation(r"^redis/", "8", "Quota exceeded for redis memory")
     with pytest.raises(ProviderError) as exhausted:
-        cache.create(spec("infra.cache"))
+        cache.create(spec("infra.cache", network=net))
     assert not exhausted.value.retryable and exhausted.value.code == "RESOURCE_EXHAUSTED"
 
 
@@ -171,6 +178,9 @@ def test_wire_shapes_of_cloud_sql_and_memorystore(provider: GcpProvider, fake: G
     inserted = fake.calls("POST", rf"^/v1/projects/{PROJECT}/instances$")[-1].body
     assert inserted["databaseVersion"] == "POSTGRES_16"
     assert inserted["settings"]["tier"] == "db-g1-small"
+    # Sent, not left to Cloud SQL: PostgreSQL 16 would default to ENTERPRISE_PLUS, which
+    # refuses the shared-core tiers.
+    assert inserted["settings"]["edition"] == "ENTERPRISE"
     assert inserted["settings"]["userLabels"] == {"wfctl-stack": stack, "wfctl-name": "orders"}
     assert {"name": "cloudsql.iam_authentication", "value": "on"} in inserted["settings"][
         "databaseFlags"
@@ -179,8 +189,9 @@ def test_wire_shapes_of_cloud_sql_and_memorystore(provider: GcpProvider, fake: G
     assert db.outputs["authorized_networks"] == ["203.0.113.0/24"]
 
     cache = provider.resource_driver("infra.cache").create(
-        spec("infra.cache", "sessions", tier="STANDARD_HA", memory_size_gb=10)
-    )
+        spec("infra.cache", "sessions", tier="STANDARD_HA", memory_size_gb=10,
+             network=network(provider))
+    )  # fmt: skip
     created = fake.calls("POST", r"/locations/us-central1/instances$")[-1]
     assert created.query["instanceId"] == f"{stack}-sessions"
     assert created.body["tier"] in ("STANDARD_HA", 3)  # REST numeric enums

@@ -77,7 +77,8 @@ async def test_every_gcp_driver_applies_drifts_updates_replaces_and_destroys(
                     "certificates": ["${cert.outputs.certificate}"]}},
         {"name": "db", "type": "infra.database", "size": "xs",
          "config": {"engine": "postgres", "version": "16"}},
-        {"name": "cache", "type": "infra.cache", "size": "xs"},
+        {"name": "cache", "type": "infra.cache", "size": "xs",
+         "config": {"network": "${net.outputs.network}"}},
     ]  # fmt: skip
 
     async with iac_worker(client) as queue:
@@ -232,3 +233,25 @@ async def test_an_insert_whose_operation_failed_transiently_is_retried_under_a_n
     # operation), then the next id of the same series, which makes the network.
     assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
     assert len(fake.find(rf"global/networks/{stack}-net$")) == 1
+
+
+async def test_a_database_destroyed_then_applied_again_gets_a_name_of_its_own(
+    client: Client, fake: GcpFake, tmp_path: Path
+) -> None:
+    # Cloud SQL may keep a deleted instance's name reserved (the fake always does).
+    stack = unique("again")
+    resources = [{"name": "db", "type": "infra.database", "size": "xs", "config": {}}]
+    async with iac_worker(client) as queue:
+
+        async def run(workflow: str) -> Any:
+            doc = document(fake, stack, tmp_path, resources, auto_approve=True)
+            return await (await start(client, workflow, queue, doc)).result()
+
+        first = await run("ApplyWorkflow")
+        assert first.status == "applied", first.errors
+        assert (await run("DestroyWorkflow")).status == "applied"
+        second = await run("ApplyWorkflow")
+        assert second.status == "applied", second.errors
+        old, new = first.resources[0].provider_id, second.resources[0].provider_id
+        assert old != new and new in fake.sql and old in fake.sql_reserved
+        assert (await run("DestroyWorkflow")).status == "applied"

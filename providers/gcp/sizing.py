@@ -25,8 +25,10 @@ DATABASE = {
     Size.XS: ("db-f1-micro", 10),
     Size.S: ("db-g1-small", 50),
     Size.M: ("db-custom-2-8192", 100),
-    Size.L: ("db-n1-standard-4", 500),
-    Size.XL: ("db-n1-standard-8", 1000),
+    # PostgreSQL takes only shared-core and custom tiers (the same vCPUs and memory as
+    # n1-standard-4/-8); all of these run on the Enterprise edition.
+    Size.L: ("db-custom-4-15360", 500),
+    Size.XL: ("db-custom-8-30720", 1000),
 }
 CACHE = {
     Size.XS: ("BASIC", 1),

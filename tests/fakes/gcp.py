@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.discovery import SchemaError, check_body
+
 SELF_LINK_ROOT = "https://www.googleapis.com/compute/v1/"
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -101,6 +103,8 @@ class GcpFake:
         self.pending_polls = pending_polls
         self.resources: dict[str, dict[str, Any]] = {}  # "global/networks/n" -> JSON
         self.sql: dict[str, dict[str, Any]] = {}
+        # Names of deleted Cloud SQL instances: Cloud SQL may keep them reserved for a while.
+        self.sql_reserved: set[str] = set()
         self.redis: dict[str, dict[str, Any]] = {}  # full name -> JSON
         self.operations: dict[str, Operation] = {}
         self.request_ids: dict[str, str] = {}  # requestId -> operation name
@@ -209,6 +213,7 @@ class GcpFake:
         status, payload, headers = 200, {}, {}
         try:
             self._inject(method, split.path)
+            self._check_schema(method, split.path, query, body)
             with self._lock:
                 payload = self._route(method, split.path, query, body)
         except FakeHttpError as error:
@@ -239,6 +244,17 @@ class GcpFake:
                     item.times -= 1
                     headers = {"Retry-After": item.retry_after} if item.retry_after else {}
                     raise FakeHttpError(item.status, item.reason, item.message, headers)
+
+    def _check_schema(
+        self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
+    ) -> None:
+        if method not in ("POST", "PATCH", "PUT"):
+            return
+        try:
+            ints = "enum-encoding=int" in query.get("$alt", "")
+            check_body(method, path, body, integer_enums=ints)
+        except SchemaError as error:
+            raise FakeHttpError(400, "invalid", str(error)) from error
 
     def _route(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
@@ -550,10 +566,16 @@ class GcpFake:
             return copy.deepcopy(self._sql_instance(name))
         if method == "POST" and name is None:
             name = body.get("name", "")
-            if name in self.sql:
+            if name in self.sql or name in self.sql_reserved:
+                # The real API says the same for a live name and for a reserved one.
                 raise FakeHttpError(
                     409, "instanceAlreadyExists", "The Cloud SQL instance already exists."
                 )
+            if len(name) > 98 or not re.fullmatch(r"[a-z][-a-z0-9]*", name):
+                raise FakeHttpError(400, "invalid", f"Invalid instance name {name!r}: lowercase "
+                                    "letters, digits and hyphens, starting with a letter, at "
+                                    "most 98 characters")  # fmt: skip
+            _check_sql_tier(body.get("databaseVersion", ""), body.get("settings", {}))
             region = body.get("region", "us-central1")
             instance = {
                 **copy.deepcopy(body),
@@ -576,6 +598,9 @@ class GcpFake:
             return self._sql_operation(project, name, "CREATE", created)
         instance = self._sql_instance(name)
         if method == "PATCH":
+            merged = {**instance["settings"], **body.get("settings", {})}
+            _check_sql_tier(instance.get("databaseVersion", ""), merged)
+
             def patched() -> None:
                 settings = body.get("settings", {})
                 instance["settings"].update(settings)
@@ -585,7 +610,13 @@ class GcpFake:
 
             return self._sql_operation(project, name, "UPDATE", patched)
         if method == "DELETE":
-            return self._sql_operation(project, name, "DELETE", lambda: self.sql.pop(name, None))
+            instance["state"] = "PENDING_DELETE"  # still listed until the delete is done
+
+            def deleted() -> None:
+                self.sql.pop(name, None)
+                self.sql_reserved.add(name)
+
+            return self._sql_operation(project, name, "DELETE", deleted)
         raise FakeHttpError(400, "badRequest", f"{method} instances is not supported")
 
     def _sql_instance(self, name: str) -> dict[str, Any]:
@@ -624,9 +655,22 @@ class GcpFake:
             found = [copy.deepcopy(v) for k, v in self.redis.items() if k.startswith(parent)]
             return {"instances": found}
         if method == "POST" and name is None:
-            full = f"{parent}/instances/{query.get('instanceId', '')}"
+            instance_id = query.get("instanceId", "")
+            if not re.fullmatch(r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?", instance_id):
+                raise FakeHttpError(400, "invalid", f"Invalid instance_id {instance_id!r}: "
+                                    "1-40 lowercase letters, digits and hyphens, starting with "
+                                    "a letter and ending with a letter or digit")  # fmt: skip
+            full = f"{parent}/instances/{instance_id}"
             if full in self.redis:
                 raise FakeHttpError(409, "alreadyExists", f"Resource '{full}' already exists")
+            # Without authorizedNetwork Memorystore connects the project's `default` network,
+            # which a project may not have.
+            default = f"projects/{match['project']}/global/networks/default"
+            network = body.get("authorizedNetwork") or default
+            if _relative(network) not in self.resources:
+                raise FakeHttpError(
+                    400, "invalid", f"Invalid authorized network {network!r}: network not found"
+                )
             instance = {
                 **_redis_enums(body),
                 "name": full,
@@ -689,6 +733,26 @@ class GcpFake:
 
         operation = self._new_operation("redis", f"redis/{target}", body, effect, result)
         return copy.deepcopy(operation.body)
+
+
+def _check_sql_tier(version: str, settings: dict[str, Any]) -> None:
+    """Cloud SQL's rules on the machine tier: its edition (Enterprise Plus, the default for
+    new PostgreSQL 16+ instances, runs only db-perf-optimized-*; Enterprise runs the rest),
+    and PostgreSQL's refusal of the predefined db-n1-* tiers (shared-core or custom only)."""
+    tier = str(settings.get("tier", ""))
+    major = re.fullmatch(r"POSTGRES_(\d+)(_\d+)?", version)
+    default = "ENTERPRISE_PLUS" if major and int(major.group(1)) >= 16 else "ENTERPRISE"
+    edition = settings.get("edition") or default
+    if (edition == "ENTERPRISE_PLUS") != tier.startswith("db-perf-optimized-"):
+        raise FakeHttpError(
+            400, "invalid", f"Invalid Tier ({tier}) for ({edition}) Edition."
+        )
+    if major and tier.startswith("db-n1-"):
+        raise FakeHttpError(
+            400, "invalid",
+            "Invalid request: Only custom or shared-core instance Billing Tier type allowed "
+            "for PostgreSQL database.",
+        )  # fmt: skip
 
 
 def _child(key: str, base: str) -> bool:

@@ -28,7 +28,8 @@ STATES = {
 class CacheDriver(GcpDriver):
     """Config: tier (BASIC or STANDARD_HA) and memory_size_gb (from sizing, else BASIC and
     1), version (REDIS_7_0), region (the provider's), zone (Google picks one), network (the
-    authorized network, `default` unless given), labels.
+    authorized network: required, usually `${net.outputs.network}`; left out, Memorystore
+    would use the project's `default` network, which many projects do not have), labels.
 
     Memory and labels change in place; tier, version, region, zone and network need a new
     instance.
@@ -174,7 +175,14 @@ class CacheDriver(GcpDriver):
         return str(spec.config.get("version") or DEFAULT_VERSION)
 
     def _network(self, spec: ResourceSpec) -> str:
-        network = str(spec.config.get("network") or "default")
+        network = str(spec.config.get("network") or "")
+        if not network:
+            raise self.invalid(
+                spec.name,
+                "config.network is required: the VPC network the cache is reachable from, "
+                "e.g. ${net.outputs.network} of an infra.vpc (or `default` for the project's "
+                "default network)",
+            )
         if "/" in network:
             return network
         return f"projects/{self.project}/global/networks/{network}"

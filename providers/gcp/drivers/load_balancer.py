@@ -1,8 +1,10 @@
 """infra.load_balancer: a global external HTTP(S) load balancer and the parts it is made of.
 
 Health check -> (instance group) -> backend service -> URL map -> target HTTP(S) proxy ->
-global forwarding rule. Each part is named <stack>-<name>-<part> and created only when
-missing, so a create retried at any point adopts what the earlier attempt made.
+global forwarding rule. Each part is named <base>-<part> and created only when missing, so a
+create retried at any point adopts what the earlier attempt made. The base is <stack>-<name>,
+shortened with a digest of the whole when the longest part (`-proxy`) would pass Google's
+63 characters.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from providers.gcp.base import GcpDriver, canonical, last_segment
 
 SCHEME = "EXTERNAL_MANAGED"
 PORT_NAME = "http"
+PART_SUFFIXES = ("-hc", "-ig", "-bs", "-um", "-proxy", "-fr")
+BASE_MAX_LENGTH = 63 - max(map(len, PART_SUFFIXES))
 
 
 class LoadBalancerDriver(GcpDriver):
@@ -44,7 +48,7 @@ class LoadBalancerDriver(GcpDriver):
     })
 
     def create(self, spec: ResourceSpec) -> ResourceOutput:
-        base = self.gce_name(spec)
+        base = gcplabels.resource_name(self.stack, spec.name, max_length=BASE_MAX_LENGTH)
         name = spec.name
         project = self.project
         port, https = self._port(spec), bool(self._certificates(spec))
