@@ -89,7 +89,7 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         assert out["web"]["image"] == f"{out['images']['login_server']}/web:1"
         assert out["web"]["identity_id"] == out["app-id"]["identity_id"]
         assert (out["web"]["cpu"], out["web"]["memory"]) == ("0.25", "512Mi")  # size xs
-        assert (out["orders"]["instance_type"], out["orders"]["storage_gb"]) == ("GP_Gen5_1", 50)
+        assert (out["orders"]["instance_type"], out["orders"]["storage_gb"]) == ("GP_S_Gen5_2", 50)
         assert out["orders"]["fqdn"].endswith(".database.windows.net")
         assert out["sessions"]["instance_type"] == "C0"
         assert out["lb"]["address"] and out["zone"]["records"] == [
@@ -258,6 +258,7 @@ async def test_the_example_stack_applies_and_destroys_on_the_fake(
         assert applied.counts == {"create": len(example["resources"])}
         out = {r.name: r.outputs for r in applied.resources}
         assert out["orders-db"]["storage_gb"] == 100 and out["sessions"]["instance_type"] == "C0"
+        assert out["orders-db"]["instance_type"] == "GP_S_Gen5_2"  # size s: serverless
         assert out["web"]["env"]["ORDERS_DB_HOST"] == out["orders-db"]["fqdn"]
         assert out["assets"]["tags"] == {"project": "shop", "env": "demo"}
         drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
