@@ -320,6 +320,9 @@ def test_a_private_image_is_pulled_with_the_identity_or_the_registry_admin_user(
 
     with pytest.raises(ProviderError, match="private registry"):
         driver.create(spec("c", "infra.container_service", image=image))
+    with pytest.raises(ProviderError, match="not in registry_id's"):
+        driver.create(spec("d", "infra.container_service", image="other.azurecr.io/web:1",
+                           registry_id=registry.outputs["registry_id"]))  # fmt: skip
 
 
 def test_redis_changes_in_place_by_patch_and_a_downgrade_replaces(

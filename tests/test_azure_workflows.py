@@ -269,3 +269,33 @@ async def test_the_example_stack_applies_and_destroys_on_the_fake(
         )).result()  # fmt: skip
     assert destroyed.status == "applied", destroyed.errors
     assert len(destroyed.destroyed) == len(example["resources"])
+
+
+async def test_a_private_image_pull_keeps_the_registry_password_out_of_history(
+    client: Client, arm: ArmFake, tmp_path: Path
+) -> None:
+    stack = f"az-{uuid.uuid4().hex[:8]}"
+    doc = {
+        "stack": stack,
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"azure": provider_config(arm)},
+        "resources": [
+            {"name": "images", "type": "infra.registry", "config": {"admin_user": True}},
+            {"name": "web", "type": "infra.container_service", "size": "xs",
+             "config": {"image": "${images.outputs.login_server}/web:1",
+                        "registry_id": "${images.outputs.registry_id}"}},
+        ],
+        "auto_approve": True,
+    }  # fmt: skip
+    async with iac_worker(client) as queue:
+        handle = await start(client, "ApplyWorkflow", queue, doc)
+        applied = await handle.result()
+        assert applied.status == "applied", applied.errors
+        history = (await handle.fetch_history()).to_json()
+    registry = next(r for r in applied.resources if r.name == "images")
+    password = arm.registry_passwords[registry.provider_id.lower()]
+    group = next(r for r in applied.resources if r.name == "web")
+    sent = arm.requests("PUT", group.provider_id)[-1].body["properties"]
+    assert sent["imageRegistryCredentials"][0]["password"] == password  # ARM got it...
+    assert password not in history  # ...the workflow's history never did
+    assert group.outputs["registry_server"] == registry.outputs["login_server"]

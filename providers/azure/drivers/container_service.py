@@ -119,7 +119,12 @@ class ContainerServiceDriver(ArmDriver):
         host = registry_host(str(config["image"]))
         if config.get("registry_id"):
             registry = self.arm.get(str(config["registry_id"]), REGISTRY_API_VERSION)
-            host = str((registry.get("properties") or {}).get("loginServer") or host)
+            server = str((registry.get("properties") or {}).get("loginServer") or host).lower()
+            if host and host != server:
+                raise self.invalid(
+                    spec.name, f"image {config['image']!r} is not in registry_id's {server}"
+                )
+            host = server
         elif not host.endswith(ACR_SUFFIX):
             return None
         if config.get("identity_id"):
