@@ -140,19 +140,23 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         settled = await run("ApplyWorkflow", auto_approve=True)
         assert settled.status == "no_changes", settled
 
-        # -- force-new: address space, load balancer sku, zone type -----------------------
+        # -- force-new: address space, load balancer sku, zone type, container size --------
         by_name["net"]["config"] = {"cidr": "10.20.0.0/16", "subnets": ["10.20.1.0/24"]}
         by_name["lb"]["config"]["sku"] = "Basic"
         by_name["zone"]["config"]["zone_type"] = "Private"
+        by_name["web"]["size"] = "s"  # cpu and memory: ACI cannot change them in place
         plan = await run("PlanWorkflow")
-        assert {k: n for k, n in plan.counts.items() if n} == {"replace": 3}, plan.counts
+        assert {k: n for k, n in plan.counts.items() if n} == {"replace": 4}, plan.counts
         changes = {a.resource.name: a.changes for a in plan.plan.actions}
         assert [(c.path, c.force_new) for c in changes["net"] if c.path == "config.cidr"] == [
             ("config.cidr", True)
         ]
+        assert {c.path: c.force_new for c in changes["web"]} == {
+            "config.cpu": True, "config.memory": True
+        }
         replaced = await run("ApplyWorkflow", auto_approve=True)
         assert replaced.status == "applied", replaced.errors
-        assert replaced.counts == {"replace": 3}
+        assert replaced.counts == {"replace": 4}
         out.update({r.name: r.outputs for r in replaced.resources})
         assert out["net"]["cidr"] == "10.20.0.0/16" and out["lb"]["sku"] == "Basic"
         assert out["zone"]["zone_type"] == "Private"
