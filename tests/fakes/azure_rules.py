@@ -4,10 +4,11 @@ Each rule returns the refusal the real service answers (status, code, message) o
 Coded from Microsoft's documentation, independently of the drivers' own tables, so a wrong
 table in a driver is caught here rather than copied:
 
-- Azure SQL single databases: provisioned vCore objectives (GP/BC/HS_Gen5_n) start at 2
-  vCores; serverless (GP_S_Gen5_n, General Purpose only) offers 1..80 and a minimum capacity
-  between 0.5 and its maximum; DTU objectives are Basic, S0..S12, P1..P15; tier and family
-  must match the name.
+- Azure SQL single databases: provisioned standard-series objectives (GP/BC/HS_Gen5_n) start
+  at 2 vCores; serverless (GP_S_ and HS_S_, never Business Critical) offers 1..80 with a
+  minimum capacity between 0.5 and its maximum, and only General Purpose auto-pauses
+  (15..10080 minutes, or -1); DTU objectives are Basic, S0..S12, P1..P15; the tier must match
+  the name. Other hardware families (DC, Fsv2, premium-series) are not modelled: refused.
 - Container Instances: OS type, CPU, memory, GPU, restart policy and network profile
   (subnetIds) cannot change on a live group; an image in an Azure Container Registry needs a
   credential for that registry (and an identity credential an identity of the group).
@@ -50,8 +51,8 @@ def sql_database_sku(body: dict[str, Any]) -> Refusal | None:
         None, "Gen5"
     ):  # fmt: skip
         return _invalid_sku(f"tier/family {sku.get('tier')}/{sku.get('family')} for {name}")
-    if serverless and edition != "GP":
-        return _invalid_sku("serverless compute is General Purpose only")
+    if serverless and edition == "BC":
+        return _invalid_sku("serverless compute is General Purpose or Hyperscale only")
     allowed = SERVERLESS_VCORES if serverless else PROVISIONED_VCORES
     if capacity not in allowed:
         return _invalid_sku(f"The service objective '{name}_{capacity}' is not supported")
@@ -60,6 +61,8 @@ def sql_database_sku(body: dict[str, Any]) -> Refusal | None:
         if low is not None and not 0.5 <= float(low) <= float(capacity):
             return (400, "InvalidMinCapacity", f"minCapacity {low} is outside 0.5..{capacity}")
         delay = props.get("autoPauseDelay")
+        if delay is not None and edition != "GP":
+            return (400, "InvalidAutoPauseDelay", "only General Purpose serverless pauses")
         if delay is not None and int(delay) != -1 and not 15 <= int(delay) <= 10080:
             return (400, "InvalidAutoPauseDelay", f"autoPauseDelay {delay} is not 15..10080")
     elif "minCapacity" in props or "autoPauseDelay" in props:

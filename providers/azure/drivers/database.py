@@ -13,15 +13,15 @@ from providers.azure.base import ArmDriver, dns_label
 GIB = 1024**3
 TIERS = {"GP": "GeneralPurpose", "BC": "BusinessCritical", "HS": "Hyperscale"}
 SYSTEM_DATABASES = frozenset({"master"})
-# The vCore counts Azure SQL sells for a single database on standard-series (Gen5) hardware:
-# provisioned compute starts at 2 vCores, serverless (GP_S_) at 1 and stops at 80.
+# The vCore counts Azure SQL sells for a General Purpose single database on standard-series
+# (Gen5) hardware: provisioned compute starts at 2 vCores, serverless (GP_S_) at 1 and stops
+# at 80. Other tiers and hardware families are passed to ARM as they are, to judge.
 PROVISIONED_VCORES = frozenset({2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 32, 40, 80, 128})
 SERVERLESS_VCORES = PROVISIONED_VCORES - {128} | {1}
-# DTU service objectives (Basic, Standard S0..S12, Premium P1..P15) pass as they are.
-DTU_OBJECTIVE = re.compile(r"Basic|S(?:[0-4]|6|7|9|12)|P(?:1|2|4|6|11|15)")
-VCORE_OBJECTIVE = re.compile(r"(GP|BC|HS)_(S_)?(Gen5)_(\d+)")
+# "GP_Gen5_2", "GP_S_Gen5_1", "HS_S_Gen5_4", "BC_DC_8": tier, serverless, family, vCores.
+VCORE_OBJECTIVE = re.compile(r"(GP|BC|HS)_(S_)?([A-Za-z0-9]+)_(\d+)")
 # Serverless defaults: the smallest minimum the two small tiers allow, and pause after an
-# idle hour (Azure accepts 15 minutes to 7 days, or -1 for never).
+# idle hour (General Purpose accepts 15 minutes to 7 days, or -1 for never; only it pauses).
 SERVERLESS_MIN_CAPACITY = 0.5
 SERVERLESS_AUTO_PAUSE_MINUTES = 60
 
@@ -117,10 +117,11 @@ class DatabaseDriver(ArmDriver):
         config = spec.config
         database_sku = sku(str(config.get("instance_type", "GP_Gen5_2")))
         properties: dict[str, Any] = {"maxSizeBytes": int(config.get("storage_gb", 32)) * GIB}
-        if database_sku["name"].startswith("GP_S_"):
+        if "_S_" in database_sku["name"]:
             properties["minCapacity"] = float(
                 config.get("min_capacity", SERVERLESS_MIN_CAPACITY)
             )
+        if database_sku["name"].startswith("GP_S_"):
             properties["autoPauseDelay"] = int(
                 config.get("auto_pause_minutes", SERVERLESS_AUTO_PAUSE_MINUTES)
             )
@@ -162,7 +163,7 @@ class DatabaseDriver(ArmDriver):
 
 def sku(instance: str) -> dict[str, Any]:
     """ARM's sku for "GP_Gen5_2" or "GP_S_Gen5_1" (tier, family, vCores); DTU objectives
-    (S0, Basic) as they are."""
+    (S0, Basic) and other names as they are."""
     match = VCORE_OBJECTIVE.fullmatch(instance)
     if not match:
         return {"name": instance}
@@ -172,25 +173,26 @@ def sku(instance: str) -> dict[str, Any]:
 
 
 def sku_problem(instance: str) -> str | None:
-    """Why Azure SQL would refuse this service objective for a single database, if it would."""
-    if DTU_OBJECTIVE.fullmatch(instance):
-        return None
+    """Why Azure SQL would refuse this vCore service objective for a single database, when the
+    rule is one this driver knows (General Purpose Gen5 counts; no Business Critical
+    serverless); anything else is left to ARM."""
     match = VCORE_OBJECTIVE.fullmatch(instance)
     if not match:
+        return None
+    edition, serverless, family, cores = match.groups()
+    if serverless and edition == "BC":
         return (
-            f"instance_type {instance!r} is no Azure SQL service objective "
-            "(GP_Gen5_2, GP_S_Gen5_1, BC_Gen5_4, S0, Basic...)"
+            f"instance_type {instance!r}: serverless compute is General Purpose or Hyperscale"
         )
-    edition, serverless, _, cores = match.groups()
-    if serverless and edition != "GP":
-        return f"instance_type {instance!r}: serverless compute is General Purpose only"
+    if edition != "GP" or family != "Gen5":
+        return None
     allowed = SERVERLESS_VCORES if serverless else PROVISIONED_VCORES
     if int(cores) not in allowed:
         kind = "serverless" if serverless else "provisioned"
         return (
             f"instance_type {instance!r}: {kind} {TIERS[edition]} sells "
             f"{', '.join(str(n) for n in sorted(allowed))} vCores"
-            + ("" if serverless or edition != "GP" else " (1 vCore is serverless: GP_S_Gen5_1)")
+            + ("" if serverless else " (1 vCore is serverless: GP_S_Gen5_1)")
         )
     return None
 
