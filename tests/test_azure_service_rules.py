@@ -124,6 +124,9 @@ def test_the_fake_refuses_sql_service_objectives_azure_does_not_sell(arm: ArmFak
     refused(database({**serverless, "capacity": 1}, autoPauseDelay=5), 400,
             "InvalidAutoPauseDelay")  # fmt: skip
     refused(database({**gp, "capacity": 2}, minCapacity=0.5), 400, "InvalidRequestContent")
+    hyperscale = {"name": "HS_S_Gen5", "tier": "Hyperscale", "family": "Gen5", "capacity": 2}
+    refused(database(hyperscale, autoPauseDelay=60), 400, "InvalidAutoPauseDelay")
+    assert database(hyperscale, minCapacity=0.5).is_success
     assert database({**serverless, "capacity": 1}, minCapacity=0.5, autoPauseDelay=60).is_success
     assert database({**gp, "capacity": 2}).is_success
     assert database({"name": "S0", "tier": "Standard"}).is_success
@@ -138,6 +141,7 @@ def test_the_fake_keeps_what_a_container_group_cannot_change_in_place(arm: ArmFa
         {"restartPolicy": "Never"},
         {"containers": [{**container, "properties": {**container["properties"], "resources": {
             "requests": {"cpu": 2.0, "memoryInGB": 1.5}}}}]},
+        {"subnetIds": [{"id": "/subscriptions/x/virtualNetworks/n/subnets/s"}]},
     ):  # fmt: skip
         body = {**GROUP_BODY, "properties": {**GROUP_BODY["properties"], **change}}
         message = refused(wire.put("Microsoft.ContainerInstance/containerGroups", "g", body),
@@ -161,6 +165,10 @@ def test_the_fake_pulls_a_private_image_only_with_a_credential(arm: ArmFake) -> 
         {"server": "shop.azurecr.io", "identity": "/subscriptions/x/identities/a"}]}}  # fmt: skip
     refused(wire.put("Microsoft.ContainerInstance/containerGroups", "p", by_identity),
             400, "InvalidImageRegistryCredentialIdentity")  # fmt: skip
+    half = {**body, "properties": {**body["properties"], "imageRegistryCredentials": [
+        {"server": "shop.azurecr.io", "username": "shop"}]}}  # fmt: skip
+    refused(wire.put("Microsoft.ContainerInstance/containerGroups", "p", half),
+            400, "InvalidImageRegistryCredential")  # fmt: skip
     by_admin = {**body, "properties": {**body["properties"], "imageRegistryCredentials": [
         {"server": "shop.azurecr.io", "username": "shop", "password": "s3cret"}]}}  # fmt: skip
     made = wire.put("Microsoft.ContainerInstance/containerGroups", "p", by_admin)
@@ -208,8 +216,15 @@ def test_the_fake_ignores_sql_administrators_on_a_server_update(arm: ArmFake) ->
                                "administratorType": "ActiveDirectory"}}  # fmt: skip
     assert wire.put("Microsoft.Sql/servers", "s1/administrators/ActiveDirectory",
                     endpoint).is_success  # fmt: skip
+    refused(wire.put("Microsoft.Sql/servers", "s1/azureADOnlyAuthentications/Other",
+                     {"properties": {"azureADOnlyAuthentication": False}}),
+            400, "InvalidResourceRequestBody")  # fmt: skip
+    assert wire.put("Microsoft.Sql/servers", "s1/azureADOnlyAuthentications/Default",
+                    {"properties": {"azureADOnlyAuthentication": False}}).is_success  # fmt: skip
     found = arm.get(f"{wire.group}/providers/Microsoft.Sql/servers/s1")
-    assert found is not None and found["properties"]["administrators"]["login"] == "b"
+    assert found is not None
+    assert found["properties"]["administrators"]["login"] == "b"
+    assert found["properties"]["administrators"]["azureADOnlyAuthentication"] is False
 
 
 def test_the_fake_lists_registry_credentials_only_with_the_admin_user_on(arm: ArmFake) -> None:
