@@ -270,8 +270,8 @@ def test_import_reads_a_config_that_diffs_clean(azure: MakeProvider) -> None:
 @pytest.mark.parametrize(
     ("size", "vm", "sql", "redis"),
     [
-        ("xs", "Standard_B1s", "GP_Gen5_1", "C0"),
-        ("s", "Standard_B2s", "GP_Gen5_1", "C1"),
+        ("xs", "Standard_B1s", "GP_S_Gen5_1", "C0"),
+        ("s", "Standard_B2s", "GP_S_Gen5_2", "C1"),
         ("m", "Standard_D2s_v5", "GP_Gen5_2", "C2"),
         ("l", "Standard_D4s_v5", "GP_Gen5_4", "C3"),
         ("xl", "Standard_D8s_v5", "GP_Gen5_8", "C4"),

@@ -89,7 +89,7 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         assert out["web"]["image"] == f"{out['images']['login_server']}/web:1"
         assert out["web"]["identity_id"] == out["app-id"]["identity_id"]
         assert (out["web"]["cpu"], out["web"]["memory"]) == ("0.25", "512Mi")  # size xs
-        assert (out["orders"]["instance_type"], out["orders"]["storage_gb"]) == ("GP_Gen5_1", 50)
+        assert (out["orders"]["instance_type"], out["orders"]["storage_gb"]) == ("GP_S_Gen5_2", 50)
         assert out["orders"]["fqdn"].endswith(".database.windows.net")
         assert out["sessions"]["instance_type"] == "C0"
         assert out["lb"]["address"] and out["zone"]["records"] == [
@@ -140,19 +140,23 @@ async def test_ten_types_apply_drift_update_replace_and_destroy_through_the_work
         settled = await run("ApplyWorkflow", auto_approve=True)
         assert settled.status == "no_changes", settled
 
-        # -- force-new: address space, load balancer sku, zone type -----------------------
+        # -- force-new: address space, load balancer sku, zone type, container size --------
         by_name["net"]["config"] = {"cidr": "10.20.0.0/16", "subnets": ["10.20.1.0/24"]}
         by_name["lb"]["config"]["sku"] = "Basic"
         by_name["zone"]["config"]["zone_type"] = "Private"
+        by_name["web"]["size"] = "s"  # cpu and memory: ACI cannot change them in place
         plan = await run("PlanWorkflow")
-        assert {k: n for k, n in plan.counts.items() if n} == {"replace": 3}, plan.counts
+        assert {k: n for k, n in plan.counts.items() if n} == {"replace": 4}, plan.counts
         changes = {a.resource.name: a.changes for a in plan.plan.actions}
         assert [(c.path, c.force_new) for c in changes["net"] if c.path == "config.cidr"] == [
             ("config.cidr", True)
         ]
+        assert {c.path: c.force_new for c in changes["web"]} == {
+            "config.cpu": True, "config.memory": True
+        }
         replaced = await run("ApplyWorkflow", auto_approve=True)
         assert replaced.status == "applied", replaced.errors
-        assert replaced.counts == {"replace": 3}
+        assert replaced.counts == {"replace": 4}
         out.update({r.name: r.outputs for r in replaced.resources})
         assert out["net"]["cidr"] == "10.20.0.0/16" and out["lb"]["sku"] == "Basic"
         assert out["zone"]["zone_type"] == "Private"
@@ -258,6 +262,7 @@ async def test_the_example_stack_applies_and_destroys_on_the_fake(
         assert applied.counts == {"create": len(example["resources"])}
         out = {r.name: r.outputs for r in applied.resources}
         assert out["orders-db"]["storage_gb"] == 100 and out["sessions"]["instance_type"] == "C0"
+        assert out["orders-db"]["instance_type"] == "GP_S_Gen5_2"  # size s: serverless
         assert out["web"]["env"]["ORDERS_DB_HOST"] == out["orders-db"]["fqdn"]
         assert out["assets"]["tags"] == {"project": "shop", "env": "demo"}
         drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
@@ -268,3 +273,33 @@ async def test_the_example_stack_applies_and_destroys_on_the_fake(
         )).result()  # fmt: skip
     assert destroyed.status == "applied", destroyed.errors
     assert len(destroyed.destroyed) == len(example["resources"])
+
+
+async def test_a_private_image_pull_keeps_the_registry_password_out_of_history(
+    client: Client, arm: ArmFake, tmp_path: Path
+) -> None:
+    stack = f"az-{uuid.uuid4().hex[:8]}"
+    doc = {
+        "stack": stack,
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"azure": provider_config(arm)},
+        "resources": [
+            {"name": "images", "type": "infra.registry", "config": {"admin_user": True}},
+            {"name": "web", "type": "infra.container_service", "size": "xs",
+             "config": {"image": "${images.outputs.login_server}/web:1",
+                        "registry_id": "${images.outputs.registry_id}"}},
+        ],
+        "auto_approve": True,
+    }  # fmt: skip
+    async with iac_worker(client) as queue:
+        handle = await start(client, "ApplyWorkflow", queue, doc)
+        applied = await handle.result()
+        assert applied.status == "applied", applied.errors
+        history = (await handle.fetch_history()).to_json()
+    registry = next(r for r in applied.resources if r.name == "images")
+    password = arm.registry_passwords[registry.provider_id.lower()]
+    group = next(r for r in applied.resources if r.name == "web")
+    sent = arm.requests("PUT", group.provider_id)[-1].body["properties"]
+    assert sent["imageRegistryCredentials"][0]["password"] == password  # ARM got it...
+    assert password not in history  # ...the workflow's history never did
+    assert group.outputs["registry_server"] == registry.outputs["login_server"]

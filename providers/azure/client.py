@@ -136,6 +136,15 @@ class ArmClient:
             )
         return as_plain(self.wait(poller, what)) or {}
 
+    def patch(
+        self, resource_id: str, api_version: str, body: Mapping[str, Any], what: str
+    ) -> dict[str, Any]:
+        """PATCH the members given (ARM's in-place update) and wait for the operation."""
+        poller = self._sdk.resources.begin_update_by_id(
+            _path(resource_id), dict(body), api_version=api_version
+        )
+        return as_plain(self.wait(poller, what)) or {}
+
     def delete(self, resource_id: str, api_version: str, what: str) -> None:
         """DELETE and wait until it is gone; already gone is fine."""
         try:
@@ -146,6 +155,13 @@ class ArmClient:
                 self.wait(poller, f"{what} to be deleted")
         except NotFoundError:
             pass
+
+    def post(self, action_id: str, api_version: str) -> dict[str, Any]:
+        """POST to a resource's action (a registry's listCredentials...) and return its JSON."""
+        url = f"{self._base()}{action_id}?api-version={api_version}"
+        response = self._sdk.send_request(HttpRequest("POST", url))
+        response.raise_for_status()
+        return response.json() if response.content else {}
 
     def list_children(self, collection_id: str, api_version: str) -> list[dict[str, Any]]:
         """GET a child collection (record sets of a zone...): ARM's {"value": [...]} pages."""

@@ -12,9 +12,12 @@ COMPUTE = {
     Size.L: "Standard_D4s_v5",
     Size.XL: "Standard_D8s_v5",
 }
+# Provisioned General Purpose (GP_Gen5_n) starts at 2 vCores; below that Azure SQL sells
+# serverless compute only (GP_S_Gen5_n: auto-pauses when idle, billed per second used), so the
+# two small tiers are serverless and the larger ones provisioned.
 DATABASE = {
-    Size.XS: "GP_Gen5_1",
-    Size.S: "GP_Gen5_1",
+    Size.XS: "GP_S_Gen5_1",
+    Size.S: "GP_S_Gen5_2",
     Size.M: "GP_Gen5_2",
     Size.L: "GP_Gen5_4",
     Size.XL: "GP_Gen5_8",

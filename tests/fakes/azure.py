@@ -8,6 +8,15 @@ What the azure provider needs of ARM, no more: PUT/GET/HEAD/PATCH/DELETE on any
 does) and `Location` for DELETEs. Errors (409/429 with Retry-After/quota...) can be injected;
 every request is recorded so tests can assert wire shapes. Bearer tokens are required.
 
+As strict as ARM: every PUT/PATCH body is checked against the azure-mgmt-* model of its
+request (`azure_schemas`: unknown or missing required members answer 400; a type with no
+bound model is refused too), and the services' own rules are enforced (`azure_rules`: SQL
+service objectives, container group updates and private image pulls, Redis scaling). As the
+real services do, a SQL server PUT on a live server ignores `administrators` (its
+administrators/ActiveDirectory and azureADOnlyAuthentications/Default children change it), a
+container group never returns registry passwords, and a registry with its admin user on
+answers listCredentials.
+
 Test-only wiring: importing this module registers the static credential factory
 "azure-fake" with the provider (see `provider_config`).
 """
@@ -29,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from azure.core.credentials import AccessToken
 
 from providers.azure.credentials import register_credential_factory
+from tests.fakes import azure_rules, azure_schemas
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000abcd"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -106,6 +116,7 @@ class ArmFake:
         self.recorded: list[Recorded] = []
         self.injections: list[Injection] = []
         self.operation_failure: dict[str, str] | None = None
+        self.registry_passwords: dict[str, str] = {}  # lowercase registry id -> admin password
         self._lock = threading.RLock()
         self._counter = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
@@ -216,6 +227,8 @@ class ArmFake:
         if len(segments) < 8 or segments[4].lower() != "providers":
             return _error(404, "NotFound", f"no route for {path}")
         if len(segments[5:]) % 2 == 0:  # provider namespace, then type/name pairs...
+            if method == "POST":
+                return self._action(path)
             return self._collection(method, path)
         if method == "PUT":
             return self._put(path, group_key, body)
@@ -272,9 +285,15 @@ class ArmFake:
             return _error(400, "LocationRequired", "the location property is required")
         existing = self.resources.get(key)
         arm_type = "/".join([segments[5], *segments[6::2]])
+        refusal = _schema_refusal("PUT", arm_type, body) or _rule_refusal(
+            arm_type.lower(), segments[-1], body, existing
+        )
+        if refusal is not None:
+            return _error(*refusal)
         resource: dict[str, Any] = {"id": path, "name": segments[-1], "type": arm_type}
         # A copy: the recorded request keeps exactly what the client sent.
         resource.update({k: copy.deepcopy(body[k]) for k in KEPT_MEMBERS if k in body})
+        self._service_effects(arm_type.lower(), resource, existing, parent)
         props = resource.setdefault("properties", {})
         _assign_sub_ids(path, props)
         self._computed(resource, existing)
@@ -296,6 +315,12 @@ class ArmFake:
         found = self.resources.get(path.lower())
         if found is None:
             return _not_found(path)
+        refusal = _schema_refusal("PATCH", found["type"], body)
+        if refusal is None and found["type"].lower() == "microsoft.cache/redis":
+            wanted = ((body or {}).get("properties") or {}).get("sku")
+            refusal = azure_rules.redis_scale(found, wanted)
+        if refusal is not None:
+            return _error(*refusal)
         for member, value in (body or {}).items():
             if member in ("tags",):
                 found["tags"] = value
@@ -304,6 +329,48 @@ class ArmFake:
             elif member in KEPT_MEMBERS:
                 found[member] = value
         return Reply(200, found)
+
+    def _action(self, path: str) -> Reply:
+        resource_id, _, action = path.rpartition("/")
+        found = self.resources.get(resource_id.lower())
+        if found is None:
+            return _not_found(resource_id)
+        if action.lower() != "listcredentials" or not found["type"].lower().endswith(
+            "/registries"
+        ):
+            return _error(404, "NotFound", f"no action {action} on {found['type']}")
+        if not (found.get("properties") or {}).get("adminUserEnabled"):
+            return _error(400, "AdminUserDisabled",
+                          f"the admin user of registry {found['name']} is disabled")  # fmt: skip
+        password = self.registry_passwords.setdefault(found["id"].lower(), uuid.uuid4().hex)
+        return Reply(200, {"username": found["name"],
+                           "passwords": [{"name": "password", "value": password}]})  # fmt: skip
+
+    def _service_effects(
+        self, kind: str, resource: dict[str, Any], existing: dict[str, Any] | None, parent: str
+    ) -> None:
+        """What the real services do with an accepted PUT beyond storing it."""
+        props = resource.setdefault("properties", {})
+        if kind == "microsoft.sql/servers" and existing is not None:
+            # Azure ignores `administrators` on a server update.
+            old = (existing.get("properties") or {}).get("administrators")
+            props.pop("administrators", None)
+            if old is not None:
+                props["administrators"] = old
+        elif kind == "microsoft.sql/servers/administrators":
+            admin = self.resources[parent].setdefault("properties", {}).setdefault(
+                "administrators", {}
+            )
+            admin.update({k: v for k, v in props.items()
+                          if k in ("administratorType", "login", "sid", "tenantId")})  # fmt: skip
+        elif kind == "microsoft.sql/servers/azureadonlyauthentications":
+            admin = self.resources[parent].setdefault("properties", {}).setdefault(
+                "administrators", {}
+            )
+            admin["azureADOnlyAuthentication"] = props.get("azureADOnlyAuthentication")
+        elif kind == "microsoft.containerinstance/containergroups":
+            for credential in props.get("imageRegistryCredentials") or []:
+                credential.pop("password", None)  # never returned by ARM
 
     def _delete(self, path: str) -> Reply:
         key = path.lower()
@@ -452,6 +519,36 @@ def _op_path(key: str, kind: str, op_id: str) -> str:
     """Where an operation is polled: `kind` is asyncoperations or operationresults."""
     sub = key.split("/")[2]
     return f"/subscriptions/{sub}/providers/Fake.Arm/{kind}/{op_id}?api-version=2023-01-01"
+
+
+def _schema_refusal(method: str, arm_type: str, body: Any) -> azure_rules.Refusal | None:
+    found = azure_schemas.problems(method, arm_type, body)
+    if found is None:
+        return (400, "NoRegisteredModel",
+                f"the fake binds no azure-mgmt model to {method} {arm_type}")  # fmt: skip
+    if found:
+        return (400, "InvalidRequestContent", f"{method} {arm_type}: {'; '.join(found[:5])}")
+    return None
+
+
+def _rule_refusal(
+    kind: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> azure_rules.Refusal | None:
+    if kind == "microsoft.sql/servers/databases":
+        return azure_rules.sql_database_sku(body)
+    if kind == "microsoft.sql/servers/administrators" and name != "ActiveDirectory":
+        return (400, "InvalidServerAdministratorTypePropertyName",
+                "the administrator's name must be ActiveDirectory")  # fmt: skip
+    if kind == "microsoft.sql/servers/azureadonlyauthentications" and name != "Default":
+        return (400, "InvalidResourceRequestBody", "the name must be Default")
+    if kind == "microsoft.containerinstance/containergroups":
+        return (
+            azure_rules.container_group_update(existing, {**body, "name": name})
+            if existing is not None else None
+        ) or azure_rules.container_group_pull({**body, "name": name})  # fmt: skip
+    if kind == "microsoft.cache/redis" and existing is not None:
+        return azure_rules.redis_scale(existing, (body.get("properties") or {}).get("sku"))
+    return None
 
 
 def _error(status: int, code: str, message: str) -> Reply:
