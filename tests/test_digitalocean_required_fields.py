@@ -173,3 +173,25 @@ def test_the_fake_keeps_icmp_ports_as_zero(fake: DigitalOceanFake) -> None:
     assert status == 202
     assert answer["firewall"]["inbound_rules"][0]["ports"] == "0"
     fake.remove("firewalls", answer["firewall"]["id"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("PUT", "/v2/firewalls/{id}", {"inbound_rules": [ALL_PORTS]}, "name is required"),
+        ("POST", "/v2/firewalls",
+         {"name": "f", "outbound_rules": [{**ALL_PORTS, "protocol": "gre"}]},
+         "invalid protocol 'gre'"),
+    ],  # fmt: skip
+    ids=["firewall update without a name", "outbound rule of an unknown protocol"],
+)
+def test_the_fake_refuses_a_firewall_the_service_refuses(
+    fake: DigitalOceanFake, method: str, path: str, body: dict[str, Any], message: str
+) -> None:
+    status, made = send(fake, "POST", "/v2/firewalls", {"name": "ok", "inbound_rules": [ALL_PORTS]})
+    assert status == 202
+    try:
+        status, answer = send(fake, method, path.format(id=made["firewall"]["id"]), body)
+        assert (status, answer["message"]) == (422, message)
+    finally:
+        fake.remove("firewalls", made["firewall"]["id"])

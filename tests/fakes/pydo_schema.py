@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ import pydo.operations
 OPERATIONS = Path(pydo.operations.__file__).with_name("_operations.py")
 _CLASS = re.compile(r"^class (\w+)Operations\b", re.M)
 _METHOD = re.compile(r"^    def (\w+)\(", re.M)
-_BUILD_CALL = re.compile(r"\b(build_\w+_request)\(")
-_BUILD = re.compile(
-    r"^def (build_\w+_request)\(.*?_url = \"([^\"]+)\".*?method=\"(\w+)\"", re.M | re.S
-)
-_TEMPLATE = re.compile(r"# JSON input template you can fill out and use as your body input\.\n")
+_BUILD_CALL = re.compile(r"(build_\w+_request)\(")
+_BUILD = re.compile(r"^def (build_\w+_request)\(", re.M)
+_URL = re.compile(r'_url = "([^"]+)"')
+_HTTP_METHOD = re.compile(r'method="(\w+)"')
+TEMPLATE = "# JSON input template you can fill out and use as your body input.\n"
 _KEY = re.compile(r'"(\w+)":\s*(.*)$')
 
 
@@ -50,48 +50,59 @@ class Shape:
         return found
 
 
-@dataclass(frozen=True)
+@dataclass
 class Operation:
     name: str  # "domains.patch_record", as a pydo user calls it
     method: str
     path: re.Pattern[str]
     literal_segments: int
-    body: Shape | None
+    template: str  # the docstring text from the body template on; "" when it has none
+
+    @cached_property
+    def body(self) -> Shape | None:
+        """The body's Shape (None: pydo has no object template for it)."""
+        return _parse(self.template) if self.template else None
 
 
 @cache
 def operations() -> tuple[Operation, ...]:
-    """Every pydo operation that has a URL, with its body template parsed (None: no body)."""
+    """Every pydo operation that has a URL; bodies are parsed when first asked for."""
     source = OPERATIONS.read_text()
-    builds = {name: (url, method) for name, url, method in _BUILD.findall(source)}
+    builds: dict[str, tuple[str, str]] = {}
+    for build in _BUILD.finditer(source):
+        url = _URL.search(source, build.end())
+        method = _HTTP_METHOD.search(source, build.end())
+        if url and method:
+            builds[build.group(1)] = (url.group(1), method.group(1))
     found: list[Operation] = []
     classes = list(_CLASS.finditer(source))
     for number, match in enumerate(classes):
         end = classes[number + 1].start() if number + 1 < len(classes) else len(source)
         group = _snake(match.group(1))
-        templates: dict[str, str] = {}
+        templates: dict[str, int] = {}
         calls: dict[str, str] = {}
         methods = list(_METHOD.finditer(source, match.end(), end))
         for index, method in enumerate(methods):
             stop = methods[index + 1].start() if index + 1 < len(methods) else end
-            chunk = source[method.end() : stop]
-            template = _TEMPLATE.search(chunk)
-            if template and method.group(1) not in templates:
-                templates[method.group(1)] = chunk[template.end() :]
-            call = _BUILD_CALL.search(chunk)
+            name = method.group(1)
+            at = source.find(TEMPLATE, method.end(), stop)
+            if at >= 0 and name not in templates:
+                templates[name] = at + len(TEMPLATE)
+            call = _BUILD_CALL.search(source, method.end(), stop)
             if call and call.group(1) in builds:
-                calls[method.group(1)] = call.group(1)
-        for name, build in calls.items():
-            url, http_method = builds[build]
+                calls[name] = call.group(1)
+        for name, build_name in calls.items():
+            url, http_method = builds[build_name]
             segments = [s for s in url.split("/") if s]
             pattern = "/" + "/".join(
                 "[^/]+" if s.startswith("{") else re.escape(s) for s in segments
             )
-            body = _parse(templates[name]) if name in templates else None
+            start = templates.get(name)
+            template = source[start : source.find('"""', start)] if start is not None else ""
             found.append(
                 Operation(
                     f"{group}.{name}", http_method, re.compile(pattern),
-                    sum(not s.startswith("{") for s in segments), body,
+                    sum(not s.startswith("{") for s in segments), template,
                 )
             )  # fmt: skip
     return tuple(found)
