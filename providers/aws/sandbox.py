@@ -27,6 +27,7 @@ moto.settings.ACM_VALIDATION_WAIT on each check.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -184,8 +185,6 @@ DEFAULT_ENGINE_VERSIONS = {"redis": "7.1.0", "valkey": "8.0.1"}
 
 
 def _make_member_clusters(backend: Any, group: Any) -> None:
-    import inspect
-
     engine = group.engine or "redis"
     # create_cache_cluster takes every CreateCacheCluster parameter, none optional.
     params = dict.fromkeys(inspect.signature(backend.create_cache_cluster).parameters)
