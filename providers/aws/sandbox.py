@@ -10,7 +10,12 @@ does, briefly, so a stack applies against it as against AWS (the drivers stay wr
   variable is set;
 - a deleted ElastiCache replication group stays in status "deleting" forever; AWS removes
   it after a few minutes, the sandbox on the next describe;
-- DeleteCacheSubnetGroup is not implemented; the sandbox implements it.
+- DeleteCacheSubnetGroup is not implemented; the sandbox implements it;
+- an ElastiCache replication group lists member clusters that do not exist (and only one,
+  whatever NumCacheClusters says); as on AWS, the sandbox makes one cache cluster per member,
+  carrying the group's engine version, subnet group and security groups, applies
+  ModifyReplicationGroup's EngineVersion and SecurityGroupIds to them (moto ignores both) and
+  removes them with their group.
 
 moto accepts any credentials, but boto3 signs nothing without some: on a machine that has
 none, the sandbox puts dummy ones in its process environment, which the processes started
@@ -22,6 +27,7 @@ moto.settings.ACM_VALIDATION_WAIT on each check.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -121,12 +127,40 @@ def _fill_moto_gaps() -> None:
     if getattr(ElastiCacheBackend, "_wfctl_filled", False):
         return
     describe = ElastiCacheBackend.describe_replication_groups
+    create_group = ElastiCacheBackend.create_replication_group
+    modify_group = ElastiCacheResponse.modify_replication_group
 
     def describe_replication_groups(self: Any, replication_group_id: str | None = None) -> Any:
         for group_id, group in list(self.replication_groups.items()):
             if group.status == "deleting":
                 del self.replication_groups[group_id]
+                for member in _member_clusters(self, group_id):
+                    del self.cache_clusters[member.cache_cluster_id]
         return describe(self, replication_group_id)
+
+    def create_replication_group(self: Any, **kwargs: Any) -> Any:
+        group = create_group(self, **kwargs)
+        if group.cluster_mode != "enabled":
+            wanted = kwargs.get("num_cache_clusters") or len(group.member_clusters)
+            group.member_clusters += [
+                f"{group.replication_group_id}-{n:0>3}"
+                for n in range(len(group.member_clusters) + 1, wanted + 1)
+            ]
+        _make_member_clusters(self, group)
+        return group
+
+    def modify_replication_group(self: Any) -> Any:
+        backend = self.elasticache_backend
+        group_id = self._get_param("ReplicationGroupId")
+        version = self._get_param("EngineVersion")
+        security_group_ids = self._get_param("SecurityGroupIds")
+        result = modify_group(self)
+        for member in _member_clusters(backend, group_id):
+            if version is not None:
+                member.engine_version = version
+            if security_group_ids is not None:
+                _set_security_groups(member, security_group_ids)
+        return result
 
     def delete_cache_subnet_group(self: Any, cache_subnet_group_name: str) -> None:
         if self.cache_subnet_groups.pop(cache_subnet_group_name, None) is None:
@@ -139,9 +173,44 @@ def _fill_moto_gaps() -> None:
         return EmptyResult()
 
     ElastiCacheBackend.describe_replication_groups = describe_replication_groups
+    ElastiCacheBackend.create_replication_group = create_replication_group
+    ElastiCacheResponse.modify_replication_group = modify_replication_group
     ElastiCacheBackend.delete_cache_subnet_group = delete_cache_subnet_group
     ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group_action
     ElastiCacheBackend._wfctl_filled = True
+
+
+# The version AWS picks when a replication group names none (its newest at the time).
+DEFAULT_ENGINE_VERSIONS = {"redis": "7.1.0", "valkey": "8.0.1"}
+
+
+def _make_member_clusters(backend: Any, group: Any) -> None:
+    engine = group.engine or "redis"
+    # create_cache_cluster takes every CreateCacheCluster parameter, none optional.
+    params = dict.fromkeys(inspect.signature(backend.create_cache_cluster).parameters)
+    for member_id in group.member_clusters:
+        member = backend.create_cache_cluster(**{
+            **params, "cache_cluster_id": member_id,
+            "replication_group_id": group.replication_group_id,
+            "cache_node_type": group.cache_node_type, "engine": engine,
+            "engine_version": group.engine_version or DEFAULT_ENGINE_VERSIONS.get(engine, ""),
+            "cache_subnet_group_name": group.cache_subnet_group_name, "port": group.port,
+            "transit_encryption_enabled": group.transit_encryption_enabled,
+            "snapshot_retention_limit": group.snapshot_retention_limit,
+        })  # fmt: skip
+        _set_security_groups(member, group.security_group_ids or [])
+
+
+def _member_clusters(backend: Any, group_id: str) -> list[Any]:
+    return [c for c in backend.cache_clusters.values() if c.replication_group_id == group_id]
+
+
+def _set_security_groups(member: Any, security_group_ids: list[str]) -> None:
+    # DescribeCacheClusters renders `security_groups`; moto keeps only the ids it was given.
+    member.security_group_ids = list(security_group_ids)
+    member.security_groups = [
+        {"SecurityGroupId": sg, "Status": "active"} for sg in security_group_ids
+    ]
 
 
 def main() -> None:

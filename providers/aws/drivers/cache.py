@@ -38,10 +38,9 @@ class CacheDriver(AwsDriver):
     snapshot_retention_days, at_rest_encryption (true), transit_encryption, tags.
 
     Version, security groups and subnet group live on the member clusters; they are read
-    from the primary member when AWS has it. The subnet group's subnets and VPC are read from
-    the group itself: the member's, else the one create makes under the group's id. moto
-    lists member clusters it cannot describe, so there version and security_group_ids are
-    not read (a change to them plans nothing there; on AWS they are compared)."""
+    from the primary member when AWS has it (not while the group is still being made, when
+    a change to them plans nothing yet). The subnet group's subnets and VPC are read from the
+    group itself: the member's, else the one create makes under the group's id."""
 
     resource_type = "infra.cache"
     FORCE_NEW = frozenset(
@@ -227,7 +226,7 @@ class CacheDriver(AwsDriver):
 
     def _primary_member(self, group: dict[str, Any]) -> dict[str, Any] | None:
         """The primary member cluster, which carries version, subnet and security groups.
-        None while AWS has not made it yet (and always on moto, which makes no members)."""
+        None while AWS has not made it yet."""
         members = group.get("MemberClusters") or []
         if not members:
             return None

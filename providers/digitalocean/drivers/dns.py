@@ -101,7 +101,9 @@ class DnsDriver(DoDriver):
                 body = {k: v for k, v in wanted.items() if v is not None}
                 self.call(spec.name, self.do.domains.create_record, domain, body)
             elif _shape(same_key[0]) != wanted:
-                changes = {k: v for k, v in wanted.items() if k not in ("type", "name", "data")}
+                # The record keeps its type, name and data; DigitalOcean still requires
+                # `type` in every PATCH body.
+                changes = {k: v for k, v in wanted.items() if k not in ("name", "data")}
                 self.call(
                     spec.name, self.do.domains.patch_record, domain, same_key[0]["id"], changes
                 )

@@ -80,8 +80,7 @@ class FirewallDriver(DoDriver):
     def _body(self, spec: ResourceSpec) -> dict[str, Any]:
         config = spec.config
         egress = config.get("egress") or [
-            {"protocol": p, "ports": "all" if p != "icmp" else "", "addresses": ANYWHERE}
-            for p in ("tcp", "udp", "icmp")
+            {"protocol": p, "addresses": ANYWHERE} for p in ("tcp", "udp", "icmp")
         ]
         return {
             "name": self.do_name(spec, 255),
@@ -109,16 +108,17 @@ def _normal(spec: ResourceSpec, rule: Any) -> dict[str, Any]:
 
 
 def _wire(rule: dict[str, Any], side: str) -> dict[str, Any]:
-    wire: dict[str, Any] = {"protocol": rule["protocol"], side: {"addresses": rule["addresses"]}}
-    if rule["ports"]:
-        wire["ports"] = rule["ports"]
-    return wire
+    # DigitalOcean requires `ports` on every rule: "0" stands for all ports, and is the only
+    # value an ICMP rule has.
+    ports = "0" if rule["protocol"] == "icmp" or rule["ports"] == "all" else rule["ports"]
+    return {"protocol": rule["protocol"], "ports": ports, side: {"addresses": rule["addresses"]}}
 
 
 def _rule(wire: dict[str, Any], side: str) -> dict[str, Any]:
+    protocol = str(wire.get("protocol", ""))
     ports = str(wire.get("ports") or "")
     return {
-        "protocol": wire.get("protocol", ""),
-        "ports": "all" if ports == "0" else ports,
+        "protocol": protocol,
+        "ports": "" if protocol == "icmp" else "all" if ports in ("0", "") else ports,
         "addresses": sorted((wire.get(side) or {}).get("addresses") or []),
     }
