@@ -24,6 +24,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from typer.testing import CliRunner
 
+from interfaces.errors import StateLockedError
+from statestore.sqlite import SqliteStateStore
 from tests.conftest import temporal_binary
 from tests.iac_history import (
     action_spans,
@@ -189,7 +191,7 @@ async def test_a_paused_run_stays_paused_when_its_worker_is_killed(
     assert stack.cloud.fresh_creates() == {f"r{i}": 1 for i in range(6)}
 
 
-async def test_parallelism_raised_and_lowered_while_running(
+async def test_parallelism_raised_from_the_temporal_cli_and_lowered_while_running(
     client: Client, tmp_path: Path
 ) -> None:
     stack = independent(Stack(tmp_path, latency=0.3), 16)
@@ -199,7 +201,11 @@ async def test_parallelism_raised_and_lowered_while_running(
             client, "ApplyWorkflow", queue, stack.document(auto_approve=True, parallelism=1)
         )
         await progress_when(handle, lambda p: p.done >= 2, "two actions done")
-        await stacks.set_parallelism(stack.name, 4, by="ada")
+        out = await temporal_cli(
+            client, "workflow", "update", "execute", "--workflow-id", stack.workflow_id,
+            "--name", "parallelism", "--input", json.dumps({"parallelism": 4, "by": "ada"}),
+        )  # fmt: skip
+        assert "parallelism 4, by ada" in out
         await progress_when(
             handle, lambda p: p.done >= 6 and p.waiting >= 4, "six done, four waiting"
         )
@@ -399,3 +405,48 @@ async def test_a_destroy_is_paused_and_a_pause_before_the_walk_holds_its_start(
     [(_, paused_at)] = update_event_ids(history, "pause")
     [(resumed_at, _)] = update_event_ids(history, "resume")
     assert scheduled_between(history, paused_at, resumed_at) == []
+
+
+def lock_of(stack: Stack) -> dict[str, str] | None:
+    """The state store's lock of the stack, as `wfctl infra unlock` reads it."""
+    store = SqliteStateStore(stack.state["path"], stack.name)
+    try:
+        return store.lock_info()
+    finally:
+        store.close()
+
+
+@pytest.mark.soak
+async def test_a_paused_run_keeps_renewing_its_lock(client: Client, tmp_path: Path) -> None:
+    # lock_ttl cannot go below 60 s, and the run renews every third of it: the first renewal
+    # comes 20 s into the run, long after the pause.
+    stack = independent(Stack(tmp_path, latency=0.2), 3)
+    stacks = StackClient(client)
+    async with iac_worker(client) as queue:
+        handle = await start(
+            client,
+            "ApplyWorkflow",
+            queue,
+            stack.document(auto_approve=True, parallelism=1, lock_ttl=60),
+        )
+        await progress_when(handle, lambda p: p.done >= 1, "one action done")
+        await stacks.pause(stack.name, by="ada")
+        await progress_when(handle, lambda p: not p.running, "the running one ended")
+        before = lock_of(stack)
+        assert before is not None and before["owner"].startswith(f"{stack.workflow_id}@")
+        await asyncio.sleep(25)
+        after = lock_of(stack)
+        assert after is not None and after["owner"] == before["owner"]
+        assert after["expires_at"] > before["expires_at"]
+        # Another apply (any other owner) is refused the lock the paused run holds.
+        store = SqliteStateStore(stack.state["path"], stack.name)
+        try:
+            with pytest.raises(StateLockedError):
+                store.lock("stack:other@run", 60)
+        finally:
+            store.close()
+        paused = await handle.query("progress", result_type=Progress)
+        assert paused.paused is not None and paused.done < 3
+        await stacks.resume(stack.name, by="ada")
+        assert (await handle.result()).status == "applied"
+    assert lock_of(stack) is None

@@ -175,6 +175,51 @@ async def test_the_wait_for_a_decision_survives_a_worker_sigkill(
     assert stack.cloud.fresh_creates() == {"net": 1, "app": 1, "x1": 1, "x2": 1}
 
 
+# Each decision sent as the Temporal CLI sends it, to a run whose worker was killed while it
+# waited: what it answers, then how the run ends and what is left in the cloud.
+DECISIONS = {
+    "skip": ({"resource": "net", "by": "ada"}, "skipped net, by ada; skipped with it: app",
+             "failed", {"x1", "x2"}),
+    "abort": ({"rollback": True, "by": "ada"}, "aborting, by ada", "rolled_back", set()),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("decision", sorted(DECISIONS))
+async def test_skip_or_abort_rollback_from_the_temporal_cli_after_a_worker_sigkill(
+    client: Client, tmp_path: Path, decision: str
+) -> None:
+    argument, answer, status, left = DECISIONS[decision]
+    stack = branches(tmp_path)
+    address = client.service_client.config.target_host
+    queue = f"iac-operate-{uuid.uuid4()}"
+    worker = await asyncio.to_thread(spawn_worker, address, queue)
+    try:
+        handle: WorkflowHandle[Any, Any]
+        handle, _ = await started_waiting(client, queue, stack, heartbeat_timeout=1.5)
+        worker.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(worker.wait)
+        worker = await asyncio.to_thread(spawn_worker, address, queue)
+        progress = await progress_when(handle, waiting, "still waiting after the restart")
+        assert progress.failed == ["net"] and progress.done == 2
+        out = await temporal_cli(
+            client, "workflow", "update", "execute", "--workflow-id", stack.workflow_id,
+            "--name", decision, "--input", json.dumps(argument),
+        )  # fmt: skip
+        assert answer in out
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert result.status == status, result.errors
+    assert set(stack.cloud.live()) == left
+    if decision == "skip":
+        assert sorted(result.skipped) == ["app", "net"]
+    else:
+        assert result.reason == "aborted by ada"
+        assert sorted(result.rolled_back) == ["net", "x1", "x2"]
+    await replays(client, stack.workflow_id)
+
+
 async def test_wfctl_apply_shows_the_failure_and_the_commands_and_keeps_following(
     client: Client, tmp_path: Path
 ) -> None:

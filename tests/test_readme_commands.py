@@ -80,6 +80,8 @@ def test_the_readme_marks_the_walk_throughs_runnable() -> None:
                    "wfctl pipeline run order-intake", "wfctl pipeline run order-lookup",
                    "wfctl pipeline approve", "wfctl pipeline run release",
                    "wfctl pipeline run drift-watch", "wfctl infra apply -f examples/aws-stack",
+                   "wfctl infra pause operate-sandbox", "wfctl infra resume operate-sandbox",
+                   "wfctl infra skip operate-broken", "wfctl infra cancel operate-sandbox",
                    "wfctl serve", "wfctl codec-server",
                    "temporal workflow start --task-queue wfctl-iac", "wfctl infra state list",
                    "PipelineExecutor(client)", "executor.pending_approvals"):
