@@ -266,7 +266,8 @@ async def test_on_moto_a_failure_waits_then_abort_rolls_back(
     client: Client, tmp_path: Path, moto_endpoint: str
 ) -> None:
     doc = aws_document(tmp_path, moto_endpoint, [
-        {"name": "net", "type": "infra.vpc", "config": {"cidr": "10.61.0.0/16"}},
+        # A range no other test uses: the moto server is shared by the whole run.
+        {"name": "net", "type": "infra.vpc", "config": {"cidr": "10.213.0.0/16"}},
         # AWS takes VPCs of /16 to /28 only: refused, not retried.
         {"name": "big", "type": "infra.vpc", "config": {"cidr": "10.0.0.0/8"}},
         {"name": "fw", "type": "infra.firewall", "config": {"vpc_id": "${big.outputs.vpc_id}"}},
@@ -281,4 +282,4 @@ async def test_on_moto_a_failure_waits_then_abort_rolls_back(
     assert "net" in result.rolled_back
     ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=moto_endpoint)
     cidrs = {v["CidrBlock"] for v in ec2.describe_vpcs()["Vpcs"]}
-    assert "10.61.0.0/16" not in cidrs
+    assert "10.213.0.0/16" not in cidrs
