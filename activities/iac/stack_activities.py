@@ -16,8 +16,9 @@ from temporalio.exceptions import CancelledError
 
 from activities.iac import actions, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
-from activities.iac.errors import application_error
+from activities.iac.errors import application_error, count_cloud_error
 from activities.iac.heartbeat import heartbeating
+from interfaces.errors import ProviderError
 from interfaces.iac import ResourceState
 from workflows.iac.models import (
     ActionRequest,
@@ -42,7 +43,8 @@ from workflows.iac.models import (
 T = TypeVar("T")
 
 
-def _classified(doing: str, call: Callable[[], T]) -> T:
+def _classified(doing: str, call: Callable[[], T], provider: str = "") -> T:
+    """Run a driver or store call; `provider` (its type) labels the cloud error it raises."""
     try:
         return call()
     except Exception as error:
@@ -51,6 +53,8 @@ def _classified(doing: str, call: Callable[[], T]) -> T:
             # wrapped it (botocore: "HTTPClientError ... Cancelled"): it is the cancel, not a
             # cloud error, and the workflow reconciles what the call left.
             raise CancelledError(f"{doing}: cancelled") from error
+        if isinstance(error, ProviderError):
+            count_cloud_error(error, provider)
         converted = application_error(error, doing)
         if converted is None:
             raise
@@ -86,13 +90,18 @@ class IacActivities:
     @activity.defn
     def apply_action(self, request: ActionRequest) -> ActionResult:
         with heartbeating():
-            return _classified(request.summary(), lambda: actions.run_action(self.cache, request))
+            return _classified(
+                request.summary(),
+                lambda: actions.run_action(self.cache, request),
+                request.provider_type or request.provider,
+            )
 
     @activity.defn
     def reconcile_action(self, request: ActionRequest) -> Reconciled:
         return _classified(
             f"reconcile {request.type} {request.name}",
             lambda: reconcile.reconcile_action(self.cache, request),
+            request.provider_type or request.provider,
         )
 
     @activity.defn
