@@ -61,6 +61,20 @@ def _classified(doing: str, call: Callable[[], T], provider: str = "") -> T:
         raise converted from error
 
 
+def _provider_type(providers: Any) -> str:
+    """The provider type a stack-wide call reached, when the stack uses one kind; a cloud error
+    of a stack with several is labelled "mixed" (its message names the resource)."""
+    if not isinstance(providers, dict):
+        return ""
+    types = {
+        str(block.get("type", key)) if isinstance(block, dict) else str(key)
+        for key, block in providers.items()
+    }
+    if len(types) == 1:
+        return types.pop()
+    return "mixed" if types else ""
+
+
 class IacActivities:
     def __init__(self, client: Client | None = None) -> None:
         """`client` lets the lock activity free locks of runs that died without releasing."""
@@ -72,7 +86,9 @@ class IacActivities:
         stack = request.document.get("stack", "?")
         with heartbeating():
             return _classified(
-                f"plan stack {stack}", lambda: planning.plan_stack(self.cache, request)
+                f"plan stack {stack}",
+                lambda: planning.plan_stack(self.cache, request),
+                _provider_type(request.document.get("providers")),
             )
 
     @activity.defn
@@ -116,6 +132,7 @@ class IacActivities:
             return _classified(
                 f"check drift of {len(request.names)} resources",
                 lambda: inspection.check_drift(self.cache, request),
+                _provider_type(request.target.providers),
             )
 
     @activity.defn
@@ -124,6 +141,7 @@ class IacActivities:
             return _classified(
                 f"read status of {len(request.names)} resources",
                 lambda: inspection.live_status(self.cache, request),
+                _provider_type(request.target.providers),
             )
 
     @activity.defn
@@ -132,6 +150,7 @@ class IacActivities:
         return _classified(
             f"import {wanted.type} {wanted.name} ({wanted.id})",
             lambda: inspection.import_resource(self.cache, request),
+            _provider_type(request.target.providers),
         )
 
     @activity.defn
