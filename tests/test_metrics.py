@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     BUFFERED_METRIC_KIND_COUNTER,
+    BufferedMetricUpdate,
     MetricBuffer,
     Runtime,
     TelemetryConfig,
@@ -30,6 +32,7 @@ from activities.step_catalog import default_registry
 from engine.pipeline_config import parse_pipelines_text
 from tests.iac_wf_support import Stack, iac_worker, start
 from wfctl.client import PipelineExecutor
+from wfctl.telemetry import prometheus_runtime
 from worker import workflow_runner
 from workflows.pipeline import PipelineWorkflow
 
@@ -127,11 +130,11 @@ async def buffered_client(client: Client) -> tuple[Client, MetricBuffer]:
     return own, buffer
 
 
-def executions(buffer: MetricBuffer) -> list[tuple[str, str, str, int]]:
+def executions(updates: Sequence[BufferedMetricUpdate]) -> list[tuple[str, str, str, int]]:
     """(workflow_type, action, status, count) of every workflow_executions_total update."""
     return [
         (u.attributes["workflow_type"], u.attributes["action"], u.attributes["status"], u.value)
-        for u in buffer.retrieve_updates()
+        for u in updates
         if u.metric.name == "workflow_executions_total"
         and u.metric.kind == BUFFERED_METRIC_KIND_COUNTER
     ]
@@ -156,7 +159,13 @@ async def test_replays_do_not_count_twice(client: Client) -> None:
         handle = await PipelineExecutor(own, task_queue=queue).start_pipeline("metered-ok")
         await handle.result()
         assert (await handle.query(PipelineWorkflow.status)).completed_steps == ["a", "b", "c"]
-    assert executions(buffer) == [("PipelineWorkflow", "metered-ok", "completed", 1)]
+    updates = buffer.retrieve_updates()
+    assert executions(updates) == [("PipelineWorkflow", "metered-ok", "completed", 1)]
+    # Each step is timed once, though every task replayed the steps before it.
+    assert [
+        u.attributes["step_type"] for u in updates
+        if u.metric.name == "pipeline_step_duration_seconds"
+    ] == ["step.set", "step.sleep", "step.pipeline_output"]
 
 
 async def test_iac_runs_are_counted_by_action(client: Client, tmp_path: Path) -> None:
@@ -167,7 +176,69 @@ async def test_iac_runs_are_counted_by_action(client: Client, tmp_path: Path) ->
         await plan.result()
         applied = await start(own, "ApplyWorkflow", queue, stack.document(auto_approve=True))
         assert (await applied.result()).status == "applied"
-    assert executions(buffer) == [
+    assert executions(buffer.retrieve_updates()) == [
         ("PlanWorkflow", "plan", "completed", 1),
         ("ApplyWorkflow", "apply", "completed", 1),
     ]
+
+
+async def test_operator_metrics_of_an_apply_and_a_pipeline(
+    client: Client, tmp_path: Path
+) -> None:
+    """One apply (a resource that fails validation, one throttled once, one fine) and two
+    pipelines on workers whose runtime serves Prometheus: the scrape shows per-stack run time,
+    action counts by outcome, step times by type and cloud errors by provider and class."""
+    port = free_port()
+    own = await Client.connect(
+        client.service_client.config.target_host,
+        namespace=client.namespace,
+        data_converter=pydantic_data_converter,
+        runtime=prometheus_runtime(port),
+    )
+    stack = Stack(tmp_path).add("good").add("slow").add("bad")
+    stack.provider["fail"] = {"bad": "nope"}
+    stack.provider["throttle"] = {"slow": 1}  # one throttled attempt
+    registry = default_registry()
+    catalog = PipelineCatalog(parse_pipelines_text(PIPELINES, "<test>", registry))
+    pipelines = f"test-metrics-ops-{uuid.uuid4().hex[:8]}"
+    async with iac_worker(own) as queue, Worker(
+        own,
+        task_queue=pipelines,
+        workflows=[PipelineWorkflow],
+        activities=PipelineActivities(catalog, registry).all(),
+        workflow_runner=workflow_runner(),
+    ):
+        applied = await start(own, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await applied.result()).status == "failed"
+        executor = PipelineExecutor(own, task_queue=pipelines)
+        assert await executor.execute_pipeline("metered-ok") == {"x": 1}
+        with pytest.raises(WorkflowFailureError):
+            await executor.execute_pipeline("metered-bad")
+        text = await scrape(f"http://127.0.0.1:{port}/metrics", "pipeline_step_duration")
+
+    on_stack = {"stack": stack.name, "provider": "test", "resource_type": "test.thing"}
+    actions = "resource_actions_total"
+    assert sample(text, actions, action="create", outcome="succeeded", **on_stack) == 2
+    assert sample(text, actions, action="create", outcome="failed", **on_stack) == 1
+    assert sample(text, "resource_action_duration_seconds_count", action="create",
+                  **on_stack) == 3
+    run = {"stack": stack.name, "action": "apply", "status": "failed"}
+    assert sample(text, "stack_run_duration_seconds_count", **run) == 1
+    assert sample(text, "stack_run_duration_seconds_bucket", le="60", **run) == 1
+
+    errors = "cloud_call_errors_total"
+    assert sample(text, errors, provider="test", error_class="ValidationError",
+                  retryable="false", activity_type="apply_action") == 1
+    assert sample(text, errors, provider="test", error_class="Throttling",
+                  retryable="true", activity_type="apply_action") == 1
+
+    steps = "pipeline_step_duration_seconds_count"
+    ok = {"pipeline": "metered-ok", "status": "completed"}
+    for step_type in ("step.set", "step.sleep", "step.pipeline_output"):
+        assert sample(text, steps, step_type=step_type, **ok) == 1
+    slept = sample(text, "pipeline_step_duration_seconds_sum", step_type="step.sleep", **ok)
+    assert slept is not None and slept >= 0.01
+    assert sample(text, steps, pipeline="metered-bad", step_type="step.fail",
+                  status="failed") == 1
+    # No resource name is a label.
+    assert '"good"' not in text and '"bad"' not in text

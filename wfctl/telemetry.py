@@ -22,7 +22,7 @@ def prometheus_runtime(port: int, host: str = DEFAULT_HOST) -> Runtime:
             metrics=PrometheusConfig(
                 bind_address=f"{host}:{port}",
                 durations_as_seconds=True,
-                histogram_bucket_overrides={metrics.DURATION: metrics.DURATION_BUCKETS},
+                histogram_bucket_overrides=dict(metrics.HISTOGRAM_BUCKETS),
             ),
         )
     )

@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.steps.paths import lookup
     from engine.templates import TemplateEngine, TemplateError
     from interfaces import PipelineContext, StepResult
-    from workflows.metrics import recorded_run
+    from workflows.metrics import recorded_run, recorded_step
     from workflows.pipeline_approval import (
         ApprovalDecision,
         ApprovalOutcome,
@@ -296,7 +296,8 @@ class PipelineWorkflow:
                 index += 1
                 continue
             try:
-                result = await self._run_one(definition, step, scope)
+                with recorded_step(definition.name, step.type):
+                    result = await self._run_one(definition, step, scope)
             except StepFailed as failed:
                 index = self._recover(definition, step, failed, scope, positions)
                 continue
@@ -452,7 +453,8 @@ class PipelineWorkflow:
         scope.ctx.current.update({"_error": failed.reason, "_failed_step": failed.step.name})
         for step in reversed(definition.spec.compensation):
             try:
-                result = await self._run_one(definition, step, scope)
+                with recorded_step(definition.name, step.type):
+                    result = await self._run_one(definition, step, scope)
             except StepFailed as comp_failed:
                 # Keep undoing the rest: one failed undo must not strand the others.
                 workflow.logger.warning(

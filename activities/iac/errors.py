@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from interfaces.errors import ConfigError, ProviderError, StateLockedError
+
+CLOUD_ERRORS = "cloud_call_errors_total"
+# Codes are the cloud's own names ("ThrottlingException"), a bounded set; this bounds a driver
+# that puts something longer there.
+ERROR_CLASS_LIMIT = 64
 
 
 class StalePlanError(ConfigError):
@@ -32,3 +38,18 @@ def application_error(error: Exception, doing: str) -> ApplicationError | None:
     if isinstance(error, ConfigError):
         return ApplicationError(f"{doing}: {error}", type="ConfigError", non_retryable=True)
     return None
+
+
+def count_cloud_error(error: ProviderError, provider: str) -> None:
+    """cloud_call_errors_total{provider,error_class,retryable}: one per failed attempt, so
+    throttling retries show as the load they are. The activity meter adds namespace,
+    task_queue and activity_type (the operation) itself."""
+    error_class = (error.code or type(error).__name__)[:ERROR_CLASS_LIMIT]
+    activity.metric_meter().create_counter(CLOUD_ERRORS, "classified cloud call errors").add(
+        1,
+        {
+            "provider": provider or "unknown",
+            "error_class": error_class,
+            "retryable": "true" if error.retryable else "false",
+        },
+    )

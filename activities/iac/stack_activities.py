@@ -16,8 +16,9 @@ from temporalio.exceptions import CancelledError
 
 from activities.iac import actions, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
-from activities.iac.errors import application_error
+from activities.iac.errors import application_error, count_cloud_error
 from activities.iac.heartbeat import heartbeating
+from interfaces.errors import ProviderError
 from interfaces.iac import ResourceState
 from workflows.iac.models import (
     ActionRequest,
@@ -42,7 +43,8 @@ from workflows.iac.models import (
 T = TypeVar("T")
 
 
-def _classified(doing: str, call: Callable[[], T]) -> T:
+def _classified(doing: str, call: Callable[[], T], provider: str = "") -> T:
+    """Run a driver or store call; `provider` (its type) labels the cloud error it raises."""
     try:
         return call()
     except Exception as error:
@@ -51,10 +53,26 @@ def _classified(doing: str, call: Callable[[], T]) -> T:
             # wrapped it (botocore: "HTTPClientError ... Cancelled"): it is the cancel, not a
             # cloud error, and the workflow reconciles what the call left.
             raise CancelledError(f"{doing}: cancelled") from error
+        if isinstance(error, ProviderError):
+            count_cloud_error(error, provider)
         converted = application_error(error, doing)
         if converted is None:
             raise
         raise converted from error
+
+
+def _provider_type(providers: Any) -> str:
+    """The provider type a stack-wide call reached, when the stack uses one kind; a cloud error
+    of a stack with several is labelled "mixed" (its message names the resource)."""
+    if not isinstance(providers, dict):
+        return ""
+    types = {
+        str(block.get("type", key)) if isinstance(block, dict) else str(key)
+        for key, block in providers.items()
+    }
+    if len(types) == 1:
+        return types.pop()
+    return "mixed" if types else ""
 
 
 class IacActivities:
@@ -68,7 +86,9 @@ class IacActivities:
         stack = request.document.get("stack", "?")
         with heartbeating():
             return _classified(
-                f"plan stack {stack}", lambda: planning.plan_stack(self.cache, request)
+                f"plan stack {stack}",
+                lambda: planning.plan_stack(self.cache, request),
+                _provider_type(request.document.get("providers")),
             )
 
     @activity.defn
@@ -86,13 +106,18 @@ class IacActivities:
     @activity.defn
     def apply_action(self, request: ActionRequest) -> ActionResult:
         with heartbeating():
-            return _classified(request.summary(), lambda: actions.run_action(self.cache, request))
+            return _classified(
+                request.summary(),
+                lambda: actions.run_action(self.cache, request),
+                request.provider_type or request.provider,
+            )
 
     @activity.defn
     def reconcile_action(self, request: ActionRequest) -> Reconciled:
         return _classified(
             f"reconcile {request.type} {request.name}",
             lambda: reconcile.reconcile_action(self.cache, request),
+            request.provider_type or request.provider,
         )
 
     @activity.defn
@@ -107,6 +132,7 @@ class IacActivities:
             return _classified(
                 f"check drift of {len(request.names)} resources",
                 lambda: inspection.check_drift(self.cache, request),
+                _provider_type(request.target.providers),
             )
 
     @activity.defn
@@ -115,6 +141,7 @@ class IacActivities:
             return _classified(
                 f"read status of {len(request.names)} resources",
                 lambda: inspection.live_status(self.cache, request),
+                _provider_type(request.target.providers),
             )
 
     @activity.defn
@@ -123,6 +150,7 @@ class IacActivities:
         return _classified(
             f"import {wanted.type} {wanted.name} ({wanted.id})",
             lambda: inspection.import_resource(self.cache, request),
+            _provider_type(request.target.providers),
         )
 
     @activity.defn

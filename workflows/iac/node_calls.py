@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         StackRunInput,
         StackTarget,
     )
+    from workflows.metrics import recorded_action
 
 
 def _target(target: StackTarget, node: PlanNode) -> StackTarget:
@@ -45,19 +46,22 @@ async def run_action(
         part=node.part,
         pending_only=node.pending_only,
     )
-    return await workflow.execute_activity(
-        "apply_action",
-        action,
-        result_type=ActionResult,
-        start_to_close_timeout=timedelta(seconds=request.action_timeout),
-        heartbeat_timeout=timedelta(seconds=heartbeat),
-        retry_policy=ACTION_RETRY,
-        summary=action.summary(),
-        # A cancelled action is reconciled once it has really stopped, not before.
-        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-        if clean_cancel
-        else ActivityCancellationType.TRY_CANCEL,
-    )
+    # Counted by outcome and timed in the workflow, once per action however often it retries.
+    with recorded_action(request.stack, node.provider_type or node.provider, node.type,
+                         node.action):
+        return await workflow.execute_activity(
+            "apply_action",
+            action,
+            result_type=ActionResult,
+            start_to_close_timeout=timedelta(seconds=request.action_timeout),
+            heartbeat_timeout=timedelta(seconds=heartbeat),
+            retry_policy=ACTION_RETRY,
+            summary=action.summary(),
+            # A cancelled action is reconciled once it has really stopped, not before.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+            if clean_cancel
+            else ActivityCancellationType.TRY_CANCEL,
+        )
 
 
 async def reconcile_action(request: StackRunInput, node: PlanNode) -> None:
