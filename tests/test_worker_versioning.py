@@ -1,0 +1,130 @@
+"""Safe upgrades: a run started on worker version A finishes on A after B becomes current.
+
+Version B serves a PipelineWorkflow whose commands differ from A's entirely: were the
+waiting run handed to B, its replay would fail with a nondeterminism error instead of
+completing. Deployments are set with the real `temporal worker deployment` commands the
+README documents. Each test uses its own task queue and deployment name, so the shared
+server's other task queues stay unversioned."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.common import VersioningBehavior
+from temporalio.worker import Worker
+
+from activities.pipeline_catalog import PipelineCatalog
+from activities.step_catalog import default_registry
+from engine.pipeline_config import parse_pipelines_text
+from tests.versioning_next_workflow import ChangedPipelineWorkflow
+from wfctl.client import PipelineExecutor
+from wfctl.dev import temporal_binary
+from wfctl.input_guard import guarded_worker
+from wfctl.versioning import deployment_config, server_supports_versioning
+from worker import pipeline_worker, workflow_runner
+
+PIPELINES = """
+pipelines:
+  release:
+    steps:
+      - name: approve
+        type: step.wait_for_approval
+        config: {message: "ship?"}
+      - name: done
+        type: step.set
+        config: {values: {shipped: "yes"}}
+"""
+
+
+def deployment_cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [temporal_binary(), "worker", "deployment", *args, "--address", address, "--yes"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+async def set_current(address: str, deployment: str, build_id: str) -> None:
+    """The version becomes current once the server has seen its pollers."""
+    for _ in range(100):
+        done = deployment_cli(
+            address, "set-current-version", "--deployment-name", deployment, "--build-id", build_id
+        )
+        if done.returncode == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"set-current-version {build_id}: {done.stderr.strip()}")
+
+
+async def completing_build_id(client: Client, workflow_id: str) -> str:
+    """The build id of the worker that completed the run's last workflow task."""
+    build_ids = [
+        event.workflow_task_completed_event_attributes.deployment_version.build_id
+        async for event in client.get_workflow_handle(workflow_id).fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    ]
+    return build_ids[-1]
+
+
+@asynccontextmanager
+async def version_b(client: Client, task_queue: str, deployment: str) -> AsyncIterator[Worker]:
+    async with guarded_worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ChangedPipelineWorkflow],
+        workflow_runner=workflow_runner(),
+        deployment_config=deployment_config(deployment, "B"),
+    ) as worker:
+        yield worker
+
+
+async def waiting_for_approval(executor: PipelineExecutor, workflow_id: str) -> None:
+    for _ in range(200):
+        try:
+            if await executor.pending_approvals(workflow_id):
+                return
+        except Exception:  # no worker has the run yet
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id} never waited for an approval")
+
+
+async def test_running_pipeline_finishes_on_its_version_while_new_runs_go_to_the_next(
+    client: Client,
+) -> None:
+    reason = await server_supports_versioning(client)
+    if reason is not None:
+        pytest.skip(f"the dev server has no worker deployments: {reason}")
+    address = client.service_client.config.target_host
+    suffix = uuid.uuid4().hex[:8]
+    task_queue, deployment = f"test-versioning-{suffix}", f"wfctl-test-{suffix}"
+    registry = default_registry()
+    catalog = PipelineCatalog(parse_pipelines_text(PIPELINES, "<test>", registry))
+    executor = PipelineExecutor(client, task_queue=task_queue)
+
+    a = deployment_config(deployment, "A")
+    async with pipeline_worker(client, catalog, registry, task_queue, deployment=a):
+        await set_current(address, deployment, "A")
+        old = await executor.start_pipeline("release", run="old")
+        await waiting_for_approval(executor, old.id)
+
+        async with version_b(client, task_queue, deployment):
+            await set_current(address, deployment, "B")
+            new = await executor.start_pipeline("release", run="new")
+            assert await new.result() == {"served_by": "B"}
+
+            await executor.approve(old.id, "ada")
+            result = await old.result()
+            assert result["shipped"] == "yes"
+
+    assert await completing_build_id(client, old.id) == "A"
+    assert await completing_build_id(client, new.id) == "B"
+    info = (await old.describe()).raw_description.workflow_execution_info.versioning_info
+    assert info.behavior == VersioningBehavior.PINNED.value
+    assert info.deployment_version.build_id == "A"
