@@ -9,15 +9,19 @@ server's other task queues stay unversioned."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.pipeline_catalog import PipelineCatalog
@@ -25,10 +29,12 @@ from activities.step_catalog import default_registry
 from engine.pipeline_config import parse_pipelines_text
 from tests.versioning_next_workflow import ChangedPipelineWorkflow
 from wfctl.client import PipelineExecutor
+from wfctl.connection import ConnectionSettings
 from wfctl.dev import temporal_binary
 from wfctl.input_guard import guarded_worker
 from wfctl.versioning import deployment_config, server_supports_versioning
-from worker import pipeline_worker, workflow_runner
+from worker import pipeline_worker, serve, workflow_runner
+from workflows import search_attributes
 
 PIPELINES = """
 pipelines:
@@ -128,3 +134,41 @@ async def test_running_pipeline_finishes_on_its_version_while_new_runs_go_to_the
     info = (await old.describe()).raw_description.workflow_execution_info.versioning_info
     assert info.behavior == VersioningBehavior.PINNED.value
     assert info.deployment_version.build_id == "A"
+
+
+async def test_worker_without_server_deployments_says_so_once_and_runs_unversioned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server with worker deployments switched off, as an older or locked-down one is."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_binary(),
+        search_attributes=search_attributes.ALL,
+        dev_server_extra_args=[
+            "--dynamic-config-value", "system.enableDeploymentVersions=false",
+        ],
+    )  # fmt: skip
+    try:
+        address = env.client.service_client.config.target_host
+        (tmp_path / "release.yaml").write_text(PIPELINES)
+        settings = ConnectionSettings.from_env(address=address, namespace="default")
+        stop = asyncio.Event()
+        caplog.set_level(logging.INFO, logger="wfctl.worker")
+        serving = asyncio.create_task(
+            serve(settings, str(tmp_path), stop, with_iac=False, reload_interval=0,
+                  deployment_name="wfctl", build_id="A")
+        )  # fmt: skip
+        executor = PipelineExecutor(env.client)
+        run = await executor.start_pipeline("release", run="unversioned")
+        await waiting_for_approval(executor, run.id)
+        await executor.approve(run.id, "ada")
+        assert (await run.result())["shipped"] == "yes"
+        stop.set()
+        await serving
+    finally:
+        await env.shutdown()
+    warnings = [r.getMessage() for r in caplog.records if "versioning is off" in r.getMessage()]
+    assert warnings == [
+        "worker versioning is off: the server has no worker deployments (Worker Deployment "
+        "Versions are disabled on this namespace.); running unversioned"
+    ]
