@@ -1,10 +1,10 @@
-"""Safe upgrades: a run started on worker version A finishes on A after B becomes current.
+"""Safe upgrades: runs started on worker version A finish on A after B becomes current.
 
-Version B serves a PipelineWorkflow whose commands differ from A's entirely: were the
-waiting run handed to B, its replay would fail with a nondeterminism error instead of
-completing. Deployments are set with the real `temporal worker deployment` commands the
-README documents. Each test uses its own task queue and deployment name, so the shared
-server's other task queues stay unversioned."""
+Version B serves a PipelineWorkflow and an ApplyWorkflow whose commands differ from A's
+entirely: were a waiting run handed to B, its replay would fail with a nondeterminism error
+instead of completing. Deployments are set with the real `temporal worker deployment`
+commands the README documents. Each test uses its own task queues and deployment name, so
+the shared server's other task queues stay unversioned."""
 
 from __future__ import annotations
 
@@ -15,25 +15,27 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import VersioningBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
+import tests.iac_test_provider  # noqa: F401  (registers the "test" provider type)
 from activities.pipeline_catalog import PipelineCatalog
 from activities.step_catalog import default_registry
 from engine.pipeline_config import parse_pipelines_text
-from tests.versioning_next_workflow import ChangedPipelineWorkflow
+from tests.iac_wf_support import Stack, wait_for_phase, wait_for_plan
+from tests.versioning_next_workflow import ChangedApplyWorkflow, ChangedPipelineWorkflow
 from wfctl.client import PipelineExecutor
 from wfctl.connection import ConnectionSettings
 from wfctl.dev import temporal_binary
 from wfctl.input_guard import guarded_worker
 from wfctl.versioning import deployment_config, server_supports_versioning
-from worker import pipeline_worker, serve, workflow_runner
+from worker import iac_worker, pipeline_worker, serve, workflow_runner
 from workflows import search_attributes
 
 PIPELINES = """
@@ -79,15 +81,29 @@ async def completing_build_id(client: Client, workflow_id: str) -> str:
 
 
 @asynccontextmanager
-async def version_b(client: Client, task_queue: str, deployment: str) -> AsyncIterator[Worker]:
-    async with guarded_worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ChangedPipelineWorkflow],
-        workflow_runner=workflow_runner(),
-        deployment_config=deployment_config(deployment, "B"),
-    ) as worker:
-        yield worker
+async def version_b(
+    client: Client, task_queue: str, iac_task_queue: str, deployment: str
+) -> AsyncIterator[None]:
+    """Both queues, as a real worker: a version becomes current only once all of its
+    deployment's task queues are polled."""
+    b = deployment_config(deployment, "B")
+    pipelines = guarded_worker(
+        client, task_queue=task_queue, workflows=[ChangedPipelineWorkflow],
+        workflow_runner=workflow_runner(), deployment_config=b,
+    )  # fmt: skip
+    stacks = guarded_worker(
+        client, task_queue=iac_task_queue, workflows=[ChangedApplyWorkflow],
+        workflow_runner=workflow_runner(), deployment_config=b,
+    )  # fmt: skip
+    async with pipelines, stacks:
+        yield
+
+
+async def start_apply(client: Client, queue: str, stack: Stack) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        "ApplyWorkflow", stack.document(), id=stack.workflow_id, task_queue=queue,
+        result_type=dict,
+    )  # fmt: skip
 
 
 async def waiting_for_approval(executor: PipelineExecutor, workflow_id: str) -> None:
@@ -101,37 +117,50 @@ async def waiting_for_approval(executor: PipelineExecutor, workflow_id: str) -> 
     raise AssertionError(f"{workflow_id} never waited for an approval")
 
 
-async def test_running_pipeline_finishes_on_its_version_while_new_runs_go_to_the_next(
-    client: Client,
+async def test_running_pipeline_and_apply_finish_on_their_version_while_new_runs_go_to_the_next(
+    client: Client, tmp_path: Path
 ) -> None:
     reason = await server_supports_versioning(client)
     if reason is not None:
         pytest.skip(f"the dev server has no worker deployments: {reason}")
     address = client.service_client.config.target_host
     suffix = uuid.uuid4().hex[:8]
-    task_queue, deployment = f"test-versioning-{suffix}", f"wfctl-test-{suffix}"
+    task_queue, iac_queue = f"test-versioning-{suffix}", f"test-versioning-iac-{suffix}"
+    deployment = f"wfctl-test-{suffix}"
     registry = default_registry()
     catalog = PipelineCatalog(parse_pipelines_text(PIPELINES, "<test>", registry))
     executor = PipelineExecutor(client, task_queue=task_queue)
+    old_stack = Stack(tmp_path).add("db")
+    new_stack = Stack(tmp_path).add("db")
 
     a = deployment_config(deployment, "A")
-    async with pipeline_worker(client, catalog, registry, task_queue, deployment=a):
+    async with (
+        pipeline_worker(client, catalog, registry, task_queue, iac_queue, deployment=a),
+        iac_worker(client, iac_queue, deployment=a),
+    ):
         await set_current(address, deployment, "A")
         old = await executor.start_pipeline("release", run="old")
+        old_apply = await start_apply(client, iac_queue, old_stack)
         await waiting_for_approval(executor, old.id)
+        await wait_for_phase(old_apply, "approval")
+        plan = await wait_for_plan(old_apply)
 
-        async with version_b(client, task_queue, deployment):
+        async with version_b(client, task_queue, iac_queue, deployment):
             await set_current(address, deployment, "B")
             new = await executor.start_pipeline("release", run="new")
+            new_apply = await start_apply(client, iac_queue, new_stack)
             assert await new.result() == {"served_by": "B"}
+            assert await new_apply.result() == {"served_by": "B"}
 
             await executor.approve(old.id, "ada")
-            result = await old.result()
-            assert result["shipped"] == "yes"
+            assert (await old.result())["shipped"] == "yes"
+            await old_apply.execute_update("approve", plan.plan_id)
+            assert (await old_apply.result())["status"] == "applied"
 
-    assert await completing_build_id(client, old.id) == "A"
-    assert await completing_build_id(client, new.id) == "B"
-    info = (await old.describe()).raw_description.workflow_execution_info.versioning_info
+    assert set(old_stack.cloud.live()) == {"db"} and not new_stack.cloud.live()
+    for run, build_id in ((old, "A"), (old_apply, "A"), (new, "B"), (new_apply, "B")):
+        assert await completing_build_id(client, run.id) == build_id, run.id
+    info = (await old_apply.describe()).raw_description.workflow_execution_info.versioning_info
     assert info.behavior == VersioningBehavior.PINNED.value
     assert info.deployment_version.build_id == "A"
 

@@ -1,6 +1,7 @@
-"""Version B of PipelineWorkflow for tests/test_worker_versioning.py: the same workflow type,
-a different command sequence (a timer, no steps). Its own module, importing only temporalio,
-because the workflow sandbox re-imports the module a workflow class is defined in."""
+"""Version B of PipelineWorkflow and ApplyWorkflow for tests/test_worker_versioning.py: the
+same workflow types, a different command sequence (a timer, no steps, no actions). Its own
+module, importing only temporalio, because the workflow sandbox re-imports the module a
+workflow class is defined in."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from temporalio.common import RawValue
 
 @workflow.defn(name="PipelineWorkflow")
 class ChangedPipelineWorkflow:
+    @workflow.run
+    async def run(self, input: RawValue) -> dict[str, Any]:
+        await workflow.sleep(0.01)
+        return {"served_by": "B"}
+
+
+@workflow.defn(name="ApplyWorkflow")
+class ChangedApplyWorkflow:
     @workflow.run
     async def run(self, input: RawValue) -> dict[str, Any]:
         await workflow.sleep(0.01)
