@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,14 @@ from wfctl.client import PipelineExecutor
 from wfctl.connection import ConnectionSettings
 from wfctl.dev import temporal_binary
 from wfctl.input_guard import guarded_worker
-from wfctl.versioning import deployment_config, server_supports_versioning
-from worker import iac_worker, pipeline_worker, serve, workflow_runner
+from wfctl.versioning import (
+    WORKFLOW_CODE,
+    code_hash,
+    default_build_id,
+    deployment_config,
+    server_supports_versioning,
+)
+from worker import iac_worker, parse_args, pipeline_worker, serve, workflow_runner
 from workflows import search_attributes
 
 PIPELINES = """
@@ -201,3 +208,19 @@ async def test_worker_without_server_deployments_says_so_once_and_runs_unversion
         "worker versioning is off: the server has no worker deployments (Worker Deployment "
         "Versions are disabled on this namespace.); running unversioned"
     ]
+
+
+def test_build_id_is_the_package_version_and_changes_with_the_workflow_code(
+    tmp_path: Path,
+) -> None:
+    for folder in WORKFLOW_CODE:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.py").write_text("x = 1\n")
+    before = code_hash(tmp_path)
+    assert code_hash(tmp_path) == before
+    (tmp_path / "engine" / "a.py").write_text("x = 2\n")
+    assert code_hash(tmp_path) != before
+    assert default_build_id() == f"{metadata.version('wfctl')}-{code_hash()}"
+    args = parse_args(["--versioning", "--deployment-name", "shop", "--build-id", "2.0"])
+    assert (args.versioning, args.deployment_name, args.build_id) == (True, "shop", "2.0")
+    assert parse_args([]).versioning is False
