@@ -218,8 +218,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--versioning", action="store_true",
                         help="run as a worker deployment version, workflows pinned (where the "
                         "server has worker deployments)")
-    parser.add_argument("--deployment-name", default=DEFAULT_DEPLOYMENT,
-                        help="the worker deployment this worker is a version of")
+    parser.add_argument("--deployment-name",
+                        help=f"the worker deployment this worker is a version of (default "
+                        f"{DEFAULT_DEPLOYMENT})")
     parser.add_argument("--build-id",
                         help="this worker's version (default: package version + workflow code "
                         "hash)")
@@ -229,6 +230,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.versioning and (args.deployment_name or args.build_id):
+        print("worker: --deployment-name and --build-id need --versioning", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, credentials and query strings included.
     install_log_redaction()
@@ -271,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, args.config, stop, with_iac=not args.no_iac, task_queue=args.task_queue,
             sync_schedules=args.sync_schedules, reload_interval=args.reload_interval,
             sticky_timeout=args.sticky_timeout,
-            deployment_name=args.deployment_name if args.versioning else None,
+            deployment_name=(args.deployment_name or DEFAULT_DEPLOYMENT) if args.versioning
+            else None,
             build_id=args.build_id,
         )
 

@@ -43,6 +43,7 @@ from wfctl.versioning import (
     server_supports_versioning,
 )
 from worker import iac_worker, parse_args, pipeline_worker, serve, workflow_runner
+from worker import main as worker_main
 from workflows import search_attributes
 
 PIPELINES = """
@@ -224,3 +225,8 @@ def test_build_id_is_the_package_version_and_changes_with_the_workflow_code(
     args = parse_args(["--versioning", "--deployment-name", "shop", "--build-id", "2.0"])
     assert (args.versioning, args.deployment_name, args.build_id) == (True, "shop", "2.0")
     assert parse_args([]).versioning is False
+
+
+def test_a_build_id_without_versioning_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert worker_main(["--build-id", "2.0"]) == 2
+    assert capsys.readouterr().err == "worker: --deployment-name and --build-id need --versioning\n"
