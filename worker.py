@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.iac import iac_activities
@@ -40,6 +40,7 @@ from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
+from wfctl.versioning import DEFAULT_DEPLOYMENT, default_build_id, versioned_config
 from wfctl.worker_logging import FailureLogInterceptor, install_worker_logging
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
@@ -72,8 +73,10 @@ def pipeline_worker(
     task_queue: str = task_queues.PIPELINES,
     iac_task_queue: str = task_queues.IAC,
     sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
-    """`iac_task_queue`: where the pipelines' IaC steps run their stack workflows."""
+    """`iac_task_queue`: where the pipelines' IaC steps run their stack workflows;
+    `deployment`: the worker deployment version it polls as (None: unversioned)."""
     activities = PipelineActivities(catalog, registry)
     iac_steps = IacStepActivities(iac_task_queue)
     return guarded_worker(
@@ -85,6 +88,7 @@ def pipeline_worker(
         max_concurrent_activities=100,
         interceptors=[FailureLogInterceptor()],
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
+        deployment_config=deployment,
     )
 
 
@@ -92,6 +96,7 @@ def iac_worker(
     client: Client,
     task_queue: str = task_queues.IAC,
     sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     """Plan/apply/destroy/drift/import/status of stacks; providers load from the registry."""
     load_provider_modules()
@@ -109,6 +114,7 @@ def iac_worker(
         workflow_runner=workflow_runner(),
         interceptors=[FailureLogInterceptor()],
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
+        deployment_config=deployment,
     )
 
 
@@ -122,15 +128,21 @@ async def serve(
     sync_schedules: bool = False,
     reload_interval: float = 2.0,
     sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
+    deployment_name: str | None = None,
+    build_id: str | None = None,
 ) -> None:
     """Run until `stop` is set. Raises ConfigError or TemporalUnreachable before serving anything.
 
     With `reload_interval` > 0 the config is watched: new runs use a valid new version, an
     invalid one is logged and ignored. With `sync_schedules` the pipelines' schedule triggers
-    are made to match the config at start and after every reload."""
+    are made to match the config at start and after every reload. With `deployment_name`
+    both workers poll as version `build_id` of that worker deployment, workflows pinned."""
     registry = default_registry()
     catalog = PipelineCatalog.load(config, registry)
     client = await connect(settings, worker=True)
+    deployment = None
+    if deployment_name is not None:
+        deployment = await versioned_config(client, deployment_name, build_id or default_build_id())
 
     async def schedules_follow(definitions: dict[str, PipelineDefinition]) -> None:
         from wfctl.schedules import sync_schedules as sync
@@ -150,10 +162,13 @@ async def serve(
         catalog, registry, config, on_reload=schedules_follow if sync_schedules else None
     )
     workers = [
-        pipeline_worker(client, catalog, registry, task_queue, sticky_timeout=sticky_timeout)
+        pipeline_worker(
+            client, catalog, registry, task_queue, sticky_timeout=sticky_timeout,
+            deployment=deployment,
+        )
     ]
     if with_iac:
-        workers.append(iac_worker(client, sticky_timeout=sticky_timeout))
+        workers.append(iac_worker(client, sticky_timeout=sticky_timeout, deployment=deployment))
     log.info(
         "worker on %s (namespace %s) serving %d pipelines from %s: %s",
         settings.address,
@@ -198,12 +213,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sticky-timeout", type=float, default=DEFAULT_STICKY_TIMEOUT,
                         help="seconds a run waits for the worker that ran it last before "
                         "another worker takes it (after a crash)")
+    # Opt-in: a versioned worker gets no tasks until an operator makes its version current
+    # (README "Upgrading workers"), which would leave `make run` and a first deploy idle.
+    parser.add_argument("--versioning", action="store_true",
+                        help="run as a worker deployment version, workflows pinned (where the "
+                        "server has worker deployments)")
+    parser.add_argument("--deployment-name",
+                        help=f"the worker deployment this worker is a version of (default "
+                        f"{DEFAULT_DEPLOYMENT})")
+    parser.add_argument("--build-id",
+                        help="this worker's version (default: package version + workflow code "
+                        "hash)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.versioning and (args.deployment_name or args.build_id):
+        print("worker: --deployment-name and --build-id need --versioning", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, credentials and query strings included.
     install_log_redaction()
@@ -246,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, args.config, stop, with_iac=not args.no_iac, task_queue=args.task_queue,
             sync_schedules=args.sync_schedules, reload_interval=args.reload_interval,
             sticky_timeout=args.sticky_timeout,
+            deployment_name=(args.deployment_name or DEFAULT_DEPLOYMENT) if args.versioning
+            else None,
+            build_id=args.build_id,
         )
 
     try:
