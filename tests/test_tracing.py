@@ -5,6 +5,9 @@ workflows, each step and resource action, down to the SDKs' HTTP calls; no secre
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,34 @@ def test_no_tracing_without_the_otel_variables() -> None:
     assert not tracing_configured({"OTEL_TRACES_EXPORTER": "none"})
     assert tracing_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     assert tracing_interceptors() == []
+
+
+def untraced_env(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, **extra}
+
+
+def test_without_the_otel_variables_nothing_of_tracing_is_imported() -> None:
+    # opentelemetry-api itself comes in with other dependencies; the SDK, exporters,
+    # instrumentations and Temporal's interceptor are what tracing would add.
+    code = ("import sys, worker, wfctl.cli, wfctl.client, wfctl.serve; "
+            "print(sorted(m for m in sys.modules if m.startswith(("
+            "'opentelemetry.sdk', 'opentelemetry.exporter', 'opentelemetry.instrumentation', "
+            "'temporalio.contrib.opentelemetry'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=untraced_env(), timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_worker_refuses_an_unknown_otlp_protocol_in_one_line() -> None:
+    env = untraced_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+                       OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon")
+    done = subprocess.run([sys.executable, "worker.py", "--config", "examples"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "worker: cannot trace: OTEL_EXPORTER_OTLP_PROTOCOL='carrier-pigeon': use grpc or "
+        "http/protobuf"
+    ]
 
 
 async def test_a_traced_pipeline_is_one_trace_down_to_the_sdk_http_calls(
