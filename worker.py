@@ -40,7 +40,7 @@ from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
-from wfctl.tracing import install_tracing, tracing_configured, tracing_target
+from wfctl.tracing import flush_tracing, install_tracing, tracing_configured, tracing_target
 from wfctl.worker_logging import FailureLogInterceptor, install_worker_logging
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
@@ -269,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EncryptionKeyError as exc:
         print(f"worker: encryption keys: {exc}", file=sys.stderr)
         return 2
+    finally:
+        flush_tracing()
     return 0
 
 

@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from tests.pipeline_harness import running_pipelines
 from tests.test_pipeline_iac_moto import AwsStack
 from wfctl.connection import ConnectionSettings, connect
 from wfctl.tracing import (
+    StepAttributes,
+    flush_tracing,
     install_tracing,
     tracing_configured,
     tracing_interceptors,
@@ -104,6 +108,52 @@ def test_the_worker_refuses_an_unknown_otlp_protocol_in_one_line() -> None:
         "worker: cannot trace: OTEL_EXPORTER_OTLP_PROTOCOL='carrier-pigeon': use grpc or "
         "http/protobuf"
     ]
+
+
+class _OtlpReceiver(ThreadingHTTPServer):
+    """An OTLP/HTTP endpoint on loopback that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.posts.append((self.path, body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_the_otel_variables_send_spans_over_otlp_http_with_the_service_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver = _OtlpReceiver()
+    threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.server_port}")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "wfctl-traced-test")
+    try:
+        assert tracing_configured()
+        [tracer, attributes] = tracing_interceptors()
+        assert isinstance(attributes, StepAttributes)
+        with tracer.tracer.start_as_current_span("probe"):
+            pass
+        flush_tracing()
+    finally:
+        uninstall_tracing()
+        receiver.shutdown()
+        receiver.server_close()
+    [(path, body)] = receiver.posts
+    assert path == "/v1/traces"
+    assert b"wfctl-traced-test" in body and b"probe" in body
 
 
 async def test_a_traced_pipeline_is_one_trace_down_to_the_sdk_http_calls(

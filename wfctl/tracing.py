@@ -74,6 +74,13 @@ def tracing_target() -> str:
     return f"{exporter} ({protocol}) at {where} as service {service}"
 
 
+def flush_tracing() -> None:
+    """Export the spans still buffered; for processes that end without running atexit
+    handlers (the worker ends with os._exit)."""
+    if _provider is not None:
+        _provider.force_flush(timeout_millis=5000)  # a collector that is down delays no exit long
+
+
 def uninstall_tracing() -> None:
     """Stop tracing new clients and SDK calls (tests that install a provider end with it)."""
     global _provider
@@ -112,8 +119,19 @@ def _provider_from_env() -> TracerProvider:
 
     service = os.environ.get(SERVICE_ENV) or DEFAULT_SERVICE
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
-    provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
+    provider.add_span_processor(BatchSpanProcessor(_exporter()))
     return provider
+
+
+def _exporter() -> Any:
+    exporter = os.environ.get(EXPORTER_ENV, "").strip().lower() or "otlp"
+    if exporter == "console":  # spans as JSON on stdout: a look without a collector
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if exporter != "otlp":
+        raise ValueError(f"{EXPORTER_ENV}={exporter!r}: use otlp, console or none")
+    return _otlp_exporter()
 
 
 def _otlp_exporter() -> Any:
