@@ -40,7 +40,13 @@ from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
-from wfctl.tracing import flush_tracing, install_tracing, tracing_configured, tracing_target
+from wfctl.tracing import (
+    TracingConfigError,
+    flush_tracing,
+    install_tracing,
+    tracing_configured,
+    tracing_target,
+)
 from wfctl.worker_logging import FailureLogInterceptor, install_worker_logging
 from workflows import task_queues
 from workflows.iac import IAC_WORKFLOWS
@@ -242,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Here rather than at the first connect, so that a bad OTEL_* setting is one line.
         try:
             install_tracing()
-        except (ValueError, ImportError) as exc:
+        except TracingConfigError as exc:
             print(f"worker: cannot trace: {exc}", file=sys.stderr)
             return 2
         log.info("tracing to %s", tracing_target())

@@ -110,6 +110,16 @@ def test_the_worker_refuses_an_unknown_otlp_protocol_in_one_line() -> None:
     ]
 
 
+def test_wfctl_refuses_an_unknown_traces_exporter_in_one_line() -> None:
+    wfctl = str(Path(sys.executable).with_name("wfctl"))
+    done = subprocess.run([wfctl, "pipeline", "list"], capture_output=True, text=True,
+                          env=untraced_env(OTEL_TRACES_EXPORTER="zipkin"), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "cannot trace: OTEL_TRACES_EXPORTER='zipkin': use otlp, console or none"
+    ]
+
+
 class _OtlpReceiver(ThreadingHTTPServer):
     """An OTLP/HTTP endpoint on loopback that keeps what it is sent."""
 

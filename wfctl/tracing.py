@@ -42,6 +42,10 @@ URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
 _provider: TracerProvider | None = None
 
 
+class TracingConfigError(ValueError):
+    """The OTEL_* variables ask for tracing that cannot be set up; str() is one line."""
+
+
 def tracing_configured(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     exporter = env.get(EXPORTER_ENV, "").strip().lower()
@@ -52,13 +56,22 @@ def tracing_configured(env: Mapping[str, str] | None = None) -> bool:
 
 def install_tracing(provider: TracerProvider | None = None) -> TracerProvider:
     """Trace with `provider` (tests pass one with an in-memory exporter), or with an OTLP
-    exporter built from the OTEL_* variables. Idempotent; the SDK HTTP instrumentations are
+    exporter built from the OTEL_* variables (TracingConfigError when they cannot be
+    followed). Idempotent; the SDK HTTP instrumentations are
     installed once per process, on the first provider."""
     global _provider
     if _provider is not None and (provider is None or provider is _provider):
         return _provider
     first = _provider is None
-    _provider = provider or _provider_from_env()
+    if provider is None:
+        try:
+            provider = _provider_from_env()
+        except ImportError as exc:
+            raise TracingConfigError(
+                f"{exc.name or exc} is not installed; tracing needs the tracing extra "
+                "(pip install 'wfctl[tracing]'), or unset the OTEL_* variables"
+            ) from None
+    _provider = provider
     if first:
         _instrument_http(_provider)
     return _provider
@@ -130,7 +143,7 @@ def _exporter() -> Any:
 
         return ConsoleSpanExporter()
     if exporter != "otlp":
-        raise ValueError(f"{EXPORTER_ENV}={exporter!r}: use otlp, console or none")
+        raise TracingConfigError(f"{EXPORTER_ENV}={exporter!r}: use otlp, console or none")
     return _otlp_exporter()
 
 
@@ -145,7 +158,7 @@ def _otlp_exporter() -> Any:
             OTLPSpanExporter,
         )
     else:
-        raise ValueError(f"{PROTOCOL_ENV}={protocol!r}: use grpc or http/protobuf")
+        raise TracingConfigError(f"{PROTOCOL_ENV}={protocol!r}: use grpc or http/protobuf")
     return OTLPSpanExporter()
 
 
