@@ -29,6 +29,7 @@ from wfctl.tracing import (
     StepAttributes,
     flush_tracing,
     install_tracing,
+    run_attributes,
     tracing_configured,
     tracing_interceptors,
     uninstall_tracing,
@@ -80,6 +81,15 @@ def test_no_tracing_without_the_otel_variables() -> None:
     assert not tracing_configured({"OTEL_TRACES_EXPORTER": "none"})
     assert tracing_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     assert tracing_interceptors() == []
+
+
+def test_a_run_span_says_which_pipeline_or_stack_and_phase() -> None:
+    assert run_attributes("PipelineWorkflow", "pipeline:release:20260101") == {
+        "wfctl.workflow": "PipelineWorkflow", "wfctl.pipeline": "release"
+    }
+    assert run_attributes("DestroyWorkflow", "stack:orders") == {
+        "wfctl.workflow": "DestroyWorkflow", "wfctl.stack": "orders", "wfctl.phase": "destroy"
+    }
 
 
 def untraced_env(**extra: str) -> dict[str, str]:
