@@ -40,6 +40,13 @@ from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
 from wfctl.input_guard import guarded_worker
 from wfctl.log_redaction import install_log_redaction
 from wfctl.telemetry import install_prometheus
+from wfctl.tracing import (
+    TracingConfigError,
+    flush_tracing,
+    install_tracing,
+    tracing_configured,
+    tracing_target,
+)
 from wfctl.versioning import DEFAULT_DEPLOYMENT, default_build_id, versioned_config
 from wfctl.worker_logging import FailureLogInterceptor, install_worker_logging
 from workflows import task_queues
@@ -266,6 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         log.info("metrics on http://%s:%d/metrics", args.metrics_host, args.metrics_port)
 
+    if tracing_configured():
+        # Here rather than at the first connect, so that a bad OTEL_* setting is one line.
+        try:
+            install_tracing()
+        except TracingConfigError as exc:
+            print(f"worker: cannot trace: {exc}", file=sys.stderr)
+            return 2
+        log.info("tracing to %s", tracing_target())
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -291,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EncryptionKeyError as exc:
         print(f"worker: encryption keys: {exc}", file=sys.stderr)
         return 2
+    finally:
+        flush_tracing()
     return 0
 
 

@@ -16,6 +16,7 @@ from engine.pipeline_config import PipelineDefinition
 from interfaces.errors import ConfigError
 from wfctl.codec import EncryptionKeyError, EncryptionKeysMissing
 from wfctl.connection import ConnectionSettings, TemporalUnreachable, connect
+from wfctl.tracing import TracingConfigError
 
 err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
@@ -36,6 +37,9 @@ async def connect_or_exit(settings: ConnectionSettings) -> Client:
         raise typer.Exit(1) from None
     except EncryptionKeyError as exc:
         err_console.print(f"[red]encryption keys:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except TracingConfigError as exc:
+        err_console.print(f"[red]cannot trace:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
 

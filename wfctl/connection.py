@@ -16,6 +16,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.service import TLSConfig
 
 from wfctl.codec import CLIENT, KEY_FILE_ENV, KEYS_ENV, WORKER, EncryptionCodec, EncryptionKeys
+from wfctl.tracing import tracing_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -134,6 +135,8 @@ async def connect(settings: ConnectionSettings | None = None, *, worker: bool = 
             api_key=settings.api_key,
             tls=settings.tls_config(),
             data_converter=settings.data_converter(worker=worker),
+            # Empty unless OTEL_* configure tracing; workers built on the client trace too.
+            interceptors=tracing_interceptors(),
         )
     except RuntimeError as exc:  # the SDK's one type for every failed connect
         raise TemporalUnreachable(settings.address, _connect_reason(exc)) from exc
