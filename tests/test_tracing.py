@@ -130,6 +130,19 @@ def test_wfctl_refuses_an_unknown_traces_exporter_in_one_line() -> None:
     ]
 
 
+def test_wfctl_exports_its_start_span_before_it_exits(client: Client) -> None:
+    # wfctl ends with os._exit (wfctl.script), which skips the exporter's atexit flush.
+    wfctl = str(Path(sys.executable).with_name("wfctl"))
+    env = untraced_env(OTEL_TRACES_EXPORTER="console",
+                       TEMPORAL_ADDRESS=client.service_client.config.target_host)
+    done = subprocess.run([wfctl, "pipeline", "run", "hello", "--no-wait", "--data",
+                           '{"name": "Ada"}'], capture_output=True, text=True, env=env,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert '"name": "StartWorkflow:PipelineWorkflow"' in done.stdout, done.stdout
+    assert '"wfctl.pipeline": "hello"' in done.stdout, done.stdout
+
+
 class _OtlpReceiver(ThreadingHTTPServer):
     """An OTLP/HTTP endpoint on loopback that keeps what it is sent."""
 
