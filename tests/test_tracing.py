@@ -252,6 +252,15 @@ async def test_a_traced_pipeline_is_one_trace_down_to_the_sdk_http_calls(
         ], chain
         sdk = [s for s in finished if s.parent and s.parent.span_id == action.context.span_id]
         assert sdk and all(s.attributes.get("rpc.system") == "aws-api" for s in sdk), names(sdk)
+    # The child's workflow spans say which stack and phase, as a client-started run's do.
+    child = [s for s in finished if s.name in ("StartChildWorkflow:ApplyWorkflow",
+                                               "RunWorkflow:ApplyWorkflow",
+                                               "StartActivity:apply_action")]
+    assert len(child) == 4, names(child)
+    for span in child:
+        assert span.attributes.get("wfctl.stack") == stack.name, (span.name, span.attributes)
+        assert span.attributes.get("wfctl.phase") == "apply", (span.name, span.attributes)
+    assert run.attributes.get("wfctl.pipeline") == "traced", run.attributes
     vpc = next(s for s in actions if s.attributes["wfctl.resource"] == "net")
     assert any(s.name == "EC2.CreateVpc" for s in finished
                if s.parent and s.parent.span_id == vpc.context.span_id)
