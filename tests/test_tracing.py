@@ -130,6 +130,19 @@ def test_wfctl_refuses_an_unknown_traces_exporter_in_one_line() -> None:
     ]
 
 
+def test_wfctl_exports_its_start_span_before_it_exits(client: Client) -> None:
+    # wfctl ends with os._exit (wfctl.script), which skips the exporter's atexit flush.
+    wfctl = str(Path(sys.executable).with_name("wfctl"))
+    env = untraced_env(OTEL_TRACES_EXPORTER="console",
+                       TEMPORAL_ADDRESS=client.service_client.config.target_host)
+    done = subprocess.run([wfctl, "pipeline", "run", "hello", "--no-wait", "--data",
+                           '{"name": "Ada"}'], capture_output=True, text=True, env=env,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert '"name": "StartWorkflow:PipelineWorkflow"' in done.stdout, done.stdout
+    assert '"wfctl.pipeline": "hello"' in done.stdout, done.stdout
+
+
 class _OtlpReceiver(ThreadingHTTPServer):
     """An OTLP/HTTP endpoint on loopback that keeps what it is sent."""
 
@@ -239,6 +252,15 @@ async def test_a_traced_pipeline_is_one_trace_down_to_the_sdk_http_calls(
         ], chain
         sdk = [s for s in finished if s.parent and s.parent.span_id == action.context.span_id]
         assert sdk and all(s.attributes.get("rpc.system") == "aws-api" for s in sdk), names(sdk)
+    # The child's workflow spans say which stack and phase, as a client-started run's do.
+    child = [s for s in finished if s.name in ("StartChildWorkflow:ApplyWorkflow",
+                                               "RunWorkflow:ApplyWorkflow",
+                                               "StartActivity:apply_action")]
+    assert len(child) == 4, names(child)
+    for span in child:
+        assert span.attributes.get("wfctl.stack") == stack.name, (span.name, span.attributes)
+        assert span.attributes.get("wfctl.phase") == "apply", (span.name, span.attributes)
+    assert run.attributes.get("wfctl.pipeline") == "traced", run.attributes
     vpc = next(s for s in actions if s.attributes["wfctl.resource"] == "net")
     assert any(s.name == "EC2.CreateVpc" for s in finished
                if s.parent and s.parent.span_id == vpc.context.span_id)

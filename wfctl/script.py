@@ -17,7 +17,11 @@ from typing import Any, NoReturn
 
 
 def exit_now(code: object) -> NoReturn:
-    """Flush stdout and stderr, then end the process with `code` (as SystemExit reads it)."""
+    """Export buffered spans, flush stdout and stderr, then end the process with `code` (as
+    SystemExit reads it): os._exit skips the atexit hook that would export the spans."""
+    from wfctl.tracing import flush_tracing
+
+    flush_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else (0 if code is None else 1))

@@ -119,10 +119,10 @@ def tracing_interceptors() -> list[Any]:
         if not tracing_configured():
             return []
         install_tracing()
-    from temporalio.contrib.opentelemetry import TracingInterceptor
+    from wfctl.tracing_workflow import WfctlTracingInterceptor
 
     assert _provider is not None
-    return [TracingInterceptor(_provider.get_tracer(TRACER_NAME)), StepAttributes()]
+    return [WfctlTracingInterceptor(_provider.get_tracer(TRACER_NAME)), StepAttributes()]
 
 
 def _provider_from_env() -> TracerProvider:
