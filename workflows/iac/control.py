@@ -222,11 +222,7 @@ class OperatorControls:
     @abort.validator
     def _check_abort(self, raw: RawValue = NO_PAYLOAD) -> None:
         update_argument(raw, AbortRequest, default=AbortRequest())
-        self._check_open("abort")
-        if self.current_walk() is None:
-            raise ValueError("the run has not started its actions: reject its plan instead")
-        if self.control.aborted is not None:
-            raise ValueError(f"the run is already ending ({self.control.aborted.reason})")
+        self._check_can_end("abort")
 
     @workflow.update
     async def cancel(self, raw: RawValue = NO_PAYLOAD) -> str:
@@ -244,7 +240,11 @@ class OperatorControls:
     @cancel.validator
     def _check_cancel(self, raw: RawValue = NO_PAYLOAD) -> None:
         update_argument(raw, CancelRequest, default=CancelRequest())
-        self._check_open("cancel")
+        self._check_can_end("cancel")
+
+    def _check_can_end(self, doing: str) -> None:
+        """Abort and cancel alike: only a walking run that is not already ending."""
+        self._check_open(doing)
         if self.current_walk() is None:
             raise ValueError("the run has not started its actions: reject its plan instead")
         if self.control.aborted is not None:
