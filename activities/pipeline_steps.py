@@ -10,6 +10,7 @@ steps had before; runs started then keep calling it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,6 +68,16 @@ def step_activity_type(step: StepSpec) -> str:
     """The activity type a step runs as: "check (step.validate)"."""
     name = step.name if len(step.name) <= MAX_NAME_IN_TYPE else step.name[:MAX_NAME_IN_TYPE] + "..."
     return f"{name} ({step.type})"
+
+
+_STEP_ACTIVITY_TYPE = re.compile(r"(.+) \((step\.[^()]+)\)")
+
+
+def step_of_activity_type(activity_type: str) -> tuple[str, str] | None:
+    """(name, type) of a step's activity type, the inverse of step_activity_type; None for
+    any other activity type. The name is as the type carries it (cut past MAX_NAME_IN_TYPE)."""
+    match = _STEP_ACTIVITY_TYPE.fullmatch(activity_type)
+    return (match[1], match[2]) if match else None
 
 
 async def _heartbeating(running: Coroutine[Any, Any, StepResult]) -> StepResult:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import re
 from typing import Any
 
 from temporalio import workflow
@@ -35,6 +34,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from activities.pipeline_steps import step_of_activity_type
 from engine.redaction import redact_text
 
 log = logging.getLogger("wfctl.failures")
@@ -44,7 +44,6 @@ log = logging.getLogger("wfctl.failures")
 _subject: contextvars.ContextVar[str] = contextvars.ContextVar("wfctl_activity_subject", default="")
 
 SDK_ACTIVITY_FAILURE = "Completing activity as failed"
-_NAMED_STEP = re.compile(r"(.+) \((step\.[^()]+)\)")
 
 
 def subject_of(arg: Any) -> str:
@@ -65,8 +64,8 @@ def subject_of_type(activity_type: str) -> str:
 
     The dynamic activity that serves named steps receives raw payloads, so its input cannot
     say which step it is; its type does."""
-    match = _NAMED_STEP.fullmatch(activity_type)
-    return f'step "{match[1]}" ({match[2]})' if match else activity_type
+    step = step_of_activity_type(activity_type)
+    return f'step "{step[0]}" ({step[1]})' if step else activity_type
 
 
 def failure_line(where: str, error: ApplicationError) -> str:
