@@ -202,8 +202,6 @@ class DatabaseDriver(GcpDriver):
     def _labelled(self, spec: ResourceSpec) -> dict[str, Any] | None:
         """Our instance for `spec` (its labels, version and region), if one exists and is
         not on its way out (a deleted instance is listed as PENDING_DELETE for a while)."""
-        labels = {gcplabels.STACK_LABEL: gcplabels.label_value(self.stack),
-                  gcplabels.NAME_LABEL: gcplabels.label_value(spec.name)}  # fmt: skip
         version, region = self._database_version(spec), self._region(spec)
         token = None
         with self.errors(spec.name):
@@ -213,7 +211,7 @@ class DatabaseDriver(GcpDriver):
                 ).execute(num_retries=0)
                 for instance in page.get("items", []):
                     found = instance.get("settings", {}).get("userLabels", {})
-                    if (all(found.get(k) == v for k, v in labels.items())
+                    if (gcplabels.is_ours(self.stack, spec.name, labels_found=found)
                             and instance.get("databaseVersion") == version
                             and instance.get("region") == region
                             and instance.get("state") != "PENDING_DELETE"):  # fmt: skip
