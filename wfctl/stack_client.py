@@ -231,8 +231,7 @@ class StackClient:
     async def holder_message(self, stack: str) -> str:
         """Which run holds the stack and how far it is: the run's own progress when its worker
         answers within HOLDER_QUERY_WITHIN, else its Phase search attribute."""
-        wid = f"stack:{stack}"
-        handle = self.client.get_workflow_handle(wid)
+        handle = self.handle_of(stack)
         description = await handle.describe()
         started = description.start_time.strftime("%Y-%m-%d %H:%M:%S UTC")
         try:
@@ -248,7 +247,7 @@ class StackClient:
         else:
             state = f"phase {description.typed_search_attributes.get(PHASE) or 'unknown'}"
         return (
-            f"stack {stack!r} is busy: {description.workflow_type} {wid} "
+            f"stack {stack!r} is busy: {description.workflow_type} {handle.id} "
             f"(run {description.run_id}, started {started}) holds it, {state}; "
             "wait for it (--wait-for-lock) or cancel it"
         )
@@ -286,7 +285,7 @@ class StackClient:
 
     def handle_of(self, stack: str) -> WorkflowHandle[Any, Any]:
         """The running apply, destroy, drift or import of `stack` (its lock's id)."""
-        return self.client.get_workflow_handle(f"stack:{stack}")
+        return self.client.get_workflow_handle(lock_id(stack))
 
     async def operate(
         self, stack: str, update: str, request: OperatorRequest, by: str | None = None

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.pipeline_config import PipelineDefinition, StepSpec
     from engine.steps.iac import IacApplyConfig, IacStepConfig
+    from workflows.iac.ids import lock_id
     from workflows.iac.models import (
         ApplyOutcome,
         DestroyOutcome,
@@ -220,8 +221,8 @@ class IacSteps:
 
     def _child_id(self, kind: str, stack: str, step_key: str) -> str:
         if kind in LOCKING:
-            return f"stack:{stack}"
-        base = f"stack:{stack}:{kind}:{workflow.info().workflow_id}.{step_key}"
+            return lock_id(stack)
+        base = f"{lock_id(stack)}:{kind}:{workflow.info().workflow_id}.{step_key}"
         count = self._ids[base] = self._ids.get(base, 0) + 1
         return base if count == 1 else f"{base}.{count}"
 
