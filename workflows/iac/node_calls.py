@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from engine.iac.stack import heartbeat_timeout_of
     from workflows.iac.calls import ACTION_RETRY, call
     from workflows.iac.models import (
         ActionRequest,
@@ -32,7 +33,7 @@ async def run_action(
 ) -> ActionResult:
     block = request.providers.get(node.provider)
     # A provider block may set its own heartbeat_timeout (validated with the input).
-    heartbeat = (block or {}).get("heartbeat_timeout") or request.heartbeat_timeout
+    heartbeat = heartbeat_timeout_of(block or {}) or request.heartbeat_timeout
     action = ActionRequest(
         target=_target(request.target(), node),
         plan_id=plan_id,
