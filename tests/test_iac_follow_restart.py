@@ -12,14 +12,16 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from tests.iac_wf_support import Stack
 from tests.test_iac_wf_crash import spawn_worker
-from wfctl.dev import dev_server_command, temporal_binary, wait_for_port
+from wfctl.dev import dev_server_command, temporal_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 # Longer than temporalio's client retries (10 s in all), so following must reconnect itself.
@@ -30,6 +32,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def start_server(port: int, db_file: Path, log: Path) -> subprocess.Popen[bytes]:

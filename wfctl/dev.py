@@ -19,7 +19,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -58,17 +57,6 @@ def dev_server_command(binary: str, port: int, ui_port: int, db_file: Path) -> l
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}=Keyword"]
     return command
-
-
-def wait_for_port(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def port_needs(port: int, ui_port: int, sandbox_port: int, metrics_port: int) -> list[PortNeed]:
