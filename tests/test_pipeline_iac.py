@@ -261,6 +261,25 @@ async def test_cancelling_the_pipeline_mid_apply_releases_the_lock_and_records_t
     assert stack.cloud.fresh_creates() == {n: 1 for n in names}
 
 
+async def test_an_apply_cancelled_by_an_operator_fails_the_step_instead_of_passing(
+    client: Client, tmp_path: Path
+) -> None:
+    stack = StackFile(tmp_path, latency=0.5, things=6)
+    async with iac_worker(client) as queue, running_pipelines(
+        client, pipelines(tmp_path, APPLY_ONLY), queue
+    ) as runs:
+        handle = await runs.start_pipeline("deploy")
+        while len(stack.cloud.calls("create")) < 3:
+            await asyncio.sleep(0.05)
+        await StackClient(client, queue).cancel(stack.name, by="ada")
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert f'apply of stack "{stack.name}" cancelled: cancelled by ada' in failure_of(
+        failure.value
+    )
+    assert stack.lock() is None
+
+
 BAD_INPUT = """
 pipelines:
   bad:

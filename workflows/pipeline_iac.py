@@ -175,7 +175,7 @@ class IacSteps:
         if isinstance(outcome, PlanOutcome):
             return await self._plan_output(step, step_key, doc, outcome)
         if isinstance(outcome, ApplyOutcome):
-            self._refuse_failed(stack, kind, outcome.status, outcome.errors)
+            self._refuse_failed(stack, kind, outcome.status, outcome.errors, outcome.reason)
             names = [resource.name for resource in outcome.resources]
             return {
                 "status": outcome.status,
@@ -186,7 +186,7 @@ class IacSteps:
                 "skipped": outcome.skipped,
             }
         if isinstance(outcome, DestroyOutcome):
-            self._refuse_failed(stack, kind, outcome.status, outcome.errors)
+            self._refuse_failed(stack, kind, outcome.status, outcome.errors, outcome.reason)
             return {
                 "status": outcome.status,
                 "destroyed": outcome.destroyed,
@@ -209,15 +209,19 @@ class IacSteps:
         }
 
     @staticmethod
-    def _refuse_failed(stack: str, kind: str, status: str, errors: list[Any]) -> None:
-        # A failed or rolled-back apply must not let the pipeline go on as if it had worked;
-        # the step's on_error decides what happens next.
-        if status not in ("failed", "rolled_back"):
+    def _refuse_failed(
+        stack: str, kind: str, status: str, errors: list[Any], reason: str
+    ) -> None:
+        # A failed, rolled-back or operator-cancelled apply must not let the pipeline go on as
+        # if it had worked; the step's on_error decides what happens next.
+        if status not in ("failed", "rolled_back", "cancelled"):
             return
         shown = "; ".join(f"{e.action} {e.resource}: {e.error}" for e in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise IacStepFailed(f'{kind} of stack "{stack}" {status.replace("_", " ")}: '
-                            f"{shown}{more}", "ApplyFailed")
+                            f"{shown}{more}" if errors else
+                            f'{kind} of stack "{stack}" {status.replace("_", " ")}: {reason}',
+                            "ApplyFailed")
 
     def _child_id(self, kind: str, stack: str, step_key: str) -> str:
         if kind in LOCKING:
