@@ -222,6 +222,32 @@ def test_a_generated_secret_keeps_its_value_through_a_retried_create(
     driver.delete(ref_of(spec, created.provider_id))
 
 
+def test_a_secret_create_that_fails_after_the_call_is_journalled_and_destroyable(
+    aws_provider: MakeProvider, throttling_proxy: Callable[..., ThrottlingProxy]
+) -> None:
+    describes: list[str] = []
+
+    def second_describe(request: Any) -> bool:
+        """The lookup before creating passes; the read after it is throttled."""
+        if request.action == "DescribeSecret":
+            describes.append(request.path)
+        return request.action == "DescribeSecret" and len(describes) == 2
+
+    proxy = throttling_proxy(times=1, match=second_describe)
+    driver = aws_provider(endpoint_url=proxy.url).resource_driver("infra.secret")
+    spec = ResourceSpec(name="late-failure", type="infra.secret")
+    recorded: list[str] = []
+    with creation_journal(recorded.append), pytest.raises(ProviderError) as failed:
+        driver.create(spec)
+    assert failed.value.retryable and len(proxy.throttled) == 1
+    assert len(recorded) == 1 and recorded[0].startswith("arn:aws:secretsmanager:")
+    assert driver.locate(spec) == recorded[0]
+    ref = ref_of(spec, recorded[0])
+    driver.delete(ref)
+    with pytest.raises(NotFoundError):
+        driver.read(ref)
+
+
 def test_secret_refuses_a_literal_value_and_an_unset_variable(
     aws_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
