@@ -96,6 +96,16 @@ def test_cdn_lifecycle_waits_for_deployed_and_deletes_by_disabling_first(
     )  # fmt: skip
     assert driver.diff(changed, driver.read(ref)).changes == []
 
+    # Drift: disabled behind the engine's back, the diff names it and an update restores it.
+    found = cloudfront.get_distribution_config(Id=ref.provider_id)
+    cloudfront.update_distribution(
+        Id=ref.provider_id, IfMatch=found["ETag"],
+        DistributionConfig={**found["DistributionConfig"], "Enabled": False},
+    )  # fmt: skip
+    drifted = driver.diff(changed, driver.read(ref))
+    assert [(c.path, c.old, c.new) for c in drifted.changes] == [("enabled", False, True)]
+    assert driver.update(ref, changed).outputs["enabled"] is True
+
     for given in (created.provider_id, created.outputs["arn"]):
         state = provider.import_resource(given, "infra.cdn")
         assert state.provider_id == created.provider_id

@@ -132,11 +132,19 @@ class CdnDriver(AwsDriver):
         return self.client("cloudfront")
 
     def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
+        # Every field but tags is written at create, defaults included: a distribution
+        # disabled (or repriced) behind the engine's back is drift even when the stack left
+        # the field at its default.
         fields = super().desired_fields(spec)
-        if "origin" in fields:
-            fields["origin"] = self._origin(spec)
-        if "aliases" in fields:
-            fields["aliases"] = self._aliases(spec)
+        fields.update({
+            "origin": self._origin(spec),
+            "origin_path": str(spec.config.get("origin_path") or ""),
+            "enabled": bool(spec.config.get("enabled", True)),
+            "price_class": self._price_class(spec),
+            "aliases": self._aliases(spec),
+            "certificate_arn": str(spec.config.get("certificate_arn") or ""),
+            "default_root_object": str(spec.config.get("default_root_object") or ""),
+        })  # fmt: skip
         return fields
 
     def _origin(self, spec: ResourceSpec) -> str:

@@ -144,8 +144,8 @@ class SecretDriver(ArmDriver):
                            ("secret_name", self.secret_name(spec))):  # fmt: skip
             if key in fields:
                 fields[key] = value
-        if "sku" in fields:
-            fields["sku"] = str(fields["sku"]).lower()
+        # Written at create even when left out: a vault moved to another sku is drift.
+        fields["sku"] = str(spec.config.get("sku") or "standard").lower()
         return fields
 
     def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
