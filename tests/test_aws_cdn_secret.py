@@ -258,6 +258,25 @@ def test_a_secret_create_that_fails_after_the_call_is_journalled_and_destroyable
         driver.read(ref)
 
 
+def test_a_recoverable_secret_deleted_by_a_destroy_is_restored_by_the_next_apply(
+    aws_provider: MakeProvider,
+) -> None:
+    provider = aws_provider()
+    sm = provider.context.session.client("secretsmanager")
+    driver = provider.resource_driver("infra.secret")
+    spec = ResourceSpec(name="kept", type="infra.secret", config={"recovery_days": 7})
+    created = driver.create(spec)
+    value = sm.get_secret_value(SecretId=created.provider_id)["SecretString"]
+    ref = ref_of(spec, created.provider_id)
+    driver.delete(ref)
+    with pytest.raises(NotFoundError, match="scheduled for deletion"):
+        driver.read(ref)
+    again = driver.create(spec)  # the name is still taken: ours, so it is restored
+    assert again.provider_id == created.provider_id
+    assert sm.get_secret_value(SecretId=created.provider_id)["SecretString"] == value
+    driver.delete(ref_of(spec, created.provider_id))
+
+
 def test_secret_refuses_a_literal_value_and_an_unset_variable(
     aws_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:

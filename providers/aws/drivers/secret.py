@@ -147,6 +147,9 @@ class SecretDriver(AwsDriver):
     def desired_fields(self, spec: ResourceSpec) -> dict[str, Any]:
         fields = super().desired_fields(spec)
         fields.update(self._source(spec).fields())
+        # Written at create even when left out: a description edited by hand is drift.
+        fields["description"] = str(spec.config.get("description") or "")
+        fields["recovery_days"] = self._recovery_days(spec)
         if "secret_name" in fields:
             fields["secret_name"] = self.secret_name(spec)
         return fields
