@@ -22,7 +22,9 @@ from engine.iac.stack import parse_stack, validate_stack
 from interfaces import CapabilityDeclaration, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import ConfigError, NotFoundError, ProviderError
 from providers.aws import AwsProvider
+from providers.aws.drivers import DRIVERS
 from providers.creation_journal import creation_journal
+from tests.declared_outputs import assert_outputs_declared
 from tests.iac_wf_support import iac_worker, start
 from tests.test_codec_history import readable_texts
 
@@ -70,6 +72,7 @@ def test_cdn_lifecycle_waits_for_deployed_and_deletes_by_disabling_first(
     assert created.outputs["domain_name"].endswith(".cloudfront.net")
     assert (created.outputs["enabled"], created.outputs["price_class"]) == (True, "PriceClass_100")
     assert created.outputs["tags"] == {"team": "web"}
+    assert_outputs_declared([created], DRIVERS)
     again = driver.create(spec)  # a retried create adopts the first one's distribution
     assert again.provider_id == created.provider_id
     mine = [d for d in distributions(provider) if d["Id"] == created.provider_id]
@@ -181,6 +184,7 @@ def test_secret_from_the_environment_is_written_and_never_returned(
     assert sm.get_secret_value(SecretId=created.provider_id)["SecretString"] == marker
     assert marker not in json.dumps(created.model_dump(mode="json"))
     assert created.sensitive == ["arn"]
+    assert_outputs_declared([created], DRIVERS)
     assert created.outputs["secret_name"] == f"{provider.context.stack}/api-key"
     assert (created.outputs["value_env"], created.outputs["generate_length"]) == (
         "API_KEY_VALUE", 0

@@ -18,7 +18,9 @@ import pytest
 from interfaces import ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.azure import AzureProvider
+from providers.azure.drivers import DRIVERS
 from providers.creation_journal import creation_journal
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.azure import FAKE_TOKEN, SUBSCRIPTION, TENANT, ArmFake, provider_config, serving
 
 MakeProvider = Callable[..., AzureProvider]
@@ -74,6 +76,7 @@ def test_secret_lifecycle_in_its_own_vault(
     assert stored is not None and "value" not in stored["properties"]
     assert created.outputs["vault_uri"] == f"https://{created.outputs['vault_name']}.vault.azure.net/"
     assert created.outputs["secret_uri"].endswith("/secrets/api-key")
+    assert_outputs_declared([created], DRIVERS)
     assert created.outputs["value_env"] == "PARTNER_KEY"
     assert created.outputs["tags"] == {"team": "api"}
     ref = ResourceRef(name="api-key", type="infra.secret", provider_id=created.provider_id)

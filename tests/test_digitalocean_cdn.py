@@ -16,6 +16,8 @@ from interfaces import ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.creation_journal import creation_journal
 from providers.digitalocean import DigitalOceanProvider
+from providers.digitalocean.drivers import DRIVERS
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.digitalocean import DigitalOceanFake
 
 TOKEN_ENV = "WFCTL_TEST_DO_CDN_TOKEN"
@@ -58,6 +60,7 @@ def test_cdn_endpoint_lifecycle(provider: DigitalOceanProvider, fake: DigitalOce
     assert created.outputs["origin"] == f"{bucket}.nyc3.digitaloceanspaces.com"
     assert created.outputs["domain_name"] == f"{bucket}.nyc3.cdn.digitaloceanspaces.com"
     assert created.outputs["ttl"] == 3600
+    assert_outputs_declared([created], DRIVERS)
     assert driver.create(spec).provider_id == created.provider_id  # the retry adopts
     assert len(fake.objects["cdn_endpoints"]) == len(
         {e["origin"] for e in fake.objects["cdn_endpoints"].values()}

@@ -20,6 +20,8 @@ from interfaces import ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.creation_journal import creation_journal
 from providers.gcp import GcpProvider
+from providers.gcp.drivers import DRIVERS
+from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.gcp import GcpFake
 
 PROJECT = "sec-project"
@@ -69,6 +71,7 @@ def test_secret_lifecycle_from_the_environment_then_generated(
     assert stored(provider, created.provider_id) == marker
     assert marker not in json.dumps(created.model_dump(mode="json"))
     assert created.outputs["locations"] == ["us-east1"]
+    assert_outputs_declared([created], DRIVERS)
     assert created.outputs["labels"] == {"team": "api"}
     assert created.outputs["latest_version"].endswith("/versions/1")
     again = driver.create(wanted)  # the retry adopts; an env value is written again
