@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from interfaces import ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
@@ -19,6 +21,7 @@ from providers.digitalocean import DigitalOceanProvider
 from providers.digitalocean.drivers import DRIVERS
 from tests.declared_outputs import assert_outputs_declared
 from tests.fakes.digitalocean import DigitalOceanFake
+from tests.iac_wf_support import iac_worker, start, state_block
 
 TOKEN_ENV = "WFCTL_TEST_DO_CDN_TOKEN"
 
@@ -132,3 +135,30 @@ def test_the_fake_refuses_what_digitalocean_refuses(
     answer_status, _, answer = fake.handle(method, path.format(taken=taken), headers, body)
     assert answer_status == status and answer is not None
     assert says in answer["message"]
+
+
+async def test_a_failed_create_leaves_the_endpoint_on_record_and_destroy_removes_it(
+    client: Client, fake: DigitalOceanFake, tmp_path: Path
+) -> None:
+    bucket = f"half-{uuid.uuid4().hex[:6]}"
+    doc = {
+        "stack": f"cdn-{uuid.uuid4().hex[:6]}",
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"do": fake.provider_config(TOKEN_ENV)},
+        "resources": [{"name": "edge", "type": "infra.cdn", "config": {"origin": bucket}}],
+    }
+    # The endpoint is made, then reading it back is refused for good: the create fails.
+    fake.inject("GET", r"/v2/cdn/endpoints/[\w-]+", 403)
+    async with iac_worker(client) as queue:
+        applied = await (
+            await start(client, "ApplyWorkflow", queue, {**doc, "auto_approve": True})
+        ).result()
+        assert applied.status == "failed"
+        made = [e for e in fake.objects["cdn_endpoints"].values() if e["origin"].startswith(bucket)]
+        assert len(made) == 1
+        destroyed = await (
+            await start(client, "DestroyWorkflow", queue, {**doc, "auto_approve": True})
+        ).result()
+    assert destroyed.status == "applied", destroyed.errors
+    assert destroyed.destroyed == ["edge"]
+    assert made[0]["id"] not in fake.objects["cdn_endpoints"]
