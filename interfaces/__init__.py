@@ -5,6 +5,7 @@ Every other package may import from here; nothing here imports from them.
 
 from interfaces.iac import (
     SIZING_MAP,
+    SPEC_RESOURCE_TYPES,
     ActionError,
     ApplyResult,
     CapabilityDeclaration,
@@ -42,6 +43,7 @@ from interfaces.pipeline_protocols import (
 
 __all__ = [
     "SIZING_MAP",
+    "SPEC_RESOURCE_TYPES",
     "ActionError",
     "ApplyResult",
     "CapabilityDeclaration",

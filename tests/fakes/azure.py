@@ -39,6 +39,7 @@ from azure.core.credentials import AccessToken
 
 from providers.azure.credentials import register_credential_factory
 from tests.fakes import azure_rules, azure_schemas
+from tests.fakes.azure_keyvault import KeyVaults
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000abcd"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -117,6 +118,7 @@ class ArmFake:
         self.injections: list[Injection] = []
         self.operation_failure: dict[str, str] | None = None
         self.registry_passwords: dict[str, str] = {}  # lowercase registry id -> admin password
+        self.key_vaults = KeyVaults()
         self._lock = threading.RLock()
         self._counter = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
@@ -207,6 +209,9 @@ class ArmFake:
                 return self._location_status(path.rsplit("/", 1)[-1])
             if "api-version" not in query:
                 return _error(400, "MissingApiVersionParameter", "api-version is required")
+            if method == "POST" and "/deletedvaults/" in path.lower():
+                refused = self.key_vaults.purge(path)
+                return _error(*refused) if refused else Reply(202)
             return self._route(method, path.rstrip("/"), body)
 
     def _route(self, method: str, path: str, body: Any) -> Reply:
@@ -285,9 +290,14 @@ class ArmFake:
             return _error(400, "LocationRequired", "the location property is required")
         existing = self.resources.get(key)
         arm_type = "/".join([segments[5], *segments[6::2]])
-        refusal = _schema_refusal("PUT", arm_type, body) or _rule_refusal(
-            arm_type.lower(), segments[-1], body, existing
-        )
+        refusal = (
+            _schema_refusal("PUT", arm_type, body)
+            or _rule_refusal(arm_type.lower(), segments[-1], body, existing)
+            or self.key_vaults.refusal(
+                arm_type.lower(), segments[-1], body,
+                self.of_type("Microsoft.KeyVault/vaults"), path,
+            )
+        )  # fmt: skip
         if refusal is not None:
             return _error(*refusal)
         resource: dict[str, Any] = {"id": path, "name": segments[-1], "type": arm_type}
@@ -371,12 +381,19 @@ class ArmFake:
         elif kind == "microsoft.containerinstance/containergroups":
             for credential in props.get("imageRegistryCredentials") or []:
                 credential.pop("password", None)  # never returned by ARM
+        elif kind.startswith("microsoft.keyvault/"):
+            self.key_vaults.effects(kind, resource, self.resources.get(parent))
 
     def _delete(self, path: str) -> Reply:
         key = path.lower()
         found = self.resources.get(key)
         if found is None:
             return Reply(204)
+        if found["type"].lower() == "microsoft.keyvault/vaults":
+            # Deleting a vault is immediate and leaves it soft-deleted, its name reserved.
+            self.key_vaults.deleted_vault(found)
+            self._drop(key)
+            return Reply(200)
         if self.polls == 0:
             self._drop(key)
             return Reply(200)
