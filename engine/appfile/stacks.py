@@ -116,7 +116,8 @@ def app_stacks(app: ApplicationFile, *, env: str | None = None) -> AppStacks:
     several = len(states) > 1
     stacks: dict[str, dict[str, Any]] = {}
     state_stack: dict[str, str] = {}
-    for module in states or [None]:
+    # Without a state module, a stack only when there is something to put in it.
+    for module in states or ([None] if app.infra_modules else []):
         state_name = module["name"] if module else None
         where = module_where(state_name) if state_name else str(app.path)
         try:
