@@ -187,6 +187,29 @@ def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bo
                   "pipeline converter (engine.appfile.pipelines) is not in this build")
 
 
+def stack_document(path: Path, env: str | None) -> dict[str, Any]:
+    """The one stack of an application file as `wfctl infra` runs it (its SQLite path made
+    absolute by the same rule as a stack file's); ConfigError when it has none or several."""
+    from engine.iac.stack import parse_stack
+    from statestore.factory import with_absolute_path
+
+    app = load_application(path, skip_unknown=True)
+    built = app_stacks(app, env=env)
+    if len(built.stacks) != 1:
+        found = ", ".join(built.stacks) or "no infra.* modules"
+        raise ConfigError(
+            f"{path}: {len(built.stacks)} stacks ({found}); `wfctl infra` runs one: write "
+            "them out with `wfctl convert` and pass each stack file with -f"
+        )
+    for note in built.notes:
+        err.print(f"note: {note}")
+    doc = parse_stack(next(iter(built.stacks.values())), str(path))
+    data = doc.model_dump(mode="json", exclude_defaults=True)
+    data["state"] = with_absolute_path(doc.state.model_dump(mode="json", exclude_none=True))
+    data["stack"] = doc.stack
+    return data
+
+
 def built_name(app: ApplicationFile) -> str:
     from engine.appfile.stacks import stack_name
 
