@@ -187,6 +187,19 @@ def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bo
                   "pipeline converter (engine.appfile.pipelines) is not in this build")
 
 
+def application_pipelines_or_exit(path: Path) -> tuple[dict[str, Any], str | None]:
+    """(the file's pipelines as wfctl runs them, its http.server address) for `wfctl serve`."""
+    converter = _pipeline_converter()
+    if converter is None:
+        raise _fail([f"{path}: serving an application file's pipelines needs the pipeline "
+                     "converter (engine.appfile.pipelines), which is not in this build"])
+    app, _ = load_or_exit(path, None, skip_unknown=True)
+    try:
+        return converter(app), app.http_address
+    except ConfigError as error:
+        raise _fail(error.problems) from None
+
+
 def stack_document(path: Path, env: str | None) -> dict[str, Any]:
     """The one stack of an application file as `wfctl infra` runs it (its SQLite path made
     absolute by the same rule as a stack file's); ConfigError when it has none or several."""
