@@ -104,3 +104,19 @@ def test_convert_writes_a_stack_file_with_each_dropped_key_as_a_comment(tmp_path
 def test_convert_refuses_a_native_file(tmp_path: Path) -> None:
     code, output = run("convert", "examples/hello.yaml", "--out", str(tmp_path))
     assert code == 2 and "is not an application file" in output
+
+
+def test_the_readmes_before_and_after_agree(tmp_path: Path) -> None:
+    import re
+
+    import yaml
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Coming from GoCodeAlone/workflow"):]
+    before, after = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    (tmp_path / "app.yaml").write_text(before)
+    code, output = run("convert", str(tmp_path / "app.yaml"), "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    written = (tmp_path / "out" / "shop-stack.yaml").read_text()
+    assert yaml.safe_load(written) == yaml.safe_load(after)
+    assert after.splitlines()[0] in written
