@@ -120,3 +120,14 @@ def test_the_readmes_before_and_after_agree(tmp_path: Path) -> None:
     written = (tmp_path / "out" / "shop-stack.yaml").read_text()
     assert yaml.safe_load(written) == yaml.safe_load(after)
     assert after.splitlines()[0] in written
+
+
+def test_validate_names_an_iac_step_acting_on_what_is_no_resource(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    text = (FIXTURES / "infra-api.yaml").read_text().replace("platform: orders-db",
+                                                             "platform: api-server")
+    path.write_text(text)
+    code, output = run("validate", "--skip-unknown-types", str(path))
+    assert code == 1
+    assert (f'{path}:74: pipeline "plan-infra": step "plan": step.iac_plan: platform '
+            "'api-server' is not an infra.* module") in output

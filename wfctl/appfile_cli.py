@@ -77,6 +77,29 @@ def _unknown_step_types(app: ApplicationFile) -> dict[str, list[str]]:
     return found
 
 
+def _iac_step_problems(app: ApplicationFile, env: str | None) -> list[str]:
+    """The spec's IaC step keys (platform, resource_id, resources, state_store, provider)
+    checked against the file's modules, as the pipeline converter will map them."""
+    from engine.appfile import native_iac_step
+
+    problems = []
+    for name, pipeline in app.pipelines.items():
+        body = pipeline if isinstance(pipeline, Mapping) else {}
+        for list_key in ("steps", "compensation"):
+            for step in body.get(list_key) or []:
+                if not isinstance(step, Mapping) or step.get("type") not in IAC_STEPS:
+                    continue
+                config = step.get("config") or {}
+                try:
+                    native_iac_step(app, step["type"], config if isinstance(config, Mapping)
+                                    else {}, env=env)
+                except ConfigError as error:
+                    where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}": step ' \
+                        f'"{step.get("name")}"'
+                    problems.extend(f"{where}: {problem}" for problem in error.problems)
+    return problems
+
+
 def _stack_problems(built: AppStacks) -> list[str]:
     """Each stack checked as `wfctl infra` would: shape, types per provider, references."""
     from engine.iac.stack import parse_stack, validate_stack
@@ -107,7 +130,9 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
             converter(app)
         except ConfigError as error:
             problems.extend(error.problems)
-    elif unknown_steps and not skip_unknown:
+    else:
+        problems.extend(_iac_step_problems(app, env))
+    if converter is None and unknown_steps and not skip_unknown:
         problems.extend(
             f"step type {kind} (pipelines {', '.join(names)}) is not supported by wfctl"
             for kind, names in sorted(unknown_steps.items())
