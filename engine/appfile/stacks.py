@@ -206,7 +206,8 @@ def _environment_region(app: ApplicationFile, env: str | None) -> dict[str, str]
     if not isinstance(entry, Mapping) or not entry.get("region"):
         return {}
     provider = entry.get("provider")
-    cloud = provider_cloud({"config": {"provider": provider}}, "") if provider else "*"
+    where = f"{app.path}: environments.{env}"
+    cloud = provider_cloud({"config": {"provider": provider}}, where) if provider else "*"
     return {cloud: str(entry["region"])}
 
 
