@@ -168,6 +168,12 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
                       "is not supported (skipped)")
     for section in app.other_sections:
         err.print(f"[yellow]warning:[/] top-level section {section} is not read by wfctl")
+    for name, entry in app.environments.items():
+        ignored = sorted(set(entry) - {"provider", "region"}) if isinstance(entry, Mapping) \
+            else []
+        if ignored:
+            err.print(f"[yellow]warning:[/] environments.{name}: {', '.join(ignored)} not read "
+                      "by wfctl (it reads provider and region)")
 
 
 def _stack_text(document: dict[str, Any], built: AppStacks, source: Path) -> str:
