@@ -91,7 +91,8 @@ def test_validate_names_a_type_the_provider_does_not_have(tmp_path: Path) -> Non
                     "digitalocean}\n  - name: keys\n    type: infra.spaces_key\n")
     code, output = run("validate", str(path))
     assert code == 1
-    assert 'resource "keys": type "infra.spaces_key" is not supported by provider "do"' in output
+    assert (f'{path}:5: stack "app": resource "keys": type "infra.spaces_key" is not supported '
+            'by provider "do"') in output
 
 
 def test_convert_writes_a_stack_file_with_each_dropped_key_as_a_comment(tmp_path: Path) -> None:

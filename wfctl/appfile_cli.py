@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,24 @@ def _iac_step_problems(app: ApplicationFile, env: str | None) -> list[str]:
     return problems
 
 
-def _stack_problems(built: AppStacks) -> list[str]:
-    """Each stack checked as `wfctl infra` would: shape, types per provider, references."""
+_RESOURCE = re.compile(r'resource "([^"]+)"')
+
+
+def _stack_problems(built: AppStacks, app: ApplicationFile | None = None) -> list[str]:
+    """Each stack checked as `wfctl infra` would: shape, types per provider, references;
+    a problem of one resource is prefixed with the file and line of its module."""
+    problems = _stack_checks(built)
+    if app is None:
+        return problems
+    located = []
+    for problem in problems:
+        match = _RESOURCE.search(problem)
+        key = f"modules.{match.group(1)}" if match else ""
+        located.append(f"{app.where(key)}: {problem}" if key in app.lines else problem)
+    return located
+
+
+def _stack_checks(built: AppStacks) -> list[str]:
     from engine.iac.stack import parse_stack, validate_stack
     from providers.registry import create_provider
 
@@ -122,7 +139,7 @@ def _stack_problems(built: AppStacks) -> list[str]:
 
 def validate_application(path: Path, env: str | None, skip_unknown: bool) -> None:
     app, built = load_or_exit(path, env, skip_unknown)
-    problems = _stack_problems(built)
+    problems = _stack_problems(built, app)
     unknown_steps = _unknown_step_types(app)
     converter = _pipeline_converter()
     if converter is not None:
@@ -199,7 +216,7 @@ def _stack_text(document: dict[str, Any], built: AppStacks, source: Path) -> str
 def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bool) -> None:
     app, built = load_or_exit(path, env, skip_unknown)
     out.mkdir(parents=True, exist_ok=True)
-    problems = _stack_problems(built)
+    problems = _stack_problems(built, app)
     if problems:
         raise _fail(problems)
     for name, document in built.stacks.items():
