@@ -418,10 +418,40 @@ def schedules_list(
 
 
 @app.command("validate")
-def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
-    """Check a pipeline file (or folder) without running anything."""
+def validate(
+    path: Annotated[Path, typer.Argument(help="pipeline file or folder, or application file")],
+    env: Annotated[OptStr, typer.Option(
+        help="environment whose `environments:` overrides apply (application files)")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types",
+        help="unsupported module and step types are warnings, not errors")] = False,
+) -> None:
+    """Check a pipeline file (or folder) or an application file without running anything."""
+    from wfctl.appfile_cli import is_application_path, validate_application
+
+    if is_application_path(path):
+        validate_application(path, env, skip_unknown_types)
+        return
     pipelines = load_pipelines_or_exit(path)
     console.print(f"{path}: {len(pipelines)} pipelines OK: {', '.join(sorted(pipelines))}")
+
+
+@app.command("convert")
+def convert(
+    path: Annotated[Path, typer.Argument(help="application file (the spec engine's dialect)")],
+    out: Annotated[Path, typer.Option(help="folder to write the native files into")],
+    env: Annotated[OptStr, typer.Option(help="environment whose overrides apply")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types", help="leave unsupported module types out with a comment")] = False,
+) -> None:
+    """Write an application file's stacks (and pipelines) as native wfctl files."""
+    from wfctl.appfile_cli import convert_application, is_application_path
+
+    if not is_application_path(path):
+        err_console.print(f"[red]error:[/] {path} is not an application file (no top-level "
+                          "modules, workflows, requires, triggers or imports)", highlight=False)
+        raise typer.Exit(2)
+    convert_application(path, out, env, skip_unknown_types)
 
 
 @schema_app.command("pipeline")
@@ -436,9 +466,14 @@ def schema_pipeline() -> None:
 @app.command("serve")
 def serve(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    config: Annotated[Path, typer.Option(
+        help="pipeline file or folder, or an application file")] = Path("examples"),
+    file: Annotated[Path | None, typer.Argument(
+        help="an application file (or pipeline file); same as --config")] = None,
+    host: Annotated[OptStr, typer.Option(
+        help="interface to bind (default 127.0.0.1, or the http.server's host)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port to listen on (default 8080, or the http.server's address)")] = None,
     task_queue: QueueOpt = None,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="browser origin allowed to call every route (repeatable; default: none)")] = None,
@@ -462,7 +497,17 @@ def serve(
     except ValueError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    pipelines = load_pipelines_or_exit(config)
+    from wfctl.appfile_cli import application_pipelines_or_exit, is_application_path
+
+    config = file or config
+    if is_application_path(config):
+        pipelines, address = application_pipelines_or_exit(config)
+        app_host, _, app_port = (address or "").rpartition(":")
+        host = host or app_host or None
+        port = port or (int(app_port) if app_port.isdigit() else None)
+    else:
+        pipelines = load_pipelines_or_exit(config)
+    host, port = host or "127.0.0.1", port or 8080
     routes = http_pipelines(pipelines)
     if not routes:
         err_console.print(f"[red]no pipeline in {config} has an http trigger[/]")
