@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
+from engine.appfile.functions import SPEC_FUNCTIONS
 from engine.template_filters import bounded_filters, bounded_range, check_str_method
 from engine.template_limits import (
     MAX_VALUE_CHARS,
@@ -88,6 +89,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.filters = bounded_filters(self.filters)
         self.filters.update(_HOOKS)
         self.globals["range"] = bounded_range(self.globals["range"])
+        # The spec engine's functions, which translated application-file templates call
+        # (engine.appfile.expressions); under one name no pipeline key is likely to shadow.
+        self.globals["_wf"] = SPEC_FUNCTIONS
 
     def _generate(
         self,
