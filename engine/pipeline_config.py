@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import (
@@ -94,6 +95,8 @@ class ScheduleTrigger(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     # What a start does while the previous scheduled run is still going.
     overlap: Literal["skip", "buffer_one", "allow_all"] = "skip"
+    # The IANA zone a cron is read in (Temporal's default: UTC).
+    timezone: str | None = None
 
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleTrigger:
@@ -104,6 +107,14 @@ class ScheduleTrigger(BaseModel):
                              " or a shorthand like @hourly")
         if self.interval is not None and self.interval.total_seconds() < 1:
             raise ValueError("interval must be at least 1s")
+        if self.timezone is not None:
+            if self.cron is None:
+                raise ValueError("`timezone` applies to a `cron` only")
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") \
+                    from None
         return self
 
 
@@ -413,7 +424,11 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
-        pipelines = _in_folder(parse_pipelines_text(_read(root), str(root), registry), root)
+        text = _read(root)
+        if _is_application_text(text):
+            pipelines = _in_folder(application_pipelines(root, registry), root)
+        else:
+            pipelines = _in_folder(parse_pipelines_text(text, str(root), registry), root)
     else:
         pipelines = _load_folder(root, registry)
     problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
@@ -515,7 +530,10 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
         if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
             continue
         try:
-            loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
+            if _is_application_text(text):
+                loaded = _in_folder(application_pipelines(file, registry), file)
+            else:
+                loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -528,6 +546,27 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
     if problems:
         raise ConfigError(problems)
     return pipelines
+
+
+# A top-level key of the spec engine's application files (engine.appfile).
+_APPLICATION_KEY = re.compile(r"^(modules|workflows|requires|triggers|imports)\s*:", re.MULTILINE)
+
+
+def _is_application_text(text: str) -> bool:
+    return _APPLICATION_KEY.search(text) is not None
+
+
+def application_pipelines(
+    path: Path, registry: StepRegistry, *, env: str | None = None
+) -> dict[str, PipelineDefinition]:
+    """The pipelines of an application file in the spec's dialect, converted to native
+    definitions (engine.appfile.pipelines) and checked like a pipeline file's. Module
+    types wfctl does not run are `wfctl validate`'s to report; pipelines run regardless."""
+    from engine.appfile import load_application
+    from engine.appfile.pipelines import native_pipelines
+
+    app = load_application(path, skip_unknown=True)
+    return parse_pipelines({"pipelines": native_pipelines(app, env=env)}, str(path), registry)
 
 
 def _in_folder(

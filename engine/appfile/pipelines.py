@@ -1,0 +1,298 @@
+"""An application file's spec-shaped pipelines as wfctl's native pipeline definitions.
+
+    pipelines:                              pipelines:
+      plan:                                   plan:
+        trigger:                                trigger: {type: http, path: /plan,
+          type: http                                      method: POST}
+          config: {path: /plan, method: POST}   strict_templates: false
+        steps:                                  steps:
+          - name: plan                            - name: plan
+            type: step.iac_plan                     type: step.iac_plan
+            config: {platform: [db]}                config: {document: {...}, targets: [db]}
+
+The result is what engine.pipeline_config parses (`pipelines:` values), so a spec pipeline
+runs as any native one: one Temporal workflow, each step in its history. What changes on
+the way: triggers (`config` flattened; cron -> a Temporal Schedule; event sources refused),
+`on_error: continue` (the native `skip`), templates of both syntaxes translated once
+(engine.appfile.expressions), a manual `step.gate` made a durable step.wait_for_approval,
+IaC steps given their stack document (engine.appfile's native_iac_step). Templates are
+lenient, as the spec's are: a missing key renders empty rather than failing the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from engine.appfile.expressions import ExpressionError, translate
+from interfaces.errors import ConfigError
+
+PIPELINE_KEYS = ("trigger", "steps", "on_error", "timeout", "compensation", "description")
+STEP_KEYS = ("name", "type", "config")
+ON_ERROR = {"stop": "stop", "continue": "skip", "skip": "skip", "compensate": "compensate"}
+EVENT_TRIGGERS = ("event", "messaging", "eventbus", "message")
+# A spec manual gate waits this long by default.
+GATE_TIMEOUT = "24h"
+MAX_STEPS = 1000
+_MAX_CONFIG_DEPTH = 64
+
+
+class SpecApplication(Protocol):
+    """What of an engine.appfile.ApplicationFile the conversion reads."""
+
+    @property
+    def pipelines(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def triggers(self) -> dict[str, Any]: ...
+    @property
+    def modules(self) -> list[dict[str, Any]]: ...
+    def where(self, key: str) -> str: ...
+
+
+# (app, spec step type, config, env) -> (native type, native config); engine.appfile's
+# native_iac_step by default.
+IacConverter = Callable[[Any, str, Mapping[str, Any], str | None], tuple[str, dict[str, Any]]]
+
+
+def native_pipelines(
+    app: SpecApplication, *, env: str | None = None, notes: list[str] | None = None,
+    iac_step: IacConverter | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The native pipeline definitions of `app`'s pipelines; ConfigError lists every problem
+    with file:line, pipeline, step and key. `notes` collects what was dropped or changed."""
+    problems: list[str] = _server_problems(app)
+    converted: dict[str, dict[str, Any]] = {}
+    for name, raw in app.pipelines.items():
+        where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}"'
+        converter = _Pipeline(app, where, env, notes if notes is not None else [],
+                              iac_step or _default_iac_step)
+        native = converter.convert(raw)
+        problems += converter.problems
+        if not converter.problems:
+            converted[name] = native
+    if problems:
+        raise ConfigError(problems)
+    return converted
+
+
+def _default_iac_step(
+    app: Any, step_type: str, config: Mapping[str, Any], env: str | None
+) -> tuple[str, dict[str, Any]]:
+    from engine.appfile import native_iac_step
+
+    return native_iac_step(app, step_type, config, env=env)
+
+
+def _server_problems(app: SpecApplication) -> list[str]:
+    """`triggers: {http: {server: NAME}}` must name an http.server module."""
+    http = (app.triggers or {}).get("http")
+    if http is None:
+        return []
+    server = http.get("server") if isinstance(http, Mapping) else None
+    if server is None:
+        return []
+    types = {m.get("name"): m.get("type") for m in app.modules if isinstance(m, Mapping)}
+    if types.get(server) in ("http.server", "http.router"):
+        return []
+    servers = sorted(str(n) for n, t in types.items() if t == "http.server")
+    return [f"{app.where('triggers')}: triggers.http.server {server!r} is not an http.server "
+            f"module (declared: {', '.join(servers) or 'none'})"]
+
+
+class _Pipeline:
+    def __init__(
+        self, app: SpecApplication, where: str, env: str | None, notes: list[str],
+        iac_step: IacConverter,
+    ) -> None:
+        self.app, self.where, self.env, self.notes = app, where, env, notes
+        self.iac_step = iac_step
+        self.problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(f"{self.where}: {text}")
+
+    def convert(self, raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, Mapping):
+            self.problem("expected a mapping with `trigger` and `steps`")
+            return {}
+        for key in raw:
+            if key not in PIPELINE_KEYS:
+                self.problem(f"unknown key {key!r} (a pipeline has: {', '.join(PIPELINE_KEYS)})")
+        native: dict[str, Any] = {"strict_templates": False}
+        if raw.get("description"):
+            native["description"] = str(raw["description"])
+        trigger = self.trigger(raw.get("trigger"))
+        if trigger is not None:
+            native["trigger"] = trigger
+        on_error = raw.get("on_error", "stop")
+        if on_error not in ON_ERROR:
+            self.problem(f"on_error {on_error!r} is not one of {', '.join(ON_ERROR)}")
+        else:
+            native["on_error"] = ON_ERROR[on_error]
+        if raw.get("timeout") is not None:
+            native["timeout"] = raw["timeout"]
+        native["steps"] = self.steps(raw.get("steps"), "steps")
+        if raw.get("compensation") is not None:
+            native["compensation"] = self.steps(raw["compensation"], "compensation")
+            if on_error != "compensate":
+                self.notes.append(f"{self.where}: compensation runs only with "
+                                  "on_error: compensate")
+        return native
+
+    # ---- triggers ----
+
+    def trigger(self, raw: Any) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+            self.problem("trigger: expected {type: http|cron|schedule, config: {...}}")
+            return None
+        kind = raw["type"]
+        config = raw.get("config") or {}
+        extra = [k for k in raw if k not in ("type", "config")]
+        if extra:
+            self.problem(f"trigger: unknown key(s) {', '.join(map(str, extra))} (the spec "
+                         "puts a trigger's settings under `config`)")
+        if not isinstance(config, Mapping):
+            self.problem("trigger.config: expected a mapping")
+            return None
+        if kind == "http":
+            return self.http_trigger(config)
+        if kind in ("cron", "schedule"):
+            return self.cron_trigger(config)
+        if kind in EVENT_TRIGGERS:
+            self.problem(f"trigger type {kind}: no event source exists in wfctl yet; only "
+                         "http and cron/schedule triggers run (start it with `wfctl pipeline "
+                         "run` or call_pipeline meanwhile)")
+            return None
+        self.problem(f"trigger type {kind!r} is not one of http, cron, schedule")
+        return None
+
+    def http_trigger(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        native: dict[str, Any] = {"type": "http"}
+        for key, value in config.items():
+            if key in ("path", "method"):
+                native[key] = value
+            elif key == "middlewares":
+                self.notes.append(f"{self.where}: trigger.config.middlewares dropped: wfctl "
+                                  "has no middleware modules (use the trigger's `auth`)")
+            else:
+                self.problem(f"trigger.config: unknown key {key!r} of an http trigger "
+                             "(path, method, middlewares)")
+        if "path" not in native:
+            self.problem("trigger.config: an http trigger needs `path`")
+            return None
+        return native
+
+    def cron_trigger(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        native: dict[str, Any] = {"type": "schedule"}
+        for key, value in config.items():
+            if key in ("schedule", "cron"):
+                native["cron"] = value
+            elif key == "timezone":
+                native["timezone"] = value
+            elif key == "interval":
+                native["interval"] = value
+            else:
+                self.problem(f"trigger.config: unknown key {key!r} of a cron trigger "
+                             "(schedule, timezone)")
+        if "cron" not in native and "interval" not in native:
+            self.problem("trigger.config: a cron trigger needs `schedule`")
+            return None
+        return native
+
+    # ---- steps ----
+
+    def steps(self, raw: Any, label: str) -> list[dict[str, Any]]:
+        if not isinstance(raw, list):
+            self.problem(f"{label}: expected a list of steps")
+            return []
+        if len(raw) > MAX_STEPS:
+            self.problem(f"{label}: more than {MAX_STEPS} steps")
+            return []
+        converted = []
+        for index, step in enumerate(raw):
+            native = self.step(step, index, label)
+            if native is not None:
+                converted.append(native)
+        return converted
+
+    def step(self, raw: Any, index: int, label: str) -> dict[str, Any] | None:
+        if not isinstance(raw, Mapping):
+            self.problem(f"{label}[{index}]: expected a mapping with name, type, config")
+            return None
+        name = raw.get("name")
+        here = f'step "{name}"' if isinstance(name, str) else f"{label}[{index}]"
+        if label == "compensation":
+            here = f"compensation {here}"
+        for key in raw:
+            if key not in STEP_KEYS:
+                self.problem(f"{here}: unknown key {key!r} (a step has: {', '.join(STEP_KEYS)})")
+        step_type = raw.get("type")
+        config = raw.get("config") or {}
+        if not isinstance(name, str) or not isinstance(step_type, str):
+            self.problem(f"{here}: needs a `name` and a `type`")
+            return None
+        if not isinstance(config, Mapping):
+            self.problem(f"{here}: config: expected a mapping")
+            return None
+        translated = self.templates(config, f"{here}: config", 0)
+        if translated is None:
+            return None
+        try:
+            step_type, translated = self.native_step(step_type, translated)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.problem(f"{here}: {problem}")
+            return None
+        return {"name": name, "type": step_type, "config": translated}
+
+    def native_step(self, step_type: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if step_type == "step.gate" and config.get("type") == "manual":
+            return "step.wait_for_approval", _manual_gate(config)
+        if step_type.startswith("step.iac_"):
+            return self.iac_step(self.app, step_type, config, self.env)
+        return step_type, config
+
+    def templates(self, value: Any, path: str, depth: int) -> Any:
+        """`value` with every string translated; None (and a problem) if one cannot be."""
+        if depth > _MAX_CONFIG_DEPTH:
+            self.problem(f"{path}: nested more than {_MAX_CONFIG_DEPTH} deep")
+            return None
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                done = self.templates(item, f"{path}.{key}", depth + 1)
+                if done is None and item is not None:
+                    return None
+                out[key] = done
+            return out
+        if isinstance(value, list):
+            items = []
+            for i, item in enumerate(value):
+                done = self.templates(item, f"{path}[{i}]", depth + 1)
+                if done is None and item is not None:
+                    return None
+                items.append(done)
+            return items
+        if not isinstance(value, str):
+            return value
+        try:
+            return translate(value)
+        except ExpressionError as exc:
+            self.problem(f"{path}: {exc}")
+            return None
+
+
+def _manual_gate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's manual gate, as the durable approval it stands for."""
+    unknown = [k for k in config if k not in ("type", "approvers", "timeout", "message")]
+    if unknown:
+        raise ConfigError(f"config: a manual gate has approvers, timeout (not "
+                          f"{', '.join(map(str, unknown))})")
+    return {
+        "message": config.get("message") or "approve to go on (step.gate, manual)",
+        "approvers": list(config.get("approvers") or []),
+        "timeout": config.get("timeout") or GATE_TIMEOUT,
+        "on_timeout": "fail",
+    }
