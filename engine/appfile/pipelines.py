@@ -252,6 +252,9 @@ class _Pipeline:
             return "step.wait_for_approval", _manual_gate(config)
         if step_type.startswith("step.iac_"):
             return self.iac_step(self.app, step_type, config, self.env)
+        if step_type == "step.log" and config.get("level") == "warn":
+            # The spec's (and Go's slog) name of our "warning".
+            return step_type, {**config, "level": "warning"}
         return step_type, config
 
     def templates(self, value: Any, path: str, depth: int) -> Any:

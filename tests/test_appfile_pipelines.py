@@ -1,0 +1,194 @@
+"""Spec-shaped pipelines (GoCodeAlone/workflow application files) converted to native
+pipeline definitions: triggers, error policies, steps, templates, and errors that say where."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from activities.step_catalog import default_registry
+from engine.appfile.pipelines import native_pipelines
+from engine.pipeline_config import HttpTrigger, ScheduleTrigger, parse_pipelines
+from interfaces.errors import ConfigError
+
+
+@dataclass
+class App:
+    """What of engine.appfile's ApplicationFile the conversion reads."""
+
+    pipelines: dict[str, dict[str, Any]]
+    triggers: dict[str, Any] = field(default_factory=dict)
+    modules: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"name": "api-server", "type": "http.server", "config": {"address": ":8080"}}])
+    path: Path = Path("app.yaml")
+
+    def where(self, key: str) -> str:
+        return f"{self.path}:{list(self.pipelines).index(key.split('.', 1)[1]) + 10}" \
+            if key.startswith("pipelines.") else str(self.path)
+
+
+SPEC = yaml.safe_load("""
+triggers:
+  http:
+    server: api-server
+pipelines:
+  stripe-payment:
+    trigger:
+      type: http
+      config: {path: /webhooks/stripe, method: POST, middlewares: [auth]}
+    steps:
+      - name: validate-payload
+        type: step.validate
+        config: {strategy: required_fields, required_fields: [type, data]}
+      - name: extract-event
+        type: step.set
+        config:
+          values:
+            event_type: "{{ .type }}"
+            payload_id: "{{ .data.id }}"
+      - name: route-by-type
+        type: step.conditional
+        config:
+          field: "{{ .event_type }}"
+          routes: {"payment_intent.succeeded": process-success}
+          default: log-unknown
+      - name: process-success
+        type: step.json_response
+        config: {status: 200, body_from: "steps.extract-event"}
+      - name: log-unknown
+        type: step.log
+        config: {level: warn, message: 'unknown ${ event_type }'}
+    on_error: stop
+    timeout: 30s
+  hourly-sync:
+    trigger:
+      type: cron
+      config: {schedule: "0 * * * *", timezone: "America/New_York"}
+    steps:
+      - name: sync
+        type: step.set
+        config: {values: {at: '${ meta["started_at"] }'}}
+    timeout: 5m
+  order:
+    trigger: {type: http, config: {path: "/orders/{id}", method: put}}
+    on_error: compensate
+    steps:
+      - {name: reserve, type: step.set, config: {values: {reserved: true}}}
+      - name: approve
+        type: step.gate
+        config: {type: manual, approvers: [ada], timeout: 1h}
+      - name: auto
+        type: step.gate
+        config: {type: automated, auto_approve_conditions: ["reserved == true"]}
+    compensation:
+      - {name: release, type: step.log, config: {message: "release {{ .steps.reserve.reserved }}"}}
+  tolerant:
+    on_error: continue
+    steps:
+      - {name: boom, type: step.fail, config: {message: no}}
+""")
+
+
+def app_of(spec: Mapping[str, Any]) -> App:
+    return App(pipelines=dict(spec["pipelines"]), triggers=dict(spec.get("triggers") or {}))
+
+
+def test_spec_pipelines_become_native_definitions_that_load() -> None:
+    notes: list[str] = []
+    native = native_pipelines(app_of(SPEC), notes=notes)
+    loaded = parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+    stripe = loaded["stripe-payment"].spec
+    assert isinstance(stripe.trigger, HttpTrigger)
+    assert (stripe.trigger.method, stripe.trigger.path) == ("POST", "/webhooks/stripe")
+    assert stripe.timeout is not None and stripe.timeout.total_seconds() == 30
+    assert stripe.strict_templates is False  # missing keys render empty, as in the spec
+    steps = {s.name: s for s in stripe.steps}
+    assert steps["extract-event"].config["values"] == {
+        "event_type": "{{ type }}", "payload_id": '{{ data["id"] }}'}
+    assert steps["route-by-type"].config["field"] == "{{ event_type }}"
+    assert steps["log-unknown"].config["message"] == "unknown {{ event_type }}"
+    assert any("middlewares dropped" in note for note in notes)
+    cron = loaded["hourly-sync"].spec.trigger
+    assert isinstance(cron, ScheduleTrigger)
+    assert (cron.cron, cron.timezone) == ("0 * * * *", "America/New_York")
+    order = loaded["order"].spec
+    assert order.on_error == "compensate" and [s.name for s in order.compensation] == ["release"]
+    gate = {s.name: s for s in order.steps}["approve"]
+    # The manual gate is a real durable approval, not the spec's "awaiting" note.
+    assert gate.type == "step.wait_for_approval"
+    assert gate.config == {"message": "approve to go on (step.gate, manual)",
+                           "approvers": ["ada"], "timeout": "1h", "on_timeout": "fail"}
+    assert {s.name: s for s in order.steps}["auto"].type == "step.gate"
+    assert loaded["tolerant"].spec.on_error == "skip"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"trigger": {"type": "event", "config": {"event": "user.created"}}},
+     'app.yaml:10: pipeline "p": trigger type event: no event source exists in wfctl yet'),
+    ({"trigger": {"type": "http", "path": "/x"}},
+     'pipeline "p": trigger: unknown key(s) path (the spec puts'),
+    ({"trigger": {"type": "http", "config": {"method": "GET"}}},
+     'pipeline "p": trigger.config: an http trigger needs `path`'),
+    ({"trigger": {"type": "cron", "config": {"timezone": "UTC"}}},
+     "a cron trigger needs `schedule`"),
+    ({"on_error": "retry"}, "on_error 'retry' is not one of stop, continue, skip, compensate"),
+    ({"retries": 3}, "unknown key 'retries' (a pipeline has:"),
+    ({"steps": [{"name": "s", "type": "step.set", "config": {"values": {
+        "x": 'ok ${ a ? b : c }'}}}]},
+     'app.yaml:10: pipeline "p": step "s": config.values.x: the ternary `a ? b : c` is not '
+     "supported; use step.conditional or a Go `{{ if }}` (column 9 of 'ok ${ a ? b : c }')"),
+    ({"compensation": [{"name": "u", "type": "step.log", "config": {"message": "{{ range }}"}}]},
+     'pipeline "p": compensation step "u": config.message: Go template `range`'),
+    ({"steps": [{"name": "s", "type": "step.set", "if": "x"}]},
+     'step "s": unknown key \'if\' (a step has: name, type, config)'),
+    ({"steps": [{"name": "g", "type": "step.gate", "config": {"type": "manual", "mode": 1}}]},
+     'step "g": config: a manual gate has approvers, timeout (not mode)'),
+])
+def test_problems_name_file_line_pipeline_step_and_key(
+    change: dict[str, Any], expected: str
+) -> None:
+    raw = {"steps": [{"name": "s", "type": "step.set", "config": {"values": {"a": 1}}}], **change}
+    with pytest.raises(ConfigError) as info:
+        native_pipelines(App(pipelines={"p": raw}))
+    assert any(expected in problem for problem in info.value.problems), info.value.problems
+
+
+def test_http_server_trigger_must_name_an_http_server_module() -> None:
+    app = App(pipelines={}, triggers={"http": {"server": "web"}})
+    with pytest.raises(ConfigError, match="triggers.http.server 'web' is not an http.server "
+                                          r"module \(declared: api-server\)"):
+        native_pipelines(app)
+
+
+def test_native_checks_still_apply_after_conversion() -> None:
+    """A converted pipeline is checked like a native one: a jump to a missing step."""
+    raw = {"steps": [{"name": "r", "type": "step.conditional",
+                      "config": {"field": "x", "routes": {"a": "nowhere"}}}]}
+    native = native_pipelines(App(pipelines={"p": raw}))
+    with pytest.raises(ConfigError, match='step "r": jumps to step "nowhere"'):
+        parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+
+
+def test_iac_steps_go_through_the_iac_converter_with_translated_templates() -> None:
+    seen: list[tuple[str, dict[str, Any], str | None]] = []
+
+    def iac_step(app: Any, step_type: str, config: Mapping[str, Any], env: str | None
+                 ) -> tuple[str, dict[str, Any]]:
+        seen.append((step_type, dict(config), env))
+        if config.get("platform") == "ghost":
+            raise ConfigError("platform 'ghost' is not an infra.* module")
+        return step_type, {"document": {"name": "s", "resources": []}}
+
+    raw = {"steps": [{"name": "plan", "type": "step.iac_plan",
+                      "config": {"platform": "db", "note": "${ upper(x) }"}}]}
+    native = native_pipelines(App(pipelines={"p": raw}), env="prod", iac_step=iac_step)
+    assert seen == [("step.iac_plan", {"platform": "db", "note": "{{ _wf.upper(x) }}"}, "prod")]
+    assert native["p"]["steps"][0]["config"] == {"document": {"name": "s", "resources": []}}
+    raw["steps"][0]["config"]["platform"] = "ghost"
+    with pytest.raises(ConfigError, match='pipeline "p": step "plan": platform \'ghost\''):
+        native_pipelines(App(pipelines={"p": raw}), iac_step=iac_step)
