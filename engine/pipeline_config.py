@@ -425,7 +425,7 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
         text = _read(root)
-        if _is_application_text(text):
+        if is_application_text(text):
             pipelines = _in_folder(application_pipelines(root, registry), root)
         else:
             pipelines = _in_folder(parse_pipelines_text(text, str(root), registry), root)
@@ -530,7 +530,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
         if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
             continue
         try:
-            if _is_application_text(text):
+            if is_application_text(text):
                 loaded = _in_folder(application_pipelines(file, registry), file)
             else:
                 loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
@@ -552,7 +552,8 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
 _APPLICATION_KEY = re.compile(r"^(modules|workflows|requires|triggers|imports)\s*:", re.MULTILINE)
 
 
-def _is_application_text(text: str) -> bool:
+def is_application_text(text: str) -> bool:
+    """A file in the spec engine's application dialect (engine.appfile), by its top keys."""
     return _APPLICATION_KEY.search(text) is not None
 
 

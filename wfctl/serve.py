@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -34,7 +35,12 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from engine.pipeline_config import HmacAuth, HttpTrigger, PipelineDefinition
+from engine.pipeline_config import (
+    HmacAuth,
+    HttpTrigger,
+    PipelineDefinition,
+    is_application_text,
+)
 from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
 from wfctl.codec import EncryptionKeysMissing
@@ -275,6 +281,23 @@ def _failure_response(exc: WorkflowFailureError, workflow_id: str) -> JSONRespon
             )
     return JSONResponse({"error": "the pipeline run failed", "workflow_id": workflow_id},
                         status_code=500)
+
+
+def application_address(path: Path) -> tuple[str | None, int | None]:
+    """(host, port) of an application file's http.server module; (None, None) for a native
+    pipeline file or folder, or an application file without one. A bare ":8080" (every
+    interface, in the spec engine) gives no host: wfctl binds loopback unless told."""
+    from engine.appfile import load_application
+
+    if not path.is_file() or not is_application_text(path.read_text(errors="replace")):
+        return None, None
+    address = load_application(path, skip_unknown=True).http_address
+    if not address:
+        return None, None
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{path}: http.server address {address!r} has no valid port")
+    return host.strip("[]") or None, int(port)
 
 
 async def serve_http(
