@@ -72,9 +72,11 @@ class ScheduleRow(BaseModel):
 def _note(task_queue: str, pipeline: str, trigger: ScheduleTrigger) -> str:
     """"wfctl <queue> <digest> <when>": the server turns a cron into calendars, so the note
     keeps the spec as the config wrote it."""
-    # Unset fields left out: a field added later must not make every existing schedule
-    # look changed.
-    dumped = trigger.model_dump(mode="json", exclude_none=True)
+    # `timezone` came later: left out when unset, so the schedules made before it keep
+    # their digest and are not all "updated" once.
+    dumped = trigger.model_dump(mode="json")
+    if dumped.get("timezone") is None:
+        dumped.pop("timezone", None)
     content = json.dumps([pipeline, task_queue, dumped], sort_keys=True)
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     when = trigger.cron if trigger.cron is not None else f"every {trigger.interval}"
