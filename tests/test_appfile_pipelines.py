@@ -192,3 +192,58 @@ def test_iac_steps_go_through_the_iac_converter_with_translated_templates() -> N
     raw["steps"][0]["config"]["platform"] = "ghost"
     with pytest.raises(ConfigError, match='pipeline "p": step "plan": platform \'ghost\''):
         native_pipelines(App(pipelines={"p": raw}), iac_step=iac_step)
+
+
+def test_a_cron_trigger_becomes_a_schedule_in_its_timezone() -> None:
+    from wfctl.schedules import build_schedule
+
+    native = native_pipelines(app_of(SPEC))
+    loaded = parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+    trigger = loaded["hourly-sync"].spec.trigger
+    assert isinstance(trigger, ScheduleTrigger)
+    spec = build_schedule("hourly-sync", trigger, "q").spec
+    assert spec.cron_expressions == ["0 * * * *"] and spec.time_zone_name == "America/New_York"
+    bad = {"p": {"trigger": {"type": "cron", "config": {"schedule": "@hourly",
+                                                        "timezone": "Mars/Olympus"}},
+                 "steps": [{"name": "s", "type": "step.log", "config": {"message": "x"}}]}}
+    with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA time zone name"):
+        parse_pipelines({"pipelines": native_pipelines(App(pipelines=bad))}, "a.yaml",
+                        default_registry())
+
+
+BAD_APP = """\
+name: broken
+modules:
+  - {name: api, type: http.server, config: {port: 8080}}
+pipelines:
+  ok:
+    trigger: {type: http, config: {path: /ok, method: GET}}
+    steps:
+      - {name: answer, type: step.json_response, config: {body: {fine: true}}}
+  welcome:
+    trigger: {type: event, config: {event: user.created}}
+    steps:
+      - {name: send, type: step.log, config: {message: hi}}
+  shout:
+    steps:
+      - name: loud
+        type: step.set
+        config: {values: {x: "{{ range .items }}{{ . }}{{ end }}"}}
+"""
+
+
+def test_wfctl_validate_names_file_line_pipeline_and_step(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "app.yaml"
+    path.write_text(BAD_APP)
+    done = subprocess.run([sys.executable, "-m", "wfctl", "validate", str(path)],
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 1
+    err = " ".join(done.stderr.split())
+    assert f'{path}:9: pipeline "welcome": trigger type event: no event source exists' in err
+    assert (f'{path}:13: pipeline "shout": step "loud": config.values.x: Go template `range` '
+            "is not supported") in err
+    assert "column 4" in err
