@@ -200,6 +200,9 @@ class HttpTrigger(BaseModel):
     auth: Annotated[
         list[TriggerAuth], BeforeValidator(lambda a: [a] if isinstance(a, dict) else a)
     ] = Field(default_factory=list)
+    # Also take `application/x-www-form-urlencoded` bodies (decoded to a mapping of strings),
+    # as the spec engine's step.request_parse does.
+    form: bool = False
     # Browser origins allowed to call this route (CORS), besides `wfctl serve --cors-origin`.
     cors_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
         default_factory=list

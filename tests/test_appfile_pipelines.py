@@ -247,3 +247,17 @@ def test_wfctl_validate_names_file_line_pipeline_and_step(tmp_path: Path) -> Non
     assert (f'{path}:13: pipeline "shout": step "loud": config.values.x: Go template `range` '
             "is not supported") in err
     assert "column 4" in err
+
+
+def test_form_bodies_decode_bounded_and_only_where_request_parse_reads_a_body() -> None:
+    from wfctl.request_guard import MAX_FORM_FIELDS, decode_form
+
+    assert decode_form(b"a=1&b=x%20y&a=2&c=") == ({"a": ["1", "2"], "b": "x y", "c": ""}, None)
+    assert decode_form(b"a=%ff")[1] is not None and "not UTF-8" in str(decode_form(b"a=%ff")[1])
+    too_many = "&".join(f"f{i}=1" for i in range(MAX_FORM_FIELDS + 1)).encode()
+    assert decode_form(too_many)[1] == f"the form has more than {MAX_FORM_FIELDS} fields"
+    parse = {"name": "p", "type": "step.request_parse", "config": {"parse_body": True}}
+    raw = {"trigger": {"type": "http", "config": {"path": "/f"}}, "steps": [parse]}
+    assert native_pipelines(App(pipelines={"p": raw}))["p"]["trigger"]["form"] is True
+    raw["steps"] = [{"name": "s", "type": "step.set", "config": {"values": {"a": 1}}}]
+    assert "form" not in native_pipelines(App(pipelines={"p": raw}))["p"]["trigger"]

@@ -101,6 +101,8 @@ async def test_an_http_request_answers_with_the_json_response(
     ):
         answer = await http.post("/users/u-7?verbose=1", json={"name": "ann", "role": "admin"},
                                  headers={"x-tenant": "t-1"})
+        # request_parse's parse_body takes forms too, as the spec's does.
+        form = await http.post("/users/u-8", data={"name": "bob", "role": "user"})
     assert answer.status_code == 202, answer.text
     assert answer.headers["x-tenant"] == "t-1"
     assert answer.json() == {
@@ -108,6 +110,10 @@ async def test_an_http_request_answers_with_the_json_response(
         # A string holding a JSON object is sent as that object, as the spec does.
         "tags": {"a": [1, 2]}, "sent": {"name": "ann", "role": "admin"},
     }
+    assert form.status_code == 202, form.text
+    assert {k: form.json()[k] for k in ("id", "greeting", "passed", "sent")} == {
+        "id": "u-8", "greeting": "hi BOB", "passed": False,
+        "sent": {"name": "bob", "role": "user"}}
 
 
 async def test_compensation_runs_in_reverse_each_a_recorded_step(

@@ -132,6 +132,13 @@ class _Pipeline:
         if raw.get("timeout") is not None:
             native["timeout"] = raw["timeout"]
         native["steps"] = self.steps(raw.get("steps"), "steps")
+        if trigger is not None and trigger["type"] == "http" and any(
+            step["type"] == "step.request_parse"
+            and (step["config"].get("parse_body") or step["config"].get("format"))
+            for step in native["steps"]
+        ):
+            # The spec's request_parse reads form bodies as well as JSON.
+            trigger["form"] = True
         if raw.get("compensation") is not None:
             native["compensation"] = self.steps(raw["compensation"], "compensation")
             if on_error != "compensate":
