@@ -47,7 +47,7 @@ pipelines:
         type: step.json_response
         config:
           status: 202
-          headers: {X-Tenant: "{{ .headers.X-Tenant }}"}
+          headers: {X-Tenant: "{{ .headers.X-Tenant }}", X-Count: "${ 1 + 1 }"}
           body:
             id: '${ steps["parse"]["path_params"]["id"] }'
             verbose: "{{ .query.verbose }}"
@@ -104,7 +104,7 @@ async def test_an_http_request_answers_with_the_json_response(
         # request_parse's parse_body takes forms too, as the spec's does.
         form = await http.post("/users/u-8", data={"name": "bob", "role": "user"})
     assert answer.status_code == 202, answer.text
-    assert answer.headers["x-tenant"] == "t-1"
+    assert answer.headers["x-tenant"] == "t-1" and answer.headers["x-count"] == "2"
     assert answer.json() == {
         "id": "u-7", "verbose": "1", "greeting": "hi ANN", "passed": True,
         # A string holding a JSON object is sent as that object, as the spec does.

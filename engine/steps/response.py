@@ -34,7 +34,9 @@ class JsonResponseConfig(StepConfig):
     # A path into the state ("steps.check.code") whose number is the status; falls back to
     # `status` when it is not a valid code, as the spec's does.
     status_from: str = ""
-    headers: dict[Annotated[str, Field(pattern=_HEADER_NAME)], str] = Field(default_factory=dict)
+    # A value that renders to a number or bool (`{{ .count }}`) is sent as its text.
+    headers: dict[Annotated[str, Field(pattern=_HEADER_NAME)], str | int | float | bool] = Field(
+        default_factory=dict)
     body: Any = None
     # A path into the state: "steps.fetch.rows", "steps.fetch", "order", or "." (all of it).
     body_from: str = ""
@@ -84,6 +86,12 @@ def _status(config: JsonResponseConfig, ctx: PipelineContext) -> int:
     return config.status
 
 
+def _header_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 async def execute(config: JsonResponseConfig, call: StepCall) -> StepResult:
     ctx = call.context
     status = _status(config, ctx)
@@ -91,10 +99,11 @@ async def execute(config: JsonResponseConfig, call: StepCall) -> StepResult:
         body = resolve_path(config.body_from, ctx)
     else:
         body = _decoded(config.body, ctx)
-    for name, value in config.headers.items():
+    headers = {name: _header_text(value) for name, value in config.headers.items()}
+    for name, value in headers.items():
         if re.search(r"[\r\n\x00]", value):
             raise StepError(f"header {name} holds a line break", error_type="ConfigError")
-    answer = {RESPONSE_STATUS: status, RESPONSE_BODY: body, RESPONSE_HEADERS: config.headers}
+    answer = {RESPONSE_STATUS: status, RESPONSE_BODY: body, RESPONSE_HEADERS: headers}
     return StepResult(output={PIPELINE_OUTPUT_KEY: answer, "status": status}, stop=True)
 
 
