@@ -418,10 +418,40 @@ def schedules_list(
 
 
 @app.command("validate")
-def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
-    """Check a pipeline file (or folder) without running anything."""
+def validate(
+    path: Annotated[Path, typer.Argument(help="pipeline file or folder, or application file")],
+    env: Annotated[OptStr, typer.Option(
+        help="environment whose `environments:` overrides apply (application files)")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types",
+        help="unsupported module and step types are warnings, not errors")] = False,
+) -> None:
+    """Check a pipeline file (or folder) or an application file without running anything."""
+    from wfctl.appfile_cli import is_application_path, validate_application
+
+    if is_application_path(path):
+        validate_application(path, env, skip_unknown_types)
+        return
     pipelines = load_pipelines_or_exit(path)
     console.print(f"{path}: {len(pipelines)} pipelines OK: {', '.join(sorted(pipelines))}")
+
+
+@app.command("convert")
+def convert(
+    path: Annotated[Path, typer.Argument(help="application file (the spec engine's dialect)")],
+    out: Annotated[Path, typer.Option(help="folder to write the native files into")],
+    env: Annotated[OptStr, typer.Option(help="environment whose overrides apply")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types", help="leave unsupported module types out with a comment")] = False,
+) -> None:
+    """Write an application file's stacks (and pipelines) as native wfctl files."""
+    from wfctl.appfile_cli import convert_application, is_application_path
+
+    if not is_application_path(path):
+        err_console.print(f"[red]error:[/] {path} is not an application file (no top-level "
+                          "modules, workflows, requires, triggers or imports)", highlight=False)
+        raise typer.Exit(2)
+    convert_application(path, out, env, skip_unknown_types)
 
 
 @schema_app.command("pipeline")
@@ -478,6 +508,7 @@ def serve(
     except ValueError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    # An application file's pipelines come converted (engine.pipeline_config's loader).
     pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:

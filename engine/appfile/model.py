@@ -15,8 +15,19 @@ IAC_TYPES = ("iac.provider", "iac.state")
 
 
 def is_application_file(data: Mapping[str, Any]) -> bool:
-    """True for the spec's dialect: a top-level modules/workflows/requires/triggers/imports."""
-    return isinstance(data, Mapping) and any(key in data for key in APPLICATION_KEYS)
+    """True for the spec's dialect: a top-level modules/workflows/requires/triggers/imports,
+    or a pipeline whose trigger has the spec's `{type, config}` shape (a native trigger
+    cannot have `config`), as a pipelines-only snippet of the spec's docs has."""
+    if not isinstance(data, Mapping):
+        return False
+    if any(key in data for key in APPLICATION_KEYS):
+        return True
+    pipelines = data.get("pipelines")
+    return isinstance(pipelines, Mapping) and any(
+        isinstance(p, Mapping) and isinstance(p.get("trigger"), Mapping)
+        and "config" in p["trigger"]
+        for p in pipelines.values()
+    )
 
 
 def is_supported_module_type(module_type: str) -> bool:

@@ -116,7 +116,8 @@ def app_stacks(app: ApplicationFile, *, env: str | None = None) -> AppStacks:
     several = len(states) > 1
     stacks: dict[str, dict[str, Any]] = {}
     state_stack: dict[str, str] = {}
-    for module in states or [None]:
+    # Without a state module, a stack only when there is something to put in it.
+    for module in states or ([None] if app.infra_modules else []):
         state_name = module["name"] if module else None
         where = module_where(state_name) if state_name else str(app.path)
         try:
@@ -191,6 +192,9 @@ def app_stacks(app: ApplicationFile, *, env: str | None = None) -> AppStacks:
         for resource in document["resources"]:
             resource["depends_on"] = [d for d in resource["depends_on"] if d not in excluded]
         notes.extend(_place_in_only_vpc(document, clouds))
+        for resource in document["resources"]:
+            if not resource["depends_on"]:
+                del resource["depends_on"]  # as a hand-written stack file leaves it out
     unsupported = app.unsupported_modules
     return AppStacks(stacks=stacks, resource_stack=resource_stack, notes=notes,
                      unsupported=unsupported, dropped=dropped, state_stack=state_stack)
