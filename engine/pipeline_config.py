@@ -565,12 +565,14 @@ def application_pipelines(
 ) -> dict[str, PipelineDefinition]:
     """The pipelines of an application file in the spec's dialect, converted to native
     definitions (engine.appfile.pipelines) and checked like a pipeline file's. Module
-    types wfctl does not run are `wfctl validate`'s to report; pipelines run regardless."""
+    types and triggers wfctl does not run are `wfctl validate`'s to report (without
+    --skip-unknown-types); the pipelines run regardless, an event-triggered one untriggered."""
     from engine.appfile import load_application
     from engine.appfile.pipelines import native_pipelines
 
     app = load_application(path, skip_unknown=True)
-    return parse_pipelines({"pipelines": native_pipelines(app, env=env)}, str(path), registry)
+    native = native_pipelines(app, env=env, skip_unknown=True)
+    return parse_pipelines({"pipelines": native}, str(path), registry)
 
 
 def _in_folder(

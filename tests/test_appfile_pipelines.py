@@ -159,10 +159,27 @@ def test_problems_name_file_line_pipeline_step_and_key(
 
 
 def test_http_server_trigger_must_name_an_http_server_module() -> None:
-    app = App(pipelines={}, triggers={"http": {"server": "web"}})
-    with pytest.raises(ConfigError, match="triggers.http.server 'web' is not an http.server "
+    app = App(pipelines={}, triggers={"http": {"server": "db"}},
+              modules=[{"name": "api-server", "type": "http.server"},
+                       {"name": "db", "type": "infra.database"}])
+    with pytest.raises(ConfigError, match="triggers.http.server 'db' is not an http.server "
                                           r"module \(declared: api-server\)"):
         native_pipelines(app)
+    # A name this file does not declare (a snippet of a larger file): a note, not an error.
+    notes: list[str] = []
+    native_pipelines(App(pipelines={}, triggers={"http": {"server": "web"}}), notes=notes)
+    assert notes == ["app.yaml: triggers.http.server 'web' names no module of this file; "
+                     "wfctl serve listens on --host/--port"]
+
+
+def test_skip_unknown_keeps_an_event_pipeline_without_its_trigger() -> None:
+    raw = {"trigger": {"type": "event", "config": {"event": "user.created"}},
+           "steps": [{"name": "s", "type": "step.log", "config": {"message": "hi"}}]}
+    notes: list[str] = []
+    native = native_pipelines(App(pipelines={"p": raw}), notes=notes, skip_unknown=True)
+    assert "trigger" not in native["p"] and native["p"]["steps"][0]["name"] == "s"
+    assert notes == ['app.yaml:10: pipeline "p": trigger type event dropped: no event source '
+                     "exists in wfctl yet (the pipeline runs from wfctl pipeline run)"]
 
 
 def test_native_checks_still_apply_after_conversion() -> None:

@@ -102,14 +102,15 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
     problems = _stack_problems(built)
     unknown_steps = _unknown_step_types(app)
     converter = _pipeline_converter()
+    pipeline_notes: list[str] = []
     if converter is not None:
         from activities.step_catalog import default_registry
         from engine.pipeline_config import parse_pipelines
 
         try:
             # Converted, then checked as a native pipeline file is: step configs, jumps.
-            parse_pipelines({"pipelines": converter(app, env=env)}, str(path),
-                            default_registry())
+            native = converter(app, env=env, notes=pipeline_notes, skip_unknown=skip_unknown)
+            parse_pipelines({"pipelines": native}, str(path), default_registry())
         except ConfigError as error:
             problems.extend(error.problems)
     elif unknown_steps and not skip_unknown:
@@ -133,7 +134,7 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
         console.print(f"  stack {name}: {len(document['resources'])} resources: "
                       f"{resources or 'none'}")
     console.print(f"  {len(app.pipelines)} pipelines: {', '.join(app.pipelines) or 'none'}")
-    for note in built.notes:
+    for note in [*built.notes, *pipeline_notes]:
         console.print(f"  note: {note}")
     for owner, keys in built.dropped.items():
         for key in keys:

@@ -56,16 +56,19 @@ IacConverter = Callable[[Any, str, Mapping[str, Any], str | None], tuple[str, di
 
 def native_pipelines(
     app: SpecApplication, *, env: str | None = None, notes: list[str] | None = None,
-    iac_step: IacConverter | None = None,
+    iac_step: IacConverter | None = None, skip_unknown: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The native pipeline definitions of `app`'s pipelines; ConfigError lists every problem
-    with file:line, pipeline, step and key. `notes` collects what was dropped or changed."""
-    problems: list[str] = _server_problems(app)
+    with file:line, pipeline, step and key. `notes` collects what was dropped or changed.
+    `skip_unknown` (the spec's --skip-unknown-types) keeps a pipeline whose trigger wfctl
+    has no source for, without that trigger (it still runs from `wfctl pipeline run`)."""
+    notes = notes if notes is not None else []
+    problems: list[str] = _server_problems(app, notes)
     converted: dict[str, dict[str, Any]] = {}
     for name, raw in app.pipelines.items():
         where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}"'
-        converter = _Pipeline(app, where, env, notes if notes is not None else [],
-                              iac_step or _default_iac_step)
+        converter = _Pipeline(app, where, env, notes, iac_step or _default_iac_step,
+                              skip_unknown)
         native = converter.convert(raw)
         problems += converter.problems
         if not converter.problems:
@@ -83,8 +86,9 @@ def _default_iac_step(
     return native_iac_step(app, step_type, config, env=env)
 
 
-def _server_problems(app: SpecApplication) -> list[str]:
-    """`triggers: {http: {server: NAME}}` must name an http.server module."""
+def _server_problems(app: SpecApplication, notes: list[str]) -> list[str]:
+    """`triggers: {http: {server: NAME}}` names the http.server module: another module type
+    is an error; a name the file does not declare (a snippet of a larger file) a note."""
     http = (app.triggers or {}).get("http")
     if http is None:
         return []
@@ -94,6 +98,10 @@ def _server_problems(app: SpecApplication) -> list[str]:
     types = {m.get("name"): m.get("type") for m in app.modules if isinstance(m, Mapping)}
     if types.get(server) in ("http.server", "http.router"):
         return []
+    if server not in types:
+        notes.append(f"{app.where('triggers')}: triggers.http.server {server!r} names no module "
+                     "of this file; wfctl serve listens on --host/--port")
+        return []
     servers = sorted(str(n) for n, t in types.items() if t == "http.server")
     return [f"{app.where('triggers')}: triggers.http.server {server!r} is not an http.server "
             f"module (declared: {', '.join(servers) or 'none'})"]
@@ -102,10 +110,10 @@ def _server_problems(app: SpecApplication) -> list[str]:
 class _Pipeline:
     def __init__(
         self, app: SpecApplication, where: str, env: str | None, notes: list[str],
-        iac_step: IacConverter,
+        iac_step: IacConverter, skip_unknown: bool,
     ) -> None:
         self.app, self.where, self.env, self.notes = app, where, env, notes
-        self.iac_step = iac_step
+        self.iac_step, self.skip_unknown = iac_step, skip_unknown
         self.problems: list[str] = []
 
     def problem(self, text: str) -> None:
@@ -167,6 +175,10 @@ class _Pipeline:
             return self.http_trigger(config)
         if kind in ("cron", "schedule"):
             return self.cron_trigger(config)
+        if kind in EVENT_TRIGGERS and self.skip_unknown:
+            self.notes.append(f"{self.where}: trigger type {kind} dropped: no event source "
+                              "exists in wfctl yet (the pipeline runs from wfctl pipeline run)")
+            return None
         if kind in EVENT_TRIGGERS:
             self.problem(f"trigger type {kind}: no event source exists in wfctl yet; only "
                          "http and cron/schedule triggers run (start it with `wfctl pipeline "
