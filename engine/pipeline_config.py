@@ -429,7 +429,7 @@ def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, Pipeli
     if root.is_file():
         text = _read(root)
         if is_application_text(text):
-            pipelines = _in_folder(application_pipelines(root, registry), root)
+            pipelines = _in_folder(_application_pipelines(root, registry), root)
         else:
             pipelines = _in_folder(parse_pipelines_text(text, str(root), registry), root)
     else:
@@ -534,7 +534,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
             continue
         try:
             if is_application_text(text):
-                loaded = _in_folder(application_pipelines(file, registry), file)
+                loaded = _in_folder(_application_pipelines(file, registry), file)
             else:
                 loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
         except ConfigError as exc:
@@ -560,19 +560,11 @@ def is_application_text(text: str) -> bool:
     return _APPLICATION_KEY.search(text) is not None
 
 
-def application_pipelines(
-    path: Path, registry: StepRegistry, *, env: str | None = None
-) -> dict[str, PipelineDefinition]:
-    """The pipelines of an application file in the spec's dialect, converted to native
-    definitions (engine.appfile.pipelines) and checked like a pipeline file's. Module
-    types and triggers wfctl does not run are `wfctl validate`'s to report (without
-    --skip-unknown-types); the pipelines run regardless, an event-triggered one untriggered."""
-    from engine.appfile import load_application
-    from engine.appfile.pipelines import native_pipelines
+def _application_pipelines(path: Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+    # engine.appfile builds on this module: imported when a file needs it.
+    from engine.appfile.pipelines import application_pipelines
 
-    app = load_application(path, skip_unknown=True)
-    native = native_pipelines(app, env=env, skip_unknown=True)
-    return parse_pipelines({"pipelines": native}, str(path), registry)
+    return application_pipelines(path, registry)
 
 
 def _in_folder(

@@ -250,16 +250,15 @@ pipelines:
 
 
 def test_wfctl_validate_names_file_line_pipeline_and_step(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+    from typer.testing import CliRunner
+
+    from wfctl.cli import app
 
     path = tmp_path / "app.yaml"
     path.write_text(BAD_APP)
-    done = subprocess.run([sys.executable, "-m", "wfctl", "validate", str(path)],
-                          capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
-    assert done.returncode == 1
-    err = " ".join(done.stderr.split())
+    done = CliRunner().invoke(app, ["validate", str(path)])
+    assert done.exit_code == 1
+    err = " ".join(done.output.split())
     assert f'{path}:9: pipeline "welcome": trigger type event: no event source exists' in err
     assert (f'{path}:13: pipeline "shout": step "loud": config.values.x: Go template `range` '
             "is not supported") in err

@@ -22,9 +22,12 @@ lenient, as the spec's are: a missing key renders empty rather than failing the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from engine.appfile.expressions import ExpressionError, translate
+from engine.pipeline_config import PipelineDefinition, parse_pipelines
+from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
 
 PIPELINE_KEYS = ("trigger", "steps", "on_error", "timeout", "compensation", "description")
@@ -76,6 +79,20 @@ def native_pipelines(
     if problems:
         raise ConfigError(problems)
     return converted
+
+
+def application_pipelines(
+    path: Path, registry: StepRegistry, *, env: str | None = None
+) -> dict[str, PipelineDefinition]:
+    """The pipelines of an application file in the spec's dialect, converted to native
+    definitions (engine.appfile.pipelines) and checked like a pipeline file's. Module
+    types and triggers wfctl does not run are `wfctl validate`'s to report (without
+    --skip-unknown-types); the pipelines run regardless, an event-triggered one untriggered."""
+    from engine.appfile import load_application
+
+    app = load_application(path, skip_unknown=True)
+    native = native_pipelines(app, env=env, skip_unknown=True)
+    return parse_pipelines({"pipelines": native}, str(path), registry)
 
 
 def _default_iac_step(
