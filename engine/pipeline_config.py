@@ -419,21 +419,24 @@ def parse_pipelines_text(
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+def load_pipelines(
+    path: str | Path, registry: StepRegistry, *, env: str | None = None
+) -> dict[str, PipelineDefinition]:
     """Load one file, or every pipelines file under a folder (other YAML, like stacks, is
     skipped there). Pipeline names must be unique across files, and every pipeline a
-    call_pipeline step names must be among them."""
+    call_pipeline step names must be among them. `env` picks the `environments:` overrides
+    of application files' modules (their IaC steps' stacks)."""
     root = Path(path)
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
         text = _read(root)
         if is_application_text(text):
-            pipelines = _in_folder(_application_pipelines(root, registry), root)
+            pipelines = _in_folder(_application_pipelines(root, registry, env), root)
         else:
             pipelines = _in_folder(parse_pipelines_text(text, str(root), registry), root)
     else:
-        pipelines = _load_folder(root, registry)
+        pipelines = _load_folder(root, registry, env)
     problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
                 + _route_clashes(pipelines))
     if problems:
@@ -525,7 +528,9 @@ def _route_clashes(pipelines: dict[str, PipelineDefinition]) -> list[str]:
     return problems
 
 
-def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+def _load_folder(
+    root: Path, registry: StepRegistry, env: str | None
+) -> dict[str, PipelineDefinition]:
     pipelines: dict[str, PipelineDefinition] = {}
     problems: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES):
@@ -534,7 +539,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
             continue
         try:
             if is_application_text(text):
-                loaded = _in_folder(_application_pipelines(file, registry), file)
+                loaded = _in_folder(_application_pipelines(file, registry, env), file)
             else:
                 loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
         except ConfigError as exc:
@@ -560,11 +565,13 @@ def is_application_text(text: str) -> bool:
     return _APPLICATION_KEY.search(text) is not None
 
 
-def _application_pipelines(path: Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+def _application_pipelines(
+    path: Path, registry: StepRegistry, env: str | None
+) -> dict[str, PipelineDefinition]:
     # engine.appfile builds on this module: imported when a file needs it.
     from engine.appfile.pipelines import application_pipelines
 
-    return application_pipelines(path, registry)
+    return application_pipelines(path, registry, env=env)
 
 
 def _in_folder(

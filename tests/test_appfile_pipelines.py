@@ -277,3 +277,33 @@ def test_form_bodies_decode_bounded_and_only_where_request_parse_reads_a_body() 
     assert native_pipelines(App(pipelines={"p": raw}))["p"]["trigger"]["form"] is True
     raw["steps"] = [{"name": "s", "type": "step.set", "config": {"values": {"a": 1}}}]
     assert "form" not in native_pipelines(App(pipelines={"p": raw}))["p"]["trigger"]
+
+
+ENV_APP = """\
+name: envs
+modules:
+  - {name: cloud, type: iac.provider, config: {provider: aws, region: us-east-1}}
+  - {name: state, type: iac.state, config: {backend: sqlite, path: state.db}}
+  - name: db
+    type: infra.database
+    config: {engine: postgres, size: s}
+    environments:
+      prod: {config: {size: l}}
+pipelines:
+  plan:
+    steps:
+      - {name: plan, type: step.iac_plan, config: {resources: [db]}}
+"""
+
+
+def test_the_worker_env_picks_an_application_files_environment(tmp_path: Path) -> None:
+    """`python worker.py --env prod` loads the pipelines' stacks with prod's overrides."""
+    from activities.pipeline_catalog import PipelineCatalog
+
+    path = tmp_path / "envs.yaml"
+    path.write_text(ENV_APP)
+    registry = default_registry()
+    for env, stack, size in ((None, "envs", "s"), ("prod", "envs-prod", "l")):
+        step = PipelineCatalog.load(path, registry, env=env).get("plan").spec.steps[0]
+        document = step.config["document"]
+        assert (document["stack"], document["resources"][0]["size"]) == (stack, size), env
