@@ -109,6 +109,8 @@ def test_bounds_hold_for_huge_or_deep_input() -> None:
         translate("{{ " + "(" * 100 + ".a" + ")" * 100 + " }}")
     with pytest.raises(ExpressionError, match="nested more than"):
         translate("${ " + "(" * 100 + "a" + ")" * 100 + " }")
+    # Many groups one after the other are not deep.
+    assert render("${ " + " + ".join(["(count)"] * 50) + " }") == 100
     # What a translated template computes is bounded like any template.
     with pytest.raises(TemplateError, match="limit"):
         render('{{ replace "a" "' + "b" * 1000 + '" (printf "%s" "' + "a" * 5000 + '") }}')

@@ -83,7 +83,8 @@ class ExprTranslator:
             elif token.text == ".":
                 raise self.fail(token.start, "unexpected `.`")
             else:
-                depth += token.text in "(["
+                # Open brackets only: Jinja's parser recurses on each, a sequence is fine.
+                depth += (token.text in "([") - (token.text in ")]")
                 if depth > MAX_DEPTH:
                     raise self.fail(token.start, f"nested more than {MAX_DEPTH} deep")
                 out.append(self._OPS[token.text])
