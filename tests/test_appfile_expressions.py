@@ -65,6 +65,7 @@ def render(spec_template: str) -> Any:
     ("id={{ .steps.fetch-user.id }} n=${ count * 10 }", "id=u-1 n=20"),
     ("100{% done", "100{% done"),
     ("no templates here", "no templates here"),
+    ('{{ "héllo 😀" }} ${ `raw \\n` + "ü" }', "héllo 😀 raw \\nü"),
 ])
 def test_both_syntaxes_render_what_the_spec_means(template: str, expected: Any) -> None:
     assert render(template) == expected

@@ -6,7 +6,6 @@ go to the spec's functions (`_wf.upper(...)`), `body` is `trigger`, `current` th
 
 from __future__ import annotations
 
-import json
 import re
 
 from engine.appfile.expression_tokens import (
@@ -16,6 +15,7 @@ from engine.appfile.expression_tokens import (
     Token,
     call,
     check_function,
+    jinja_string,
     literal,
     root,
     value_of,
@@ -100,7 +100,7 @@ class ExprTranslator:
         sub, more = self._key_at(i + 1 + used)
         if key in ("headers", "query") and isinstance(sub, str) and more:
             function = "header" if key == "headers" else "query"
-            return used + more, call(function, [json.dumps(sub)])
+            return used + more, call(function, [jinja_string(sub)])
         return used, f"trigger.request.{key}"
 
     def _key_at(self, i: int) -> tuple[object, int]:

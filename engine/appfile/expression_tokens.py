@@ -71,15 +71,21 @@ def tokens(text: str, start: int, end: int, fail: Fail, *, go: bool) -> list[Tok
     return found
 
 
+def jinja_string(text: str) -> str:
+    """`text` as a Jinja string literal. Non-ASCII stays as written: Jinja would read JSON's
+    `\\ud83d\\ude00` escapes as two lone surrogates, not one emoji."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def literal(token: Token) -> str:
     """A spec string literal as a Jinja one."""
     raw = token.text
     if raw.startswith("`"):
-        return json.dumps(raw[1:-1])
+        return jinja_string(raw[1:-1])
     if raw.startswith("'"):
         raw = '"' + raw[1:-1].replace('\\"', '"').replace('"', '\\"') + '"'
     try:
-        return json.dumps(json.loads(raw))
+        return jinja_string(json.loads(raw))
     except ValueError:
         return raw
 
@@ -92,7 +98,7 @@ def root(name: str) -> str:
     """A top-level state key as a Jinja expression."""
     if _IDENT.match(name) and name not in JINJA_WORDS:
         return name
-    return f"_wf.current()[{json.dumps(name)}]"
+    return f"_wf.current()[{jinja_string(name)}]"
 
 
 def call(function: str, args: list[str]) -> str:

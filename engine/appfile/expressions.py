@@ -18,10 +18,8 @@ Namespaces as the spec defines them: `steps`, `trigger` (and `body`, its alias),
 
 from __future__ import annotations
 
-import json
-
 from engine.appfile.expr_lang import ExprTranslator
-from engine.appfile.expression_tokens import ExpressionError, Token, tokens
+from engine.appfile.expression_tokens import ExpressionError, Token, jinja_string, tokens
 from engine.appfile.go_templates import GoPipeline
 
 # Bounds: a config string longer than this is not a template a person wrote.
@@ -89,7 +87,7 @@ class _Translator:
             return
         # Jinja would read these as its own syntax; the spec has no such thing.
         if any(mark in chunk for mark in ("{%", "{#", "%}", "#}")):
-            self.out.append("{{ " + json.dumps(chunk) + " }}")
+            self.out.append("{{ " + jinja_string(chunk) + " }}")
         else:
             self.out.append(chunk)
 

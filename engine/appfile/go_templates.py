@@ -4,8 +4,6 @@ not, index, len, printf, print)."""
 
 from __future__ import annotations
 
-import json
-
 from engine.appfile.expression_tokens import (
     MAX_DEPTH,
     REQUEST_PARTS,
@@ -14,6 +12,7 @@ from engine.appfile.expression_tokens import (
     Token,
     call,
     check_function,
+    jinja_string,
     literal,
     root,
 )
@@ -107,14 +106,14 @@ class GoPipeline:
         names = token.text[1:].split(".")
         head, rest = names[0], names[1:]
         if head in REQUEST_PARTS[:2] and len(rest) == 1:
-            return call("header" if head == "headers" else "query", [json.dumps(rest[0])])
+            return call("header" if head == "headers" else "query", [jinja_string(rest[0])])
         if head == "path_params":
             base = "trigger.request.path_params"
         elif head in ("steps", "trigger", "meta"):
             base = head
         else:
             base = root(head)
-        return base + "".join(f"[{json.dumps(name)}]" for name in rest)
+        return base + "".join(f"[{jinja_string(name)}]" for name in rest)
 
     def function(self, token: Token, args: list[str]) -> str:
         name = token.text
