@@ -39,6 +39,14 @@ def run(*args: str) -> tuple[int, str]:
     ("workflows-messaging.yaml", ["workflows.messaging "]),
     ("workflows-statemachine.yaml", ["workflows.statemachine "]),
     ("workflows-events.yaml", ["workflows.event "]),
+    ("config-reference.yaml", []),
+    ("config-provider.yaml", ['module "app-config": type "config.provider"',
+                              'module "db": type "database.workflow"',
+                              'module "auth-jwt": type "auth.jwt"']),
+    *((name, []) for name in (
+        "platform.yaml", "ci.yaml", "environments.yaml", "secret-stores.yaml",
+        "secrets-multi-store.yaml", "secrets.yaml", "services.yaml", "mesh.yaml",
+        "networking.yaml", "security.yaml")),
 ])
 def test_validate_on_the_dsl_reference_snippets(snippet: str, unsupported: list[str]) -> None:
     code, output = run("validate", str(DSL / snippet))
@@ -85,7 +93,8 @@ def test_validate_names_a_type_the_provider_does_not_have(tmp_path: Path) -> Non
                     "digitalocean}\n  - name: keys\n    type: infra.spaces_key\n")
     code, output = run("validate", str(path))
     assert code == 1
-    assert 'resource "keys": type "infra.spaces_key" is not supported by provider "do"' in output
+    assert (f'{path}:5: stack "app": resource "keys": type "infra.spaces_key" is not supported '
+            'by provider "do"') in output
 
 
 def test_convert_writes_a_stack_file_with_each_dropped_key_as_a_comment(tmp_path: Path) -> None:
@@ -122,3 +131,36 @@ def test_the_readmes_before_and_after_agree(tmp_path: Path) -> None:
     written = (tmp_path / "out" / "shop-stack.yaml").read_text()
     assert yaml.safe_load(written) == yaml.safe_load(after)
     assert after.splitlines()[0] in written
+
+
+def test_validate_names_an_iac_step_acting_on_what_is_no_resource(tmp_path: Path) -> None:
+    path = tmp_path / "app.yaml"
+    text = (FIXTURES / "infra-api.yaml").read_text().replace("platform: orders-db",
+                                                             "platform: api-server")
+    path.write_text(text)
+    code, output = run("validate", "--skip-unknown-types", str(path))
+    assert code == 1
+    assert (f'{path}:74: pipeline "plan-infra": step "plan": step.iac_plan: platform '
+            "'api-server' is not an infra.* module") in output
+
+
+def test_sections_wfctl_does_not_read_are_named() -> None:
+    code, output = run("validate", str(DSL / "platform.yaml"))
+    assert code == 0, output
+    for section in ("platform", "infrastructure", "sidecars"):
+        assert f"warning: top-level section {section} is not read by wfctl" in output
+    code, output = run("validate", "--env", "staging", str(DSL / "environments.yaml"))
+    assert code == 0, output
+    assert ("warning: environments.staging: exposure, secretsPrefix, secretsProvider not read "
+            "by wfctl (it reads provider and region)") in output
+
+
+def test_every_dsl_reference_snippet_is_covered() -> None:
+    covered = {"application.yaml", "typed-iac.yaml", "iac-provider.yaml", "triggers.yaml",
+               "pipelines.yaml", "modules.yaml", "main.yaml"}
+    covered |= {p.name for p in DSL.glob("workflows-*.yaml")}
+    covered |= {"config-reference.yaml", "config-provider.yaml", "platform.yaml", "ci.yaml",
+                "environments.yaml", "secret-stores.yaml", "secrets-multi-store.yaml",
+                "secrets.yaml", "services.yaml", "mesh.yaml", "networking.yaml",
+                "security.yaml"}
+    assert {p.name for p in DSL.glob("*.yaml")} == covered

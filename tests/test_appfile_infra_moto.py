@@ -39,6 +39,17 @@ async def wfctl(client: Client, queue: str, *args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, infra_app, list(args), env=env)
 
 
+async def test_plan_an_application_file(client: Client, tmp_path: Path,
+                                        moto_endpoint: str) -> None:
+    path, name = app_file(tmp_path, moto_endpoint)
+    async with iac_worker(client) as queue:
+        planned = await wfctl(client, queue, "plan", "-f", str(path))
+    assert planned.exit_code == 0, planned.output
+    assert f"Workflow: stack:{name}" in planned.stderr
+    assert '+ create infra.database "orders-db"' in planned.stdout
+    assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to destroy." in planned.stdout
+
+
 # ~17 s of RDS and ECS waits on a loaded 2-core machine: past the suite's budget, so `make soak`.
 @pytest.mark.soak
 async def test_apply_and_destroy_an_application_file_on_moto(

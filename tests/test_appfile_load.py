@@ -122,3 +122,18 @@ def test_a_module_without_a_type_says_where(tmp_path: Path) -> None:
     main = write(tmp_path, "main.yaml", "name: x\nmodules:\n  - name: web\n")
     with pytest.raises(ConfigError, match=r'main.yaml:3: module "web": needs a `type`'):
         load_application(main)
+
+
+@pytest.mark.parametrize(("module", "said"), [
+    ("config: [1, 2]", "config: a mapping of key to value"),
+    ("dependsOn: 3", "dependsOn: a list of module names"),
+    ("environments: prod",
+     "environments: a mapping of environment name to {config: ...} or null"),
+    ("environments: {prod: {config: [x]}}", "environments.prod: {config: {...}} or null"),
+])
+def test_a_misshapen_module_says_what_and_where(tmp_path: Path, module: str, said: str) -> None:
+    main = write(tmp_path, "main.yaml", f"modules:\n  - name: db\n    type: infra.database\n"
+                 f"    {module}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_application(main)
+    assert caught.value.problems == [f'{main}:2: module "db": {said}']

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,47 @@ def _unknown_step_types(app: ApplicationFile) -> dict[str, list[str]]:
     return found
 
 
-def _stack_problems(built: AppStacks) -> list[str]:
-    """Each stack checked as `wfctl infra` would: shape, types per provider, references."""
+def _iac_step_problems(app: ApplicationFile, env: str | None) -> list[str]:
+    """The spec's IaC step keys (platform, resource_id, resources, state_store, provider)
+    checked against the file's modules, as the pipeline converter will map them."""
+    from engine.appfile import native_iac_step
+
+    problems = []
+    for name, pipeline in app.pipelines.items():
+        body = pipeline if isinstance(pipeline, Mapping) else {}
+        for list_key in ("steps", "compensation"):
+            for step in body.get(list_key) or []:
+                if not isinstance(step, Mapping) or step.get("type") not in IAC_STEPS:
+                    continue
+                config = step.get("config") or {}
+                try:
+                    native_iac_step(app, step["type"], config if isinstance(config, Mapping)
+                                    else {}, env=env)
+                except ConfigError as error:
+                    where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}": step ' \
+                        f'"{step.get("name")}"'
+                    problems.extend(f"{where}: {problem}" for problem in error.problems)
+    return problems
+
+
+_RESOURCE = re.compile(r'resource "([^"]+)"')
+
+
+def _stack_problems(built: AppStacks, app: ApplicationFile | None = None) -> list[str]:
+    """Each stack checked as `wfctl infra` would: shape, types per provider, references;
+    a problem of one resource is prefixed with the file and line of its module."""
+    problems = _stack_checks(built)
+    if app is None:
+        return problems
+    located = []
+    for problem in problems:
+        match = _RESOURCE.search(problem)
+        key = f"modules.{match.group(1)}" if match else ""
+        located.append(f"{app.where(key)}: {problem}" if key in app.lines else problem)
+    return located
+
+
+def _stack_checks(built: AppStacks) -> list[str]:
     from engine.iac.stack import parse_stack, validate_stack
     from providers.registry import create_provider
 
@@ -99,7 +139,7 @@ def _stack_problems(built: AppStacks) -> list[str]:
 
 def validate_application(path: Path, env: str | None, skip_unknown: bool) -> None:
     app, built = load_or_exit(path, env, skip_unknown)
-    problems = _stack_problems(built)
+    problems = _stack_problems(built, app)
     unknown_steps = _unknown_step_types(app)
     converter = _pipeline_converter()
     pipeline_notes: list[str] = []
@@ -113,7 +153,9 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
             parse_pipelines({"pipelines": native}, str(path), default_registry())
         except ConfigError as error:
             problems.extend(error.problems)
-    elif unknown_steps and not skip_unknown:
+    else:
+        problems.extend(_iac_step_problems(app, env))
+    if converter is None and unknown_steps and not skip_unknown:
         problems.extend(
             f"step type {kind} (pipelines {', '.join(names)}) is not supported by wfctl"
             for kind, names in sorted(unknown_steps.items())
@@ -149,6 +191,12 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
                       "is not supported (skipped)")
     for section in app.other_sections:
         err.print(f"[yellow]warning:[/] top-level section {section} is not read by wfctl")
+    for name, entry in app.environments.items():
+        ignored = sorted(set(entry) - {"provider", "region"}) if isinstance(entry, Mapping) \
+            else []
+        if ignored:
+            err.print(f"[yellow]warning:[/] environments.{name}: {', '.join(ignored)} not read "
+                      "by wfctl (it reads provider and region)")
 
 
 def _stack_text(document: dict[str, Any], built: AppStacks, source: Path) -> str:
@@ -174,7 +222,7 @@ def _stack_text(document: dict[str, Any], built: AppStacks, source: Path) -> str
 def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bool) -> None:
     app, built = load_or_exit(path, env, skip_unknown)
     out.mkdir(parents=True, exist_ok=True)
-    problems = _stack_problems(built)
+    problems = _stack_problems(built, app)
     if problems:
         raise _fail(problems)
     for name, document in built.stacks.items():

@@ -135,6 +135,10 @@ def _merge(path: Path, data: Mapping[str, Any], lines: dict[str, int], merged: _
         if not isinstance(kind, str) or not kind:
             merged.problems.append(f'{where}: module "{name}": needs a `type`')
             continue
+        shape = _module_shape_problem(module)
+        if shape:
+            merged.problems.append(f'{where}: module "{name}": {shape}')
+            continue
         key = f"modules.{name}"
         if key in merged.lines:
             merged.problems.append(
@@ -161,6 +165,28 @@ def _merge(path: Path, data: Mapping[str, Any], lines: dict[str, int], merged: _
             p.get("name") == plugin.get("name") for p in merged.plugins
         ):
             merged.plugins.append(dict(plugin))
+
+
+def _module_shape_problem(module: Mapping[str, Any]) -> str | None:
+    """What is wrong with a module's config, dependsOn or environments, if anything."""
+    if not isinstance(module.get("config") or {}, Mapping):
+        return "config: a mapping of key to value"
+    needs = module.get("dependsOn")
+    if needs is not None and not isinstance(needs, str) and not (
+            isinstance(needs, list) and all(isinstance(n, str) for n in needs)):
+        return "dependsOn: a list of module names"
+    environments = module.get("environments")
+    if environments is None:
+        return None
+    if not isinstance(environments, Mapping):
+        return "environments: a mapping of environment name to {config: ...} or null"
+    for env, override in environments.items():
+        if override is None:
+            continue
+        if not isinstance(override, Mapping) or not isinstance(override.get("config") or {},
+                                                                 Mapping):
+            return f"environments.{env}: {{config: {{...}}}} or null"
+    return None
 
 
 def _merge_mapping(

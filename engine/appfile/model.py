@@ -9,6 +9,10 @@ from typing import Any
 
 # Any of these at the top level makes a file an application file, not a pipeline file.
 APPLICATION_KEYS = ("modules", "workflows", "requires", "triggers", "imports")
+# Top-level sections only the spec's format has (wfctl reads none of them; validate says so).
+SPEC_ONLY_SECTIONS = ("platform", "infrastructure", "sidecars", "ci", "environments",
+                      "secretStores", "secrets", "services", "mesh", "networking", "security",
+                      "config")
 # Module types wfctl runs; every `infra.<type>` is a resource (its provider says if it has it).
 HTTP_TYPES = ("http.server", "http.router")
 IAC_TYPES = ("iac.provider", "iac.state")
@@ -16,11 +20,15 @@ IAC_TYPES = ("iac.provider", "iac.state")
 
 def is_application_file(data: Mapping[str, Any]) -> bool:
     """True for the spec's dialect: a top-level modules/workflows/requires/triggers/imports,
-    or a pipeline whose trigger has the spec's `{type, config}` shape (a native trigger
-    cannot have `config`), as a pipelines-only snippet of the spec's docs has."""
+    a section only the spec has (platform, ci, secrets, ...) in a file that is neither a
+    pipeline nor a stack file, or a pipeline whose trigger has the spec's `{type, config}`
+    shape (a native trigger cannot have `config`), as the spec docs' snippets have."""
     if not isinstance(data, Mapping):
         return False
     if any(key in data for key in APPLICATION_KEYS):
+        return True
+    if "pipelines" not in data and "stack" not in data and any(
+            key in data for key in SPEC_ONLY_SECTIONS):
         return True
     pipelines = data.get("pipelines")
     return isinstance(pipelines, Mapping) and any(

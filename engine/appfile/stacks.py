@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from engine.appfile.iac_modules import provider_block, provider_cloud, state_block
+from engine.appfile.iac_modules import SHORTHANDS, provider_block, provider_cloud, state_block
 from engine.appfile.infra_keys import map_config
 from engine.appfile.model import ApplicationFile, AppStacks
 from interfaces.errors import ConfigError
@@ -206,8 +206,11 @@ def _environment_region(app: ApplicationFile, env: str | None) -> dict[str, str]
     if not isinstance(entry, Mapping) or not entry.get("region"):
         return {}
     provider = entry.get("provider")
-    cloud = provider_cloud({"config": {"provider": provider}}, "") if provider else "*"
-    return {cloud: str(entry["region"])}
+    if provider is None:
+        return {"*": str(entry["region"])}
+    cloud = SHORTHANDS.get(str(provider).lower())
+    # A deployment target (docker, k8s) is no cloud a stack provisions: its region is not ours.
+    return {cloud: str(entry["region"])} if cloud else {}
 
 
 def _place_in_only_vpc(document: dict[str, Any], clouds: Mapping[str, str]) -> list[str]:
