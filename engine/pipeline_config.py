@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.appfile.model import is_application_file
 from engine.bounded_yaml import load_yaml, read_document
 from engine.durations import parse_duration
 from engine.step_registry import StepRegistry
@@ -430,11 +431,7 @@ def load_pipelines(
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
-        text = _read(root)
-        if is_application_text(text):
-            pipelines = _in_folder(_application_pipelines(root, registry, env), root)
-        else:
-            pipelines = _in_folder(parse_pipelines_text(text, str(root), registry), root)
+        pipelines = _in_folder(_parse_file(root, _read(root), registry, env), root)
     else:
         pipelines = _load_folder(root, registry, env)
     problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
@@ -538,10 +535,7 @@ def _load_folder(
         if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
             continue
         try:
-            if is_application_text(text):
-                loaded = _in_folder(_application_pipelines(file, registry, env), file)
-            else:
-                loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
+            loaded = _in_folder(_parse_file(file, text, registry, env), file)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -556,22 +550,18 @@ def _load_folder(
     return pipelines
 
 
-# A top-level key of the spec engine's application files (engine.appfile).
-_APPLICATION_KEY = re.compile(r"^(modules|workflows|requires|triggers|imports)\s*:", re.MULTILINE)
-
-
-def is_application_text(text: str) -> bool:
-    """A file in the spec engine's application dialect (engine.appfile), by its top keys."""
-    return _APPLICATION_KEY.search(text) is not None
-
-
-def _application_pipelines(
-    path: Path, registry: StepRegistry, env: str | None
+def _parse_file(
+    file: Path, text: str, registry: StepRegistry, env: str | None
 ) -> dict[str, PipelineDefinition]:
-    # engine.appfile builds on this module: imported when a file needs it.
+    """A native pipelines file, or an application file in the spec engine's dialect
+    (engine.appfile), converted."""
+    data = load_yaml(text, str(file))
+    if not is_application_file(data):
+        return parse_pipelines(data, str(file), registry)
+    # engine.appfile.pipelines builds on this module: imported when a file needs it.
     from engine.appfile.pipelines import application_pipelines
 
-    return application_pipelines(path, registry, env=env)
+    return application_pipelines(file, registry, env=env)
 
 
 def _in_folder(

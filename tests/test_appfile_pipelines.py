@@ -307,3 +307,20 @@ def test_the_worker_env_picks_an_application_files_environment(tmp_path: Path) -
         step = PipelineCatalog.load(path, registry, env=env).get("plan").spec.steps[0]
         document = step.config["document"]
         assert (document["stack"], document["resources"][0]["size"]) == (stack, size), env
+
+
+def test_a_file_of_spec_shaped_pipelines_alone_loads_as_an_application_file(
+    tmp_path: Path,
+) -> None:
+    """No modules: the `{type, config}` trigger says which dialect it is (as the DSL
+    reference's snippets are written)."""
+    from engine.pipeline_config import load_pipelines
+
+    path = tmp_path / "hooks.yaml"
+    path.write_text("pipelines:\n  hook:\n    trigger: {type: http, config: {path: /hook}}\n"
+                    "    steps:\n      - {name: r, type: step.json_response, "
+                    "config: {body: {ok: '${ true }'}}}\n")
+    hook = load_pipelines(path, default_registry())["hook"]
+    assert isinstance(hook.spec.trigger, HttpTrigger) and hook.spec.trigger.path == "/hook"
+    assert hook.folder == str(tmp_path.resolve())
+    assert hook.spec.steps[0].config == {"body": {"ok": "{{ true }}"}}

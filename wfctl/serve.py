@@ -39,7 +39,6 @@ from engine.pipeline_config import (
     HmacAuth,
     HttpTrigger,
     PipelineDefinition,
-    is_application_text,
 )
 from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
@@ -287,9 +286,11 @@ def application_address(path: Path) -> tuple[str | None, int | None]:
     """(host, port) of an application file's http.server module; (None, None) for a native
     pipeline file or folder, or an application file without one. A bare ":8080" (every
     interface, in the spec engine) gives no host: wfctl binds loopback unless told."""
-    from engine.appfile import load_application
+    from engine.appfile import is_application_file, load_application
+    from engine.bounded_yaml import load_yaml, read_document
 
-    if not path.is_file() or not is_application_text(path.read_text(errors="replace")):
+    if not path.is_file() or not is_application_file(
+            load_yaml(read_document(path), str(path))):
         return None, None
     address = load_application(path, skip_unknown=True).http_address
     if not address:
