@@ -324,3 +324,30 @@ def test_a_file_of_spec_shaped_pipelines_alone_loads_as_an_application_file(
     assert isinstance(hook.spec.trigger, HttpTrigger) and hook.spec.trigger.path == "/hook"
     assert hook.folder == str(tmp_path.resolve())
     assert hook.spec.steps[0].config == {"body": {"ok": "{{ true }}"}}
+
+
+def test_convert_writes_a_native_pipelines_file_that_loads_beside_its_stack_files(
+    tmp_path: Path,
+) -> None:
+    from engine.appfile import load_application
+    from engine.appfile.pipelines import pipeline_file_text
+    from engine.pipeline_config import load_pipelines
+
+    source = Path(__file__).resolve().parent / "fixtures" / "apppipe" / "shop.yaml"
+    text = source.read_text().replace(
+        "config: {path: /plan, method: POST}", "config: {path: /plan, method: POST, "
+        "middlewares: [auth]}")
+    app_path = tmp_path / "shop.yaml"
+    app_path.write_text(text)
+    written = pipeline_file_text(load_application(app_path))
+    assert written.splitlines()[:2] == [
+        f"# converted from {app_path} by wfctl convert",
+        f'# {app_path}:58: pipeline "plan-infra": trigger.config.middlewares dropped: wfctl '
+        "has no middleware modules (use the trigger's `auth`)"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "shop-pipelines.yaml").write_text(written)
+    loaded = load_pipelines(tmp_path / "out" / "shop-pipelines.yaml", default_registry())
+    assert sorted(loaded) == ["apply-infra", "destroy-infra", "infra-status", "plan-infra"]
+    apply = loaded["apply-infra"].spec.steps[0]
+    assert apply.type == "step.iac_apply"
+    assert apply.config == {"stack": "shop-stack.yaml", "plan": '{{ trigger["plan_id"] }}'}

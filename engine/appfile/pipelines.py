@@ -95,6 +95,26 @@ def application_pipelines(
     return parse_pipelines({"pipelines": native}, str(path), registry)
 
 
+def pipeline_file_text(app: Any, *, env: str | None = None) -> str:
+    """The native pipelines file `wfctl convert` writes beside the stack files: IaC steps name
+    their stack file (`<stack>-stack.yaml`) instead of carrying the document, and each key the
+    conversion dropped or changed is a `#` comment at the top."""
+    import yaml
+
+    notes: list[str] = []
+    native = native_pipelines(app, env=env, notes=notes, skip_unknown=True)
+    for pipeline in native.values():
+        for step in [*pipeline["steps"], *pipeline.get("compensation", [])]:
+            document = step["config"].pop("document", None) if step["type"].startswith(
+                "step.iac_") else None
+            if isinstance(document, Mapping):
+                step["config"] = {"stack": f"{document['stack']}-stack.yaml", **step["config"]}
+    header = [f"# converted from {app.path} by wfctl convert"]
+    header += [f"# {note}" for note in notes]
+    body = yaml.safe_dump({"pipelines": native}, sort_keys=False, allow_unicode=True, width=100)
+    return "\n".join(header) + "\n" + body
+
+
 def _default_iac_step(
     app: Any, step_type: str, config: Mapping[str, Any], env: str | None
 ) -> tuple[str, dict[str, Any]]:
