@@ -117,6 +117,36 @@ def test_bounds_hold_for_huge_or_deep_input() -> None:
         render('{{ replace "a" "' + "b" * 1000 + '" (printf "%s" "' + "a" * 5000 + '") }}')
 
 
+@pytest.mark.parametrize(("template", "expected"), [
+    ('{{ unique .rows "g" }}', [{"g": "a", "n": 2}, {"g": "b", "n": 1}]),
+    ("{{ pluck (sortBy .rows \"n\") \"n\" }}", [1, 2, 3]),
+    ('{{ groupBy .rows "g" }}', {"a": [{"g": "a", "n": 2}, {"g": "a", "n": 3}],
+                                 "b": [{"g": "b", "n": 1}]}),
+    ("{{ flatten .nested }}", [1, 2, 3]),
+    ('{{ first .nested }} {{ last .nested }}', "[1, 2] [3]"),
+    ('{{ min .rows "n" }}-{{ max .rows "n" }}', "1-3"),
+    ('${ toInt("42") + toFloat("0.5") }', 42.5),
+    ("{{ div 1 0 }}", 0.0),
+    ('{{ coalesce .nothing "" "x" }}', "x"),
+    ('{{ trimPrefix "/api" "/api/v1" | upper }}', "/V1"),
+    ('{{ step "s" "k" }} {{ trigger "rows" 0 "g" }}', "v a"),
+    ('{{ b64 "a:b" }}', "YTpi"),
+    ('{{ urlEncode "a b&c" }}', "a+b%26c"),
+])
+def test_the_spec_functions(template: str, expected: Any) -> None:
+    ctx = PipelineContext.new({"rows": [{"g": "a", "n": 2}, {"g": "b", "n": 1},
+                                        {"g": "a", "n": 3}], "nested": [[1, 2], [3]]}, {})
+    ctx.merge_step_output("s", {"k": "v"})
+    assert TemplateEngine(strict=False).render(translate(template), ctx) == expected
+
+
+def test_functions_walking_collections_are_charged_for_them() -> None:
+    ctx = PipelineContext.new({"many": list(range(200_000))}, {})
+    for template in ("{{ unique .many }}", "{{ sum .many }}", "{{ join \",\" .many }}"):
+        with pytest.raises(TemplateError, match="limit exceeded"):
+            TemplateEngine(strict=False).render(translate(template), ctx)
+
+
 def test_a_state_key_named_like_a_function_does_not_shadow_it() -> None:
     ctx = PipelineContext.new({"upper": "shadow", "name": "ann"}, {})
     assert TemplateEngine(strict=False).render(translate("${ upper(name) }"), ctx) == "ANN"

@@ -151,13 +151,15 @@ def _flatten(items: Any) -> list[Any]:
 
 
 def _unique(items: Any, *keys: Any) -> list[Any]:
-    seen: list[Any] = []
+    # Each item's mark as canonical JSON in a set: linear, however alike the items are.
+    seen: set[str] = set()
     kept: list[Any] = []
     for item in _items(items):
         mark = _field(item, keys)
-        budget().charge(len(seen) // 64)
-        if mark not in seen:
-            seen.append(mark)
+        budget().charge(measure(mark) // 256)
+        text = json.dumps(mark, sort_keys=True, default=str)
+        if text not in seen:
+            seen.add(text)
             kept.append(item)
     return kept
 
