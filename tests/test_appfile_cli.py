@@ -140,7 +140,8 @@ def test_validate_names_an_iac_step_acting_on_what_is_no_resource(tmp_path: Path
     path.write_text(text)
     code, output = run("validate", "--skip-unknown-types", str(path))
     assert code == 1
-    assert (f'{path}:74: pipeline "plan-infra": step "plan": step.iac_plan: platform '
+    # The line of the step, not of its pipeline (74).
+    assert (f'{path}:81: pipeline "plan-infra": step "plan": step.iac_plan: platform '
             "'api-server' is not an infra.* module") in output
 
 

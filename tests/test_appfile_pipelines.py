@@ -246,6 +246,10 @@ pipelines:
       - name: loud
         type: step.set
         config: {values: {x: "{{ range .items }}{{ . }}{{ end }}"}}
+  typo:
+    steps:
+      - {name: first, type: step.set, config: {values: {a: 1}}}
+      - {name: second, type: step.lgo, config: {message: hi}}
 """
 
 
@@ -260,9 +264,12 @@ def test_wfctl_validate_names_file_line_pipeline_and_step(tmp_path: Path) -> Non
     assert done.exit_code == 1
     err = " ".join(done.output.split())
     assert f'{path}:9: pipeline "welcome": trigger type event: no event source exists' in err
-    assert (f'{path}:13: pipeline "shout": step "loud": config.values.x: Go template `range` '
+    # The step's own line, not its pipeline's.
+    assert (f'{path}:15: pipeline "shout": step "loud": config.values.x: Go template `range` '
             "is not supported") in err
     assert "column 4" in err
+    # What the native checks find after conversion has the step's line too.
+    assert f'{path}:21: pipeline "typo": step "second": unknown step type "step.lgo"' in err
 
 
 def test_form_bodies_decode_bounded_and_only_where_request_parse_reads_a_body() -> None:

@@ -145,12 +145,15 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
     pipeline_notes: list[str] = []
     if converter is not None:
         from activities.step_catalog import default_registry
-        from engine.pipeline_config import parse_pipelines
+        from engine.appfile.pipelines import checked_pipelines, convert_pipelines
 
+        # Converted, then checked as a native pipeline file is (step configs, jumps): the
+        # problems of both, for every pipeline.
+        native, not_converted = convert_pipelines(app, env=env, notes=pipeline_notes,
+                                                  skip_unknown=skip_unknown)
+        problems.extend(not_converted)
         try:
-            # Converted, then checked as a native pipeline file is: step configs, jumps.
-            native = converter(app, env=env, notes=pipeline_notes, skip_unknown=skip_unknown)
-            parse_pipelines({"pipelines": native}, str(path), default_registry())
+            checked_pipelines(app, native, default_registry())
         except ConfigError as error:
             problems.extend(error.problems)
     else:

@@ -21,6 +21,7 @@ lenient, as the spec's are: a missing key renders empty rather than failing the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,20 +66,30 @@ def native_pipelines(
     with file:line, pipeline, step and key. `notes` collects what was dropped or changed.
     `skip_unknown` (the spec's --skip-unknown-types) keeps a pipeline whose trigger wfctl
     has no source for, without that trigger (it still runs from `wfctl pipeline run`)."""
+    converted, problems = convert_pipelines(app, env=env, notes=notes, iac_step=iac_step,
+                                            skip_unknown=skip_unknown)
+    if problems:
+        raise ConfigError(problems)
+    return converted
+
+
+def convert_pipelines(
+    app: SpecApplication, *, env: str | None = None, notes: list[str] | None = None,
+    iac_step: IacConverter | None = None, skip_unknown: bool = False,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """native_pipelines' work without raising: the pipelines that converted, and the
+    problems of the others (`wfctl validate` checks the first further and reports both)."""
     notes = notes if notes is not None else []
     problems: list[str] = _server_problems(app, notes)
     converted: dict[str, dict[str, Any]] = {}
     for name, raw in app.pipelines.items():
-        where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}"'
-        converter = _Pipeline(app, where, env, notes, iac_step or _default_iac_step,
+        converter = _Pipeline(app, name, env, notes, iac_step or _default_iac_step,
                               skip_unknown)
         native = converter.convert(raw)
         problems += converter.problems
         if not converter.problems:
             converted[name] = native
-    if problems:
-        raise ConfigError(problems)
-    return converted
+    return converted, problems
 
 
 def application_pipelines(
@@ -91,8 +102,37 @@ def application_pipelines(
     from engine.appfile import load_application
 
     app = load_application(path, skip_unknown=True)
-    native = native_pipelines(app, env=env, skip_unknown=True)
-    return parse_pipelines({"pipelines": native}, str(path), registry)
+    return checked_pipelines(app, native_pipelines(app, env=env, skip_unknown=True), registry)
+
+
+def checked_pipelines(
+    app: Any, native: dict[str, dict[str, Any]], registry: StepRegistry
+) -> dict[str, PipelineDefinition]:
+    """Converted pipelines checked as a native file's are; each problem of a step starts with
+    the file and line of that step in the application file."""
+    try:
+        return parse_pipelines({"pipelines": native}, str(app.path), registry)
+    except ConfigError as error:
+        raise ConfigError([_with_step_line(app, p) for p in error.problems]) from None
+
+
+def _with_step_line(app: Any, problem: str) -> str:
+    prefix = f"{app.path}: pipeline "
+    match = re.match(r'pipeline "([^"]+)": (compensation: )?step "([^"]+)"',
+                     problem[len(prefix) - len("pipeline "):]) if problem.startswith(prefix) \
+        else None
+    if match is None:
+        return problem
+    pipeline, compensation, step = match.groups()
+    label = "compensation" if compensation else "steps"
+    raw = (app.pipelines.get(pipeline) or {}).get(label) or []
+    index = next((i for i, s in enumerate(raw) if isinstance(s, Mapping)
+                  and s.get("name") == step), None)
+    file = getattr(app, "sources", {}).get(f"pipelines.{pipeline}", app.path)
+    line = step_lines(Path(file), pipeline).get((label, index)) if index is not None else None
+    if line is None:
+        return problem
+    return f"{file}:{line}: " + problem[len(str(app.path)) + 2:]
 
 
 def pipeline_file_text(app: Any, *, env: str | None = None) -> str:
@@ -146,15 +186,30 @@ def _server_problems(app: SpecApplication, notes: list[str]) -> list[str]:
 
 class _Pipeline:
     def __init__(
-        self, app: SpecApplication, where: str, env: str | None, notes: list[str],
+        self, app: SpecApplication, name: str, env: str | None, notes: list[str],
         iac_step: IacConverter, skip_unknown: bool,
     ) -> None:
-        self.app, self.where, self.env, self.notes = app, where, env, notes
+        self.app, self.name, self.env, self.notes = app, name, env, notes
+        self.where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}"'
         self.iac_step, self.skip_unknown = iac_step, skip_unknown
         self.problems: list[str] = []
+        # The step being converted (its list and index), for the line of its problems.
+        self.at: tuple[str, int] | None = None
+        self._lines: dict[tuple[str, int], int] | None = None
 
     def problem(self, text: str) -> None:
-        self.problems.append(f"{self.where}: {text}")
+        self.problems.append(f"{self.location()}: {text}")
+
+    def location(self) -> str:
+        """`file:line: pipeline "x"`, the line the current step's when it can be found."""
+        file = getattr(self.app, "sources", {}).get(f"pipelines.{self.name}",
+                                                    getattr(self.app, "path", None))
+        if self.at is None or file is None:
+            return self.where
+        if self._lines is None:
+            self._lines = step_lines(Path(file), self.name)
+        line = self._lines.get(self.at)
+        return f'{file}:{line}: pipeline "{self.name}"' if line else self.where
 
     def convert(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
@@ -268,7 +323,9 @@ class _Pipeline:
             return []
         converted = []
         for index, step in enumerate(raw):
+            self.at = (label, index)
             native = self.step(step, index, label)
+            self.at = None
             if native is not None:
                 converted.append(native)
         return converted
@@ -341,6 +398,36 @@ class _Pipeline:
         except ExpressionError as exc:
             self.problem(f"{path}: {exc}")
             return None
+
+
+def step_lines(path: Path, pipeline: str) -> dict[tuple[str, int], int]:
+    """("steps" | "compensation", index) -> 1-based line of that step of `pipeline` in `path`.
+    Composing again is bounded: the loader has already read this very file within its limits,
+    and composing does not expand aliases."""
+    from yaml import MappingNode, SafeLoader, ScalarNode, SequenceNode, YAMLError, compose
+
+    from engine.bounded_yaml import read_document
+
+    try:
+        root = compose(read_document(path), Loader=SafeLoader)
+    except (ConfigError, OSError, YAMLError):
+        return {}
+
+    def child(node: Any, key: str) -> Any:
+        if isinstance(node, MappingNode):
+            for key_node, value in node.value:
+                if isinstance(key_node, ScalarNode) and key_node.value == key:
+                    return value
+        return None
+
+    body = child(child(root, "pipelines"), pipeline)
+    found: dict[tuple[str, int], int] = {}
+    for label in ("steps", "compensation"):
+        items = child(body, label)
+        if isinstance(items, SequenceNode):
+            for index, item in enumerate(items.value):
+                found[(label, index)] = item.start_mark.line + 1
+    return found
 
 
 def _manual_gate(config: Mapping[str, Any]) -> dict[str, Any]:
