@@ -137,3 +137,13 @@ def test_a_misshapen_module_says_what_and_where(tmp_path: Path, module: str, sai
     with pytest.raises(ConfigError) as caught:
         load_application(main)
     assert caught.value.problems == [f'{main}:2: module "db": {said}']
+
+
+def test_lines_of_pipelines_and_their_steps() -> None:
+    app = load_application(FIXTURES / "infra-api.yaml")
+    text = (FIXTURES / "infra-api.yaml").read_text().splitlines()
+    assert text[app.lines["pipelines.apply-infra"] - 1] == "  apply-infra:"
+    assert text[app.lines["pipelines.apply-infra.steps.respond"] - 1].strip() == (
+        "- name: respond")
+    assert app.lines["pipelines.apply-infra.steps.respond"] > app.lines[
+        "pipelines.apply-infra.steps.apply"]

@@ -222,3 +222,11 @@ def test_native_iac_step_names_what_is_not_a_resource() -> None:
         native_iac_step(app, "step.iac_apply", {"resource_id": "api-server"}, env=None)
     with pytest.raises(ConfigError, match="state_store 'nope' is not an iac.state module"):
         native_iac_step(app, "step.iac_plan", {"state_store": "nope"}, env=None)
+
+
+def test_depends_on_a_module_that_does_not_exist(tmp_path: Path) -> None:
+    app = app_of(tmp_path, AWS + "  - name: b\n    type: infra.storage\n"
+                 "    dependsOn: [aws, netwrok]\n")
+    with pytest.raises(ConfigError, match=r'app.yaml:6: module "b": dependsOn names no module: '
+                       r"netwrok$"):
+        app_stacks(app)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from engine.appfile import ApplicationFile, AppStacks, app_stacks, load_application
 from engine.appfile.model import is_application_file
-from engine.appfile.stacks import IAC_STEPS
+from engine.appfile.stacks import IAC_STEPS, stack_name
 from engine.bounded_yaml import load_yaml, read_document
 from interfaces.errors import ConfigError
 
@@ -49,13 +49,19 @@ def load_or_exit(path: Path, env: str | None, skip_unknown: bool) -> tuple[Appli
         raise _fail(error.problems) from None
 
 
-def _pipeline_converter() -> Any:
-    """engine.appfile.pipelines.native_pipelines, once the pipeline converter is merged."""
+def _converter_function(name: str) -> Any:
+    """A function of the pipeline converter (engine.appfile.pipelines), None until it is in
+    the build."""
     try:
         module = importlib.import_module("engine.appfile.pipelines")
     except ModuleNotFoundError:
         return None
-    return getattr(module, "native_pipelines", None)
+    return getattr(module, name, None)
+
+
+def _pipeline_converter() -> Any:
+    """engine.appfile.pipelines.native_pipelines(app) -> the file's pipelines as wfctl's."""
+    return _converter_function("native_pipelines")
 
 
 def _step_types(steps: Any) -> Iterator[str]:
@@ -165,7 +171,7 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
         )
     if app.unsupported_workflows and not skip_unknown:
         problems.extend(
-            f"{path}: {section} is not supported by wfctl (its pipelines run; "
+            f"{path}: {section} is not supported by wfctl (it runs the file's `pipelines`; "
             "--skip-unknown-types makes this a warning)" for section in app.unsupported_workflows
         )
     if problems:
@@ -232,11 +238,11 @@ def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bo
         target = out / f"{name}-stack.yaml"
         target.write_text(_stack_text(document, built, path))
         console.print(f"wrote {target} ({len(document['resources'])} resources)")
-    converter = _pipeline_converter()
-    writer = getattr(importlib.import_module("engine.appfile.pipelines"), "pipeline_file_text",
-                     None) if converter is not None else None
+    # The hook for the pipeline converter: engine.appfile.pipelines.pipeline_file_text(app,
+    # env=...) -> the native pipeline file's text, its dropped keys as `#` comments.
+    writer = _converter_function("pipeline_file_text")
     if writer is not None:
-        target = out / f"{built_name(app)}-pipelines.yaml"
+        target = out / f"{stack_name(app, None, False, None)}-pipelines.yaml"
         target.write_text(writer(app, env=env))
         console.print(f"wrote {target}")
     elif app.pipelines:
@@ -265,9 +271,3 @@ def stack_document(path: Path, env: str | None) -> dict[str, Any]:
     data["state"] = with_absolute_path(doc.state.model_dump(mode="json", exclude_none=True))
     data["stack"] = doc.stack
     return data
-
-
-def built_name(app: ApplicationFile) -> str:
-    from engine.appfile.stacks import stack_name
-
-    return stack_name(app, None, False, None)

@@ -129,7 +129,7 @@ RENAMES: dict[str, dict[str, dict[str, str]]] = {
         "aws": {"domain": "domain_name", "domainName": "domain_name",
                 "subjectAlternativeNames": "subject_alternative_names",
                 "sans": "subject_alternative_names"},
-        "gcp": {},
+        "gcp": {"domain": "domain_name", "domainName": "domain_name"},
         "digitalocean": {"dnsNames": "dns_names"},
     },
     "infra.api_gateway": {
@@ -140,6 +140,10 @@ RENAMES: dict[str, dict[str, dict[str, str]]] = {
 # Spec keys a cloud's driver has nothing for, with why (said by validate, kept as a comment
 # by convert).
 DROPPED: dict[str, dict[str, dict[str, str]]] = {
+    "infra.vpc": {
+        "digitalocean": {"subnets": "a DigitalOcean VPC has no subnets: its ip_range (cidr) "
+                         "is the whole network"},
+    },
     "infra.container_service": {
         "aws": {"healthCheck": "an ECS service here has no health check of its own; give "
                 "the infra.load_balancer in front of it `healthCheck: {path}`"},
@@ -155,10 +159,13 @@ def _rules(cloud: str, value: Any, where: str) -> dict[str, Any]:
     """rules: [{direction, protocol, port, source|destination}] -> ingress / egress."""
     if not isinstance(value, list):
         raise ConfigError(f"{where}: rules: a list of {{direction, protocol, port, source}}")
-    out: dict[str, list[dict[str, Any]]] = {}
     for index, rule in enumerate(value):
         if not isinstance(rule, Mapping):
             raise ConfigError(f"{where}: rules[{index}]: a mapping")
+    if cloud == "gcp":
+        return _gcp_rules(value, where)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for index, rule in enumerate(value):
         direction = str(rule.get("direction", "ingress")).lower()
         side = {"ingress": "ingress", "inbound": "ingress", "in": "ingress",
                 "egress": "egress", "outbound": "egress", "out": "egress"}.get(direction)
@@ -181,6 +188,30 @@ def _rules(cloud: str, value: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def _gcp_rules(value: list[Mapping[str, Any]], where: str) -> dict[str, Any]:
+    """A GCP firewall rule has one direction: allow entries and the ranges they come from."""
+    directions = {str(r.get("direction", "ingress")).lower() in ("egress", "outbound", "out")
+                  for r in value}
+    if len(directions) > 1:
+        raise ConfigError(f"{where}: rules: a GCP firewall has one direction; put ingress and "
+                          "egress rules in two infra.firewall modules")
+    egress = directions == {True}
+    allow = []
+    ranges: list[Any] = []
+    for rule in value:
+        entry: dict[str, Any] = {"protocol": str(rule.get("protocol", "tcp")).lower()}
+        port = rule.get("port", rule.get("ports"))
+        if port is not None:
+            entry["ports"] = [str(p) for p in _listed(port)]
+        allow.append(entry)
+        address = rule.get("destination" if egress else "source", rule.get("cidr"))
+        ranges += [a for a in _listed(address) if a is not None and a not in ranges]
+    out: dict[str, Any] = {"direction": "EGRESS" if egress else "INGRESS", "allow": allow}
+    if ranges:
+        out["destination_ranges" if egress else "source_ranges"] = ranges
+    return out
+
+
 def _subnets(cloud: str, value: Any, where: str) -> dict[str, Any]:
     """subnets: [CIDR | {cidr, az|zone, public, name}] -> the driver's subnets (+ public)."""
     if not isinstance(value, list):
@@ -197,7 +228,7 @@ def _subnets(cloud: str, value: Any, where: str) -> dict[str, Any]:
         zone = subnet.get("az", subnet.get("zone"))
         if cloud == "aws":
             subnets.append({"cidr": subnet["cidr"], **({"az": zone} if zone else {})})
-        elif cloud == "azure" and subnet.get("name"):
+        elif cloud in ("azure", "gcp") and subnet.get("name"):
             subnets.append({"name": subnet["name"], "cidr": subnet["cidr"]})
         else:
             subnets.append(subnet["cidr"])
@@ -261,8 +292,8 @@ def _listed(value: Any) -> list[Any]:
 Converter = Callable[[str, Any, str], dict[str, Any]]
 # type -> spec key -> (clouds it applies to, converter).
 CONVERTERS: dict[str, dict[str, tuple[tuple[str, ...], Converter]]] = {
-    "infra.vpc": {"subnets": (("aws", "azure"), _subnets)},
-    "infra.firewall": {"rules": (("aws", "azure", "digitalocean"), _rules)},
+    "infra.vpc": {"subnets": (("aws", "azure", "gcp"), _subnets)},
+    "infra.firewall": {"rules": (CLOUDS, _rules)},
     "infra.dns": {"records": (("aws", "azure", "digitalocean"), _records)},
     "infra.iam_role": {"policies": (("aws",), _policies),
                        "trustPrincipals": (("aws",), _trust)},

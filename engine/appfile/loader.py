@@ -207,8 +207,13 @@ def _merge_mapping(
         if key in into:  # the importing file (or the earlier import) wins, as the spec says
             continue
         into[str(key)] = item
-        merged.lines[f"{section}.{key}"] = lines.get(f"{section}.{key}", 0)
-        merged.sources[f"{section}.{key}"] = path
+        prefix = f"{section}.{key}"
+        for found, line in lines.items():  # the entry's own line, and its steps' lines
+            if found == prefix or found.startswith(prefix + ".steps."):
+                merged.lines[found] = line
+                merged.sources[found] = path
+        merged.lines.setdefault(prefix, 0)
+        merged.sources.setdefault(prefix, path)
 
 
 def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -281,7 +286,29 @@ def _lines(text: str) -> dict[str, int]:
             for index, item in enumerate(value_node.value):
                 found[f"modules#{index}"] = item.start_mark.line + 1
         elif key_node.value in ("pipelines", "triggers") and isinstance(value_node, MappingNode):
-            for name_node, _ in value_node.value:
+            for name_node, body in value_node.value:
                 if isinstance(name_node, ScalarNode):
-                    found[f"{key_node.value}.{name_node.value}"] = name_node.start_mark.line + 1
+                    prefix = f"{key_node.value}.{name_node.value}"
+                    found[prefix] = name_node.start_mark.line + 1
+                    found.update(_step_lines(prefix, body))
+    return found
+
+
+def _step_lines(prefix: str, body: Node) -> dict[str, int]:
+    """"<prefix>.steps.<step name>" (and `.compensation.`, filed under steps) -> line."""
+    found: dict[str, int] = {}
+    if not isinstance(body, MappingNode):
+        return found
+    for key_node, value_node in body.value:
+        if not (isinstance(key_node, ScalarNode) and key_node.value in ("steps", "compensation")
+                and isinstance(value_node, SequenceNode)):
+            continue
+        for step in value_node.value:
+            if not isinstance(step, MappingNode):
+                continue
+            for field_node, field_value in step.value:
+                if (isinstance(field_node, ScalarNode) and field_node.value == "name"
+                        and isinstance(field_value, ScalarNode)):
+                    found.setdefault(f"{prefix}.steps.{field_value.value}",
+                                     step.start_mark.line + 1)
     return found

@@ -61,7 +61,8 @@ class ApplicationFile:
     workflows: dict[str, Any]
     # The http.server module's listen address (`address`, or `port` as ":PORT").
     http_address: str | None
-    # "modules.<name>" / "pipelines.<name>" -> line in the file that declared it.
+    # "modules.<name>" / "pipelines.<name>" / "pipelines.<name>.steps.<step>" (compensation
+    # steps too) / "triggers.<name>" -> line in the file that declared it.
     lines: dict[str, int]
     # Same keys -> the file that declared it (the main file or an import).
     sources: dict[str, Path] = field(default_factory=dict)

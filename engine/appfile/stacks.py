@@ -178,6 +178,10 @@ def app_stacks(app: ApplicationFile, *, env: str | None = None) -> AppStacks:
         needs = module.get("dependsOn") or module.get("depends_on") or []
         if isinstance(needs, str):
             needs = [needs]
+        unknown = [n for n in needs if app.module(n) is None]
+        if unknown:
+            problems.append(f"{where}: dependsOn names no module: {', '.join(unknown)}")
+            continue
         resource["depends_on"] = [n for n in needs if n in infra_names and n != name]
         if module.get("protected") is True:
             resource["protected"] = True
