@@ -117,22 +117,22 @@ def checked_pipelines(
 
 
 def _with_step_line(app: Any, problem: str) -> str:
-    prefix = f"{app.path}: pipeline "
-    match = re.match(r'pipeline "([^"]+)": (compensation: )?step "([^"]+)"',
-                     problem[len(prefix) - len("pipeline "):]) if problem.startswith(prefix) \
-        else None
+    prefix = f"{app.path}: "
+    match = re.match(r'pipeline "([^"]+)": (?:compensation: )?step "([^"]+)"',
+                     problem[len(prefix):]) if problem.startswith(prefix) else None
     if match is None:
         return problem
-    pipeline, compensation, step = match.groups()
-    label = "compensation" if compensation else "steps"
-    raw = (app.pipelines.get(pipeline) or {}).get(label) or []
-    index = next((i for i, s in enumerate(raw) if isinstance(s, Mapping)
-                  and s.get("name") == step), None)
-    file = getattr(app, "sources", {}).get(f"pipelines.{pipeline}", app.path)
-    line = step_lines(Path(file), pipeline).get((label, index)) if index is not None else None
-    if line is None:
-        return problem
-    return f"{file}:{line}: " + problem[len(str(app.path)) + 2:]
+    located = step_location(app, *match.groups())
+    return f"{located}: {problem[len(prefix):]}" if located else problem
+
+
+def step_location(app: Any, pipeline: str, step: str) -> str | None:
+    """`file:line` of a step (compensation steps too) from engine.appfile's line table."""
+    key = f"pipelines.{pipeline}.steps.{step}"
+    line = getattr(app, "lines", {}).get(key)
+    if not line:
+        return None
+    return f"{getattr(app, 'sources', {}).get(key, app.path)}:{line}"
 
 
 def pipeline_file_text(app: Any, *, env: str | None = None) -> str:
@@ -193,23 +193,16 @@ class _Pipeline:
         self.where = f'{app.where(f"pipelines.{name}")}: pipeline "{name}"'
         self.iac_step, self.skip_unknown = iac_step, skip_unknown
         self.problems: list[str] = []
-        # The step being converted (its list and index), for the line of its problems.
-        self.at: tuple[str, int] | None = None
-        self._lines: dict[tuple[str, int], int] | None = None
+        # The name of the step being converted, for the line of its problems.
+        self.at: str | None = None
 
     def problem(self, text: str) -> None:
         self.problems.append(f"{self.location()}: {text}")
 
     def location(self) -> str:
-        """`file:line: pipeline "x"`, the line the current step's when it can be found."""
-        file = getattr(self.app, "sources", {}).get(f"pipelines.{self.name}",
-                                                    getattr(self.app, "path", None))
-        if self.at is None or file is None:
-            return self.where
-        if self._lines is None:
-            self._lines = step_lines(Path(file), self.name)
-        line = self._lines.get(self.at)
-        return f'{file}:{line}: pipeline "{self.name}"' if line else self.where
+        """`file:line: pipeline "x"`, the line the current step's when it is known."""
+        located = step_location(self.app, self.name, self.at) if self.at else None
+        return f'{located}: pipeline "{self.name}"' if located else self.where
 
     def convert(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, Mapping):
@@ -323,7 +316,8 @@ class _Pipeline:
             return []
         converted = []
         for index, step in enumerate(raw):
-            self.at = (label, index)
+            name = step.get("name") if isinstance(step, Mapping) else None
+            self.at = name if isinstance(name, str) else None
             native = self.step(step, index, label)
             self.at = None
             if native is not None:
@@ -398,36 +392,6 @@ class _Pipeline:
         except ExpressionError as exc:
             self.problem(f"{path}: {exc}")
             return None
-
-
-def step_lines(path: Path, pipeline: str) -> dict[tuple[str, int], int]:
-    """("steps" | "compensation", index) -> 1-based line of that step of `pipeline` in `path`.
-    Composing again is bounded: the loader has already read this very file within its limits,
-    and composing does not expand aliases."""
-    from yaml import MappingNode, SafeLoader, ScalarNode, SequenceNode, YAMLError, compose
-
-    from engine.bounded_yaml import read_document
-
-    try:
-        root = compose(read_document(path), Loader=SafeLoader)
-    except (ConfigError, OSError, YAMLError):
-        return {}
-
-    def child(node: Any, key: str) -> Any:
-        if isinstance(node, MappingNode):
-            for key_node, value in node.value:
-                if isinstance(key_node, ScalarNode) and key_node.value == key:
-                    return value
-        return None
-
-    body = child(child(root, "pipelines"), pipeline)
-    found: dict[tuple[str, int], int] = {}
-    for label in ("steps", "compensation"):
-        items = child(body, label)
-        if isinstance(items, SequenceNode):
-            for index, item in enumerate(items.value):
-                found[(label, index)] = item.start_mark.line + 1
-    return found
 
 
 def _manual_gate(config: Mapping[str, Any]) -> dict[str, Any]:
