@@ -148,9 +148,18 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
     problems = _stack_problems(built, app)
     unknown_steps = _unknown_step_types(app)
     converter = _pipeline_converter()
+    pipeline_notes: list[str] = []
     if converter is not None:
+        from activities.step_catalog import default_registry
+        from engine.appfile.pipelines import checked_pipelines, convert_pipelines
+
+        # Converted, then checked as a native pipeline file is (step configs, jumps): the
+        # problems of both, for every pipeline.
+        native, not_converted = convert_pipelines(app, env=env, notes=pipeline_notes,
+                                                  skip_unknown=skip_unknown)
+        problems.extend(not_converted)
         try:
-            converter(app)
+            checked_pipelines(app, native, default_registry())
         except ConfigError as error:
             problems.extend(error.problems)
     else:
@@ -176,7 +185,7 @@ def validate_application(path: Path, env: str | None, skip_unknown: bool) -> Non
         console.print(f"  stack {name}: {len(document['resources'])} resources: "
                       f"{resources or 'none'}")
     console.print(f"  {len(app.pipelines)} pipelines: {', '.join(app.pipelines) or 'none'}")
-    for note in built.notes:
+    for note in [*built.notes, *pipeline_notes]:
         console.print(f"  note: {note}")
     for owner, keys in built.dropped.items():
         for key in keys:
@@ -239,19 +248,6 @@ def convert_application(path: Path, out: Path, env: str | None, skip_unknown: bo
     elif app.pipelines:
         err.print(f"[yellow]warning:[/] {len(app.pipelines)} pipelines not written: the "
                   "pipeline converter (engine.appfile.pipelines) is not in this build")
-
-
-def application_pipelines_or_exit(path: Path) -> tuple[dict[str, Any], str | None]:
-    """(the file's pipelines as wfctl runs them, its http.server address) for `wfctl serve`."""
-    converter = _pipeline_converter()
-    if converter is None:
-        raise _fail([f"{path}: serving an application file's pipelines needs the pipeline "
-                     "converter (engine.appfile.pipelines), which is not in this build"])
-    app, _ = load_or_exit(path, None, skip_unknown=True)
-    try:
-        return converter(app), app.http_address
-    except ConfigError as error:
-        raise _fail(error.problems) from None
 
 
 def stack_document(path: Path, env: str | None) -> dict[str, Any]:

@@ -466,26 +466,37 @@ def schema_pipeline() -> None:
 @app.command("serve")
 def serve(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option(
-        help="pipeline file or folder, or an application file")] = Path("examples"),
     file: Annotated[Path | None, typer.Argument(
-        help="an application file (or pipeline file); same as --config")] = None,
-    host: Annotated[OptStr, typer.Option(
-        help="interface to bind (default 127.0.0.1, or the http.server's host)")] = None,
+        help="pipeline file, folder or application file (instead of --config)")] = None,
+    config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
+    host: Annotated[str | None, typer.Option(
+        help="interface to bind (default 127.0.0.1, or an application file's address)")] = None,
     port: Annotated[int | None, typer.Option(
-        help="port to listen on (default 8080, or the http.server's address)")] = None,
+        help="port to listen on (default 8080, or an application file's address)")] = None,
     task_queue: QueueOpt = None,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="browser origin allowed to call every route (repeatable; default: none)")] = None,
     max_body: Annotated[str, typer.Option(
         help="largest request body, e.g. 1MiB or 65536 (larger: 413)")] = "1MiB",
 ) -> None:
-    """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
+    """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs).
+
+    An application file (the spec engine's dialect) is served on its http.server module's
+    address; --host/--port override it."""
     from interfaces.errors import ConfigError
     from wfctl.client import PipelineExecutor
     from wfctl.request_guard import ServeOptions, guard_for, parse_size
-    from wfctl.serve import http_pipelines, serve_http
+    from wfctl.serve import application_address, http_pipelines, serve_http
     from workflows import task_queues
+
+    config = file or config
+    try:
+        file_host, file_port = application_address(config)
+    except (ConfigError, ValueError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    host = host or file_host or "127.0.0.1"
+    port = port or file_port or 8080
 
     try:
         size = parse_size(max_body)
@@ -497,17 +508,8 @@ def serve(
     except ValueError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    from wfctl.appfile_cli import application_pipelines_or_exit, is_application_path
-
-    config = file or config
-    if is_application_path(config):
-        pipelines, address = application_pipelines_or_exit(config)
-        app_host, _, app_port = (address or "").rpartition(":")
-        host = host or app_host or None
-        port = port or (int(app_port) if app_port.isdigit() else None)
-    else:
-        pipelines = load_pipelines_or_exit(config)
-    host, port = host or "127.0.0.1", port or 8080
+    # An application file's pipelines come converted (engine.pipeline_config's loader).
+    pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:
         err_console.print(f"[red]no pipeline in {config} has an http trigger[/]")
