@@ -25,7 +25,7 @@ from interfaces.iac import (
     Size,
     SizingDefaults,
 )
-from interfaces.iac_protocols import IaCProvider, IaCStateStore, ResourceDriver
+from interfaces.iac_protocols import BulkReader, IaCProvider, IaCStateStore, ResourceDriver
 from interfaces.pipeline import PipelineContext, StepResult
 from interfaces.pipeline_protocols import (
     EventEmitter,
@@ -64,6 +64,7 @@ __all__ = [
     "ProviderSizing",
     "Reconfigurable",
     "ResourceDriver",
+    "BulkReader",
     "ResourceHints",
     "ResourceOutput",
     "ResourceRef",
