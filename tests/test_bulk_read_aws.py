@@ -1,0 +1,111 @@
+"""The AWS drivers' read_many against their read, on moto: same outputs, same ghosts, fewer
+calls, and a bulk call AWS refuses falls back to reading one resource at a time."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from activities.iac.live_reads import _read_chunk
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceState
+from interfaces.errors import NotFoundError, ProviderError
+from providers.aws import AwsProvider
+
+if TYPE_CHECKING:
+    from tests.aws_fixtures import ThrottlingProxy
+
+pytest_plugins = ["tests.aws_fixtures"]
+
+
+def by_read(provider: AwsProvider, refs: list[ResourceRef]) -> dict[str, ResourceOutput | None]:
+    found: dict[str, ResourceOutput | None] = {}
+    for ref in refs:
+        try:
+            found[ref.name] = provider.resource_driver(ref.type).read(ref)
+        except NotFoundError:
+            found[ref.name] = None
+    return found
+
+
+def make(provider: AwsProvider, name: str, rtype: str, **config: object) -> ResourceRef:
+    spec = ResourceSpec(name=name, type=rtype, config=config)
+    made = provider.resource_driver(rtype).create(spec)
+    return ResourceRef(name=name, type=rtype, provider_id=made.provider_id)
+
+
+def test_read_many_reads_what_read_reads_in_a_few_calls(
+    aws_provider: Callable[..., AwsProvider],
+    moto_endpoint: str,
+    throttling_proxy: Callable[..., ThrottlingProxy],
+) -> None:
+    stack = f"bulk-{uuid.uuid4().hex[:6]}"
+    maker = aws_provider(stack=stack)
+    net = make(maker, "net", "infra.vpc", cidr="10.7.0.0/16", subnets=["10.7.1.0/24",
+               "10.7.2.0/24"], public=True, tags={"team": "a"})  # fmt: skip
+    private = make(maker, "private", "infra.vpc", cidr="10.8.0.0/16", subnets=["10.8.1.0/24"])
+    lost_net = make(maker, "lost-net", "infra.vpc", cidr="10.9.0.0/16")
+    web = make(maker, "web", "infra.firewall", vpc_id=net.provider_id,
+               ingress=[{"port": 443, "cidr": "0.0.0.0/0"}])  # fmt: skip
+    lost_web = make(maker, "lost-web", "infra.firewall", vpc_id=private.provider_id)
+    db = make(maker, "orders", "infra.database", engine="postgres", storage_gb=20)
+    lost_db = make(maker, "lost-db", "infra.database", engine="postgres", storage_gb=20)
+    # Deleted behind the stack's back: ghosts both ways.
+    ec2 = maker.resource_driver("infra.vpc").client("ec2")
+    ec2.delete_security_group(GroupId=lost_web.provider_id)
+    ec2.delete_vpc(VpcId=lost_net.provider_id)
+    rds = maker.resource_driver("infra.database").client("rds")
+    rds.delete_db_instance(DBInstanceIdentifier=lost_db.provider_id, SkipFinalSnapshot=True)
+
+    groups = {
+        "infra.vpc": [net, private, lost_net],
+        "infra.firewall": [web, lost_web],
+        "infra.database": [db, lost_db],
+    }
+    one, bulk = throttling_proxy(times=0), throttling_proxy(times=0)
+    singly = aws_provider(stack=stack, endpoint_url=one.url)
+    many = aws_provider(stack=stack, endpoint_url=bulk.url)
+    for rtype, refs in groups.items():
+        expected = by_read(singly, refs)
+        assert expected[refs[-1].name] is None  # the ghost
+        assert all(expected[ref.name] is not None for ref in refs[:-1])
+        assert many.resource_driver(rtype).read_many(refs) == expected, rtype  # type: ignore[attr-defined]
+    assert expected["orders"] is not None and expected["orders"].outputs["password_secret_arn"]
+    # vpc: 4 per VPC (1 for a ghost) against 4; firewall: 1 per group against 1;
+    # database: 2 per DB (1 for a ghost) against a describe and a secret listing.
+    assert (len(one.forwarded), len(bulk.forwarded)) == (2 * 4 + 1 + 2 + 2 + 1, 4 + 1 + 2)
+
+
+def test_a_refused_bulk_call_falls_back_to_reading_each(
+    aws_provider: Callable[..., AwsProvider],
+    throttling_proxy: Callable[..., ThrottlingProxy],
+) -> None:
+    stack = f"bulk-{uuid.uuid4().hex[:6]}"
+    maker = aws_provider(stack=stack)
+    refs = [make(maker, f"fw{i}", "infra.firewall") for i in range(2)]
+    # A role allowed to describe groups by id but not to list them by filter.
+    denied = throttling_proxy(
+        times=100,
+        match=lambda r: r.action == "DescribeSecurityGroups" and b"Filter." in r.body,
+        code="UnauthorizedOperation",
+    )
+    driver = aws_provider(stack=stack, endpoint_url=denied.url).resource_driver("infra.firewall")
+    states = [
+        ResourceState(
+            id=r.name, name=r.name, type=r.type, provider="aws", provider_id=r.provider_id
+        )
+        for r in refs
+    ]
+    found = _read_chunk(driver, states)
+    assert len(denied.throttled) == 1
+    assert {name: out.provider_id for name, out in found.items()} == {  # type: ignore[union-attr]
+        r.name: r.provider_id for r in refs
+    }
+    # Throttled: the error stands for every resource of the chunk (the activity retries).
+    throttled = throttling_proxy(times=100, action="DescribeSecurityGroups")
+    driver = aws_provider(stack=stack, endpoint_url=throttled.url).resource_driver(
+        "infra.firewall"
+    )
+    answers = _read_chunk(driver, states)
+    assert all(isinstance(a, ProviderError) and a.retryable for a in answers.values())
+    assert len(throttled.throttled) == 1
