@@ -1,0 +1,146 @@
+"""Bulk and per-resource refresh agree: the same stacks planned, drift-checked and
+status-read with `bulk_read` on and off give the same plans, diffs, ghosts, drift and statuses
+(the test provider, and AWS on moto with types that read in bulk and one that does not)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import Client
+
+from tests.iac_wf_support import Stack, iac_worker, start, state_block
+
+if TYPE_CHECKING:
+    from tests.aws_fixtures import AwsRequest, ThrottlingProxy
+
+pytest_plugins = ["tests.aws_fixtures"]
+
+
+async def refresh(client: Client, queue: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """What a user sees of a plan, a drift check and a status of `doc`."""
+    planned = await (await start(client, "PlanWorkflow", queue, doc)).result()
+    drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
+    status = await (await start(client, "StatusWorkflow", queue, doc)).result()
+    assert planned.plan is not None
+    return {
+        "counts": planned.counts,
+        "actions": [
+            (a.action, a.resource.name, [c.model_dump() for c in a.changes])
+            for a in planned.plan.actions
+        ],
+        "notes": planned.plan.notes,
+        "drift": drift.model_dump(),
+        "status": status.model_dump(),
+    }
+
+
+def with_bulk(doc: dict[str, Any], bulk: bool) -> dict[str, Any]:
+    providers = {key: {**block, "bulk_read": bulk} for key, block in doc["providers"].items()}
+    return {**doc, "providers": providers}
+
+
+async def test_test_provider_refresh_is_the_same_in_bulk(client: Client, tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    for i in range(3):
+        stack.add(f"net{i}", "test.network", config={"cidr": f"10.{i}.0.0/16"})
+        stack.add(f"db{i}", "test.database", config={"size": 1})
+        stack.add(f"thing{i}", config={"size": 1})
+    async with iac_worker(client) as queue:
+        applied = await start(client, "ApplyWorkflow", queue, stack.document(auto_approve=True))
+        assert (await applied.result()).status == "applied"
+        stack.cloud.set_config("db1", "size", 2)  # drift, an update
+        stack.cloud.set_config("net2", "cidr", "10.99.0.0/16")  # drift, a replace
+        stack.cloud.remove("thing0")  # a ghost
+        stack.cloud.remove("db2")
+        stack.resources[-1]["config"] = {"size": 5}  # a change in the document
+        single = await refresh(client, queue, with_bulk(stack.document(), False))
+        assert stack.cloud.counter("read_many") == 0
+        bulk = await refresh(client, queue, with_bulk(stack.document(), True))
+        # One call per type for each of plan, drift and status.
+        assert stack.cloud.counter("read_many") == 3 * 3
+    assert bulk == single
+    assert sorted(single["drift"]["ghosts"]) == ["db2", "thing0"]
+    actions = {name: action for action, name, _ in single["actions"]}
+    assert actions == {"thing0": "create", "db2": "create", "db1": "update",
+                       "net2": "replace", "thing2": "update"}  # fmt: skip
+    statuses = {s["name"]: s["status"] for s in single["status"]["resources"]}
+    assert statuses["thing0"] == statuses["db2"] == "deleted" and statuses["net0"] == "ready"
+
+
+async def test_aws_refresh_is_the_same_in_bulk(
+    client: Client,
+    tmp_path: Path,
+    moto_endpoint: str,
+    throttling_proxy: Any,
+) -> None:
+    name = f"bulk-{uuid.uuid4().hex[:8]}"
+    counting: ThrottlingProxy = throttling_proxy(times=0)
+    doc: dict[str, Any] = {
+        "stack": name,
+        "state": state_block("sqlite", tmp_path),
+        "providers": {
+            "aws": {"type": "aws", "region": "us-east-1", "endpoint_url": counting.url,
+                    "max_attempts": 1, "poll_interval": 0.05},
+        },  # fmt: skip
+        "resources": [
+            {"name": "net", "type": "infra.vpc",
+             "config": {"cidr": "10.42.0.0/16", "subnets": ["10.42.1.0/24"], "public": True,
+                        "tags": {"team": "net"}}},
+            {"name": "web", "type": "infra.firewall",
+             "config": {"vpc_id": "${net.outputs.vpc_id}",
+                        "ingress": [{"port": 443, "cidr": "0.0.0.0/0"}]}},
+            {"name": "admin", "type": "infra.firewall",
+             "config": {"vpc_id": "${net.outputs.vpc_id}", "tags": {"team": "ops"}}},
+            {"name": "orders", "type": "infra.database",
+             "config": {"engine": "postgres", "storage_gb": 20, "tags": {"team": "shop"}}},
+            {"name": "files", "type": "infra.storage", "config": {"versioning": True}},
+        ],  # fmt: skip
+    }
+    async with iac_worker(client) as queue:
+        applied = await (
+            await start(client, "ApplyWorkflow", queue, {**doc, "auto_approve": True})
+        ).result()
+        assert applied.status == "applied", applied.errors
+        ids = {r.name: r.provider_id for r in applied.resources}
+        arns = {r.name: r.outputs.get("arn") for r in applied.resources}
+        ec2 = _boto(moto_endpoint, "ec2")
+        ec2.delete_security_group(GroupId=ids["admin"])  # a ghost
+        ec2.authorize_security_group_ingress(  # drift
+            GroupId=ids["web"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22,
+            "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+        )  # fmt: skip
+        ec2.create_tags(Resources=[ids["net"]], Tags=[{"Key": "team", "Value": "x"}])
+        _boto(moto_endpoint, "rds").add_tags_to_resource(
+            ResourceName=arns["orders"], Tags=[{"Key": "team", "Value": "y"}]
+        )
+        counting.forwarded.clear()
+        single = await refresh(client, queue, with_bulk(doc, False))
+        single_calls = _reads(counting.forwarded)
+        counting.forwarded.clear()
+        bulk = await refresh(client, queue, with_bulk(doc, True))
+        bulk_calls = _reads(counting.forwarded)
+    assert bulk == single
+    assert single["drift"]["ghosts"] == ["admin"]
+    assert {r["name"]: r["fields"] for r in single["drift"]["results"]} == {
+        "admin": ["(deleted)"], "web": ["config.ingress"], "net": ["config.tags"],
+        "orders": ["config.tags"],
+    }  # fmt: skip
+    actions = {name: action for action, name, _ in single["actions"]}
+    assert actions == {"admin": "create", "web": "update", "net": "update", "orders": "update"}
+    # The bucket has no bulk read: the same S3 calls both ways; the rest in bulk.
+    assert single_calls["s3"] == bulk_calls["s3"] > 0
+    assert bulk_calls["other"] < single_calls["other"]
+
+
+def _boto(endpoint: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint)
+
+
+def _reads(requests: list[AwsRequest]) -> dict[str, int]:
+    """Read calls by S3 (REST paths) and the rest (Query/JSON actions)."""
+    s3 = sum(1 for r in requests if " " in r.action)
+    return {"s3": s3, "other": len(requests) - s3}
