@@ -8,8 +8,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from temporalio.client import Client
 
+from tests.fakes.digitalocean import DigitalOceanFake
 from tests.iac_wf_support import Stack, iac_worker, start, state_block
 
 if TYPE_CHECKING:
@@ -144,3 +146,58 @@ def _reads(requests: list[AwsRequest]) -> dict[str, int]:
     """Read calls by S3 (REST paths) and the rest (Query/JSON actions)."""
     s3 = sum(1 for r in requests if " " in r.action)
     return {"s3": s3, "other": len(requests) - s3}
+
+
+async def test_digitalocean_refresh_is_the_same_in_bulk(client: Client, tmp_path: Path) -> None:
+    fake = DigitalOceanFake(token="bulk-token").start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("WFCTL_TEST_DO_BULK_TOKEN", "bulk-token")
+            await _digitalocean_refresh(client, tmp_path, fake)
+    finally:
+        fake.stop()
+
+
+async def _digitalocean_refresh(client: Client, tmp_path: Path, fake: DigitalOceanFake) -> None:
+    doc: dict[str, Any] = {
+        "stack": f"do-{uuid.uuid4().hex[:8]}",
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"do": fake.provider_config("WFCTL_TEST_DO_BULK_TOKEN")},
+        "resources": [
+            *({"name": f"web{i}", "type": "infra.droplet", "config": {"tags": ["web"],
+               "instance_type": "s-1vcpu-1gb"}} for i in range(3)),
+            {"name": "data", "type": "infra.volume", "config": {"size_gb": 10}},
+        ],  # fmt: skip
+    }
+    async with iac_worker(client) as queue:
+        applied = await (
+            await start(client, "ApplyWorkflow", queue, {**doc, "auto_approve": True})
+        ).result()
+        assert applied.status == "applied", applied.errors
+        ids = {r.name: r.provider_id for r in applied.resources}
+        fake.remove("droplets", ids["web0"])  # a ghost
+        fake.update("droplets", ids["web1"], size_slug="s-2vcpu-2gb")  # drift
+        fake.objects["droplets"][ids["web2"]]["tags"].remove("web")
+        before = len(fake.requests)
+        single = await refresh(client, queue, with_bulk(doc, False))
+        single_gets = _droplet_reads(fake.requests[before:])
+        before = len(fake.requests)
+        bulk = await refresh(client, queue, with_bulk(doc, True))
+        bulk_gets = _droplet_reads(fake.requests[before:])
+    assert bulk == single
+    assert single["drift"]["ghosts"] == ["web0"]
+    assert {r["name"]: r["fields"] for r in single["drift"]["results"]} == {
+        "web0": ["(deleted)"], "web1": ["config.instance_type"], "web2": ["config.tags"],
+    }  # fmt: skip
+    # One by one: a GET of each droplet; in bulk: one listing by the stack's tag, and a GET
+    # only of the ghost the listing lacks (it 404s), for each of plan, drift and status.
+    assert single_gets == {"one": 3 * 3, "list": 0}
+    assert bulk_gets == {"one": 3, "list": 3}
+
+
+def _droplet_reads(requests: list[Any]) -> dict[str, int]:
+    gets = [r for r in requests if r.method == "GET" and r.path.startswith("/v2/droplets")]
+    return {
+        "one": sum(1 for r in gets if r.path != "/v2/droplets"),
+        "list": sum(1 for r in gets if r.path == "/v2/droplets"),
+    }

@@ -22,9 +22,10 @@ from interfaces.iac import ResourceOutput, ResourceRef, ResourceState
 from interfaces.iac_protocols import BulkReader, ResourceDriver
 from workflows.iac.models import StackTarget
 
-# Refs per read_many call: bounds what one call holds in memory and how long it runs (the
-# drivers split it further to their APIs' own limits of ids per request).
-BULK_CHUNK = 500
+# Refs per read_many call: bounds what one call holds in memory and how long it runs, and
+# lets the chunks of one type be read in parallel (200: EC2's limit of values per filter; the
+# drivers split further where their APIs take fewer ids per request).
+BULK_CHUNK = 200
 READ_THREADS = 16
 
 Live = ResourceOutput | None | Exception

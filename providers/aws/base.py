@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from interfaces import ResourceOutput, ResourceRef, ResourceSpec
+from interfaces import ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
 from providers.aws.errors import aws_errors
@@ -108,17 +108,6 @@ class AwsDriver(DriverBase[AwsContext]):
     def bulk_errors(self, count: int) -> AbstractContextManager[None]:
         """Classify botocore failures of a bulk read of `count` resources."""
         return aws_errors(f"{self.CLOUD} {self.resource_type} ({count} resources)")
-
-    def read_each(self, refs: Iterable[ResourceRef]) -> dict[str, ResourceOutput | None]:
-        """`read` of each ref, None for a gone one: for the refs a bulk read cannot look up
-        by id (a resource with no cloud id recorded is found by its tags)."""
-        found: dict[str, ResourceOutput | None] = {}
-        for ref in refs:
-            try:
-                found[ref.name] = self.read(ref)
-            except NotFoundError:
-                found[ref.name] = None
-        return found
 
     @contextmanager
     def ignoring_missing(self, name: str) -> Iterator[None]:
