@@ -9,7 +9,13 @@ from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import NotFoundError
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
-from providers.aws.bulk import EC2_FILTER_VALUES, chunked, every_page, id_filter
+from providers.aws.bulk import (
+    EC2_FILTER_VALUES,
+    chunked,
+    describe_by_ids,
+    every_page,
+    id_filter,
+)
 
 
 class VpcDriver(AwsDriver):
@@ -56,15 +62,13 @@ class VpcDriver(AwsDriver):
         return self._output_of(ref, vpc, subnets, gateway, table)
 
     def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
-        """Four describe calls per 200 VPCs (VPCs, subnets, gateways, route tables), each
-        filtered by VPC id, instead of four per VPC."""
+        """Four describe calls per 200 VPCs (VPCs by id, their subnets, gateways and route
+        tables filtered by VPC id) instead of four per VPC."""
         found = self.read_each(ref for ref in refs if not ref.provider_id)
         for chunk in chunked([ref for ref in refs if ref.provider_id], EC2_FILTER_VALUES):
             ids = [ref.provider_id for ref in chunk]
             with self.bulk_errors(len(chunk)):
-                vpcs = every_page(
-                    self.ec2, "describe_vpcs", "Vpcs", Filters=id_filter("vpc-id", ids)
-                )
+                vpcs = describe_by_ids(self.ec2, "describe_vpcs", "Vpcs", "VpcIds", "vpc-id", ids)
                 subnets = every_page(
                     self.ec2, "describe_subnets", "Subnets", Filters=id_filter("vpc-id", ids)
                 )
