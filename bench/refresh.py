@@ -1,6 +1,6 @@
 """Refresh of a large AWS stack: a plan of N existing resources, read in bulk vs one by one.
 
-    .venv/bin/python bench/refresh.py [--resources 1000] [--rounds 2]
+    .venv/bin/python bench/refresh.py [--resources 1000] [--rounds 2] [--shares 1:1:1]
 
 The moto sandbox, a dev server and an IaC worker in its own process (bench/aws_harness.py).
 The resources (VPCs, security groups, RDS instances with their password secrets) are made
@@ -40,8 +40,9 @@ from statestore import open_state_store  # noqa: E402
 from tests.aws_fixtures import ThrottlingProxy, _handler  # noqa: E402
 from workflows.iac.models import PlanOutcome  # noqa: E402
 
-# Shares of the stack by type: VPCs (4 reads each), security groups (1), databases (2).
-MIX = {"infra.vpc": 0.25, "infra.firewall": 0.5, "infra.database": 0.25}
+# The types of the stack, in the order of --shares: a VPC takes 4 reads (itself, subnets,
+# internet gateway, route table), a security group 1, a database 2 (itself, its secret).
+TYPES = ("infra.vpc", "infra.firewall", "infra.database")
 
 
 def counting_proxy(moto: str) -> tuple[ThrottlingProxy, ThreadingHTTPServer]:
@@ -56,7 +57,9 @@ def counting_proxy(moto: str) -> tuple[ThrottlingProxy, ThreadingHTTPServer]:
     return proxy, server
 
 
-def build_stack(moto: str, workdir: Path, count: int) -> dict[str, Any]:
+def build_stack(
+    moto: str, workdir: Path, count: int, shares: tuple[float, ...] = (1, 1, 1)
+) -> dict[str, Any]:
     """Make `count` resources on moto, record them in a state store; the stack document."""
     stack = f"refresh-{uuid.uuid4().hex[:6]}"
     clients = {s: boto3.client(s, region_name="us-east-1", endpoint_url=moto)
@@ -66,7 +69,7 @@ def build_stack(moto: str, workdir: Path, count: int) -> dict[str, Any]:
     db_driver = naming.resource_driver("infra.database")
     state_block = {"backend": "sqlite", "path": str(workdir / "state.db")}
     store = open_state_store(state_block, stack)
-    numbers = {rtype: int(count * share) for rtype, share in MIX.items()}
+    numbers = {t: int(count * share / sum(shares)) for t, share in zip(TYPES, shares, strict=True)}
     numbers["infra.firewall"] += count - sum(numbers.values())
     resources: list[dict[str, Any]] = []
 
@@ -133,8 +136,10 @@ async def main(args: argparse.Namespace) -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                stack = build_stack(bench.moto, Path(tmp), args.resources)
-                print(f"made {args.resources} resources in {time.perf_counter() - started:.1f} s")
+                shares = tuple(float(share) for share in args.shares.split(":"))
+                stack = build_stack(bench.moto, Path(tmp), args.resources, shares)
+                made = Counter(resource["type"] for resource in stack["resources"])
+                print(f"made {dict(made)} in {time.perf_counter() - started:.1f} s")
                 await _rounds(args, bench.client, bench.queue, proxy, stack)
         finally:
             server.shutdown()
@@ -181,4 +186,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--resources", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--shares", default="1:1:1", help="weights of VPCs:security groups:databases"
+    )
     asyncio.run(main(parser.parse_args()))

@@ -4,6 +4,7 @@ status-read with `bulk_read` on and off give the same plans, diffs, ghosts, drif
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,11 @@ pytest_plugins = ["tests.aws_fixtures"]
 
 async def refresh(client: Client, queue: str, doc: dict[str, Any]) -> dict[str, Any]:
     """What a user sees of a plan, a drift check and a status of `doc`."""
-    planned = await (await start(client, "PlanWorkflow", queue, doc)).result()
-    drift = await (await start(client, "DriftWorkflow", queue, doc)).result()
-    status = await (await start(client, "StatusWorkflow", queue, doc)).result()
+    handles = [
+        await start(client, workflow, queue, doc)
+        for workflow in ("PlanWorkflow", "DriftWorkflow", "StatusWorkflow")
+    ]
+    planned, drift, status = await asyncio.gather(*(handle.result() for handle in handles))
     assert planned.plan is not None
     return {
         "counts": planned.counts,
@@ -167,7 +170,6 @@ async def _digitalocean_refresh(client: Client, tmp_path: Path, fake: DigitalOce
         "resources": [
             *({"name": f"web{i}", "type": "infra.droplet", "config": {"tags": ["web"],
                "instance_type": "s-1vcpu-1gb"}} for i in range(3)),
-            {"name": "data", "type": "infra.volume", "config": {"size_gb": 10}},
         ],  # fmt: skip
     }
     async with iac_worker(client) as queue:
