@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from temporalio.client import Client
 
+from engine.iac.stack import parse_stack
+from interfaces.errors import ConfigError
 from tests.fakes.digitalocean import DigitalOceanFake
 from tests.iac_wf_support import Stack, iac_worker, start, state_block
 
@@ -179,8 +181,9 @@ async def _digitalocean_refresh(client: Client, tmp_path: Path, fake: DigitalOce
         assert applied.status == "applied", applied.errors
         ids = {r.name: r.provider_id for r in applied.resources}
         fake.remove("droplets", ids["web0"])  # a ghost
-        fake.update("droplets", ids["web1"], size_slug="s-2vcpu-2gb")  # drift
-        fake.objects["droplets"][ids["web2"]]["tags"].remove("web")
+        fake.change("droplets", ids["web1"], size_slug="s-2vcpu-2gb")  # drift
+        tags = fake.objects["droplets"][ids["web2"]]["tags"]
+        fake.change("droplets", ids["web2"], tags=[t for t in tags if t != "web"])  # drift
         before = len(fake.requests)
         single = await refresh(client, queue, with_bulk(doc, False))
         single_gets = _droplet_reads(fake.requests[before:])
@@ -204,3 +207,12 @@ def _droplet_reads(requests: list[Any]) -> dict[str, int]:
         "one": sum(1 for r in gets if r.path != "/v2/droplets"),
         "list": sum(1 for r in gets if r.path == "/v2/droplets"),
     }
+
+
+def test_bulk_read_is_a_switch() -> None:
+    doc = {"stack": "s", "providers": {"main": {"type": "test", "bulk_read": "no"}},
+           "resources": []}  # fmt: skip
+    with pytest.raises(ConfigError, match="bulk_read must be true or false, not 'no'"):
+        parse_stack(doc, "stack")
+    assert parse_stack({**doc, "providers": {"main": {"type": "test", "bulk_read": False}}},
+                       "stack").stack == "s"  # fmt: skip

@@ -97,10 +97,3 @@ def _read_each(driver: ResourceDriver, states: Sequence[ResourceState]) -> dict[
             found[state.name] = error
     return found
 
-
-def raise_first(names: Sequence[str], found: Mapping[str, Live]) -> None:
-    """Raise the error of the first name whose read failed, as reading in order would."""
-    for name in names:
-        answer = found.get(name)
-        if isinstance(answer, Exception):
-            raise answer
