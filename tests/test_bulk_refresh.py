@@ -172,6 +172,9 @@ async def _digitalocean_refresh(client: Client, tmp_path: Path, fake: DigitalOce
         "resources": [
             *({"name": f"web{i}", "type": "infra.droplet", "config": {"tags": ["web"],
                "instance_type": "s-1vcpu-1gb"}} for i in range(3)),
+            {"name": "db", "type": "infra.database", "size": "xs",
+             "config": {"db_names": ["shop"], "users": ["shop"]}},
+            {"name": "cache", "type": "infra.cache", "size": "xs"},
         ],  # fmt: skip
     }
     async with iac_worker(client) as queue:
@@ -182,31 +185,37 @@ async def _digitalocean_refresh(client: Client, tmp_path: Path, fake: DigitalOce
         ids = {r.name: r.provider_id for r in applied.resources}
         fake.remove("droplets", ids["web0"])  # a ghost
         fake.change("droplets", ids["web1"], size_slug="s-2vcpu-2gb")  # drift
+        fake.remove("databases", ids["cache"])  # a ghost of another bulk type
+        fake.change("databases", ids["db"], db_names=["defaultdb"])  # drift: shop dropped
         tags = fake.objects["droplets"][ids["web2"]]["tags"]
         fake.change("droplets", ids["web2"], tags=[t for t in tags if t != "web"])  # drift
         before = len(fake.requests)
         single = await refresh(client, queue, with_bulk(doc, False))
-        single_gets = _droplet_reads(fake.requests[before:])
+        single_gets = _do_reads(fake.requests[before:])
         before = len(fake.requests)
         bulk = await refresh(client, queue, with_bulk(doc, True))
-        bulk_gets = _droplet_reads(fake.requests[before:])
+        bulk_gets = _do_reads(fake.requests[before:])
     assert bulk == single
-    assert single["drift"]["ghosts"] == ["web0"]
+    assert sorted(single["drift"]["ghosts"]) == ["cache", "web0"]
     assert {r["name"]: r["fields"] for r in single["drift"]["results"]} == {
         "web0": ["(deleted)"], "web1": ["config.instance_type"], "web2": ["config.tags"],
+        "cache": ["(deleted)"], "db": ["config.db_names"],
     }  # fmt: skip
-    # One by one: a GET of each droplet; in bulk: one listing by the stack's tag, and a GET
-    # only of the ghost the listing lacks (it 404s), for each of plan, drift and status.
-    assert single_gets == {"one": 3 * 3, "list": 0}
-    assert bulk_gets == {"one": 3, "list": 3}
+    # One by one: a GET of each droplet and cluster; in bulk: a listing by the stack's tag
+    # per type (droplets; databases and caches are both clusters) and a GET only of the
+    # ghost the listing lacks (it 404s), for each of plan, drift and status.
+    assert single_gets == {"droplets": (3 * 3, 0), "databases": (2 * 3, 0)}
+    assert bulk_gets == {"droplets": (1 * 3, 1 * 3), "databases": (1 * 3, 2 * 3)}
 
 
-def _droplet_reads(requests: list[Any]) -> dict[str, int]:
-    gets = [r for r in requests if r.method == "GET" and r.path.startswith("/v2/droplets")]
-    return {
-        "one": sum(1 for r in gets if r.path != "/v2/droplets"),
-        "list": sum(1 for r in gets if r.path == "/v2/droplets"),
-    }
+def _do_reads(requests: list[Any]) -> dict[str, tuple[int, int]]:
+    """Per collection: (GETs of one object, GETs of the listing)."""
+    found = {}
+    for kind in ("droplets", "databases"):
+        gets = [r for r in requests if r.method == "GET" and r.path.startswith(f"/v2/{kind}")]
+        listing = sum(1 for r in gets if r.path == f"/v2/{kind}")
+        found[kind] = (len(gets) - listing, listing)
+    return found
 
 
 def test_bulk_read_is_a_switch() -> None:
