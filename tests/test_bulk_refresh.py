@@ -14,6 +14,8 @@ from temporalio.client import Client
 
 from engine.iac.stack import parse_stack
 from interfaces.errors import ConfigError
+from tests.fakes.azure import ArmFake, serving
+from tests.fakes.azure import provider_config as azure_provider
 from tests.fakes.digitalocean import DigitalOceanFake
 from tests.iac_wf_support import Stack, iac_worker, start, state_block
 
@@ -225,3 +227,56 @@ def test_bulk_read_is_a_switch() -> None:
         parse_stack(doc, "stack")
     assert parse_stack({**doc, "providers": {"main": {"type": "test", "bulk_read": False}}},
                        "stack").stack == "s"  # fmt: skip
+
+
+async def test_azure_refresh_is_the_same_in_bulk(client: Client, tmp_path: Path) -> None:
+    for arm in serving(polls=1):
+        arm.list_page_size = 1  # so that a listing takes more than one page
+        await _azure_refresh(client, tmp_path, arm)
+
+
+async def _azure_refresh(client: Client, tmp_path: Path, arm: ArmFake) -> None:
+    doc: dict[str, Any] = {
+        "stack": f"az-{uuid.uuid4().hex[:8]}",
+        "state": state_block("sqlite", tmp_path),
+        "providers": {"azure": azure_provider(arm)},
+        "resources": [
+            *({"name": f"id{i}", "type": "infra.iam_role", "config": {"tags": {"n": str(i)}}}
+              for i in range(3)),
+            {"name": "web-fw", "type": "infra.firewall",
+             "config": {"ingress": [{"port": 80, "cidr": "0.0.0.0/0"}]}},
+        ],  # fmt: skip
+    }
+    async with iac_worker(client) as queue:
+        applied = await (
+            await start(client, "ApplyWorkflow", queue, {**doc, "auto_approve": True})
+        ).result()
+        assert applied.status == "applied", applied.errors
+        ids = {r.name: r.provider_id for r in applied.resources}
+        arm.remove(ids["id0"])  # a ghost
+        arm.change(ids["id1"], lambda r: r["tags"].update(n="changed"))  # drift
+        arm.change(ids["web-fw"], lambda r: r["properties"]["securityRules"].clear())
+        before = len(arm.recorded)
+        single = await refresh(client, queue, with_bulk(doc, False))
+        single_gets = _arm_reads(arm.recorded[before:])
+        before = len(arm.recorded)
+        bulk = await refresh(client, queue, with_bulk(doc, True))
+        bulk_gets = _arm_reads(arm.recorded[before:])
+    assert bulk == single
+    assert single["drift"]["ghosts"] == ["id0"]
+    assert {r["name"]: r["fields"] for r in single["drift"]["results"]} == {
+        "id0": ["(deleted)"], "id1": ["config.tags"], "web-fw": ["config.ingress"],
+    }  # fmt: skip
+    # One by one: a GET of each resource. In bulk: per type a listing (the two identities
+    # left in two pages of one) and a GET of the ghost the listing lacks; for each of plan,
+    # drift and status.
+    assert single_gets == {"one": 4 * 3, "list": 0}
+    assert bulk_gets == {"one": 1 * 3, "list": (2 + 1) * 3}
+
+
+def _arm_reads(requests: list[Any]) -> dict[str, int]:
+    """GETs of one resource and GETs of a group's resources of one type."""
+    gets = [r for r in requests if r.method == "GET" and "/providers/" in r.path
+            and "operation" not in r.path.lower()]  # fmt: skip
+    listing = sum(1 for r in gets if r.path.split("/providers/", 1)[1].count("/") == 1)
+    return {"one": len(gets) - listing, "list": listing}
