@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from temporalio.client import Client
 
-from activities.iac.live_reads import _read_chunk, ref_of
+from activities.iac.live_reads import read_chunk, ref_of
 from engine.iac.stack import parse_stack
 from interfaces.errors import ConfigError, ProviderError
 from interfaces.iac import ResourceState
@@ -166,7 +166,7 @@ async def test_aws_refresh_is_the_same_in_bulk(
         code="UnauthorizedOperation",
     )
     driver = aws_provider(stack=name, endpoint_url=denied.url).resource_driver("infra.firewall")
-    answers = _read_chunk(driver, firewalls)
+    answers = read_chunk(driver, firewalls)
     assert len(denied.throttled) == 1
     assert answers["admin"] is None
     assert answers["web"] == driver.read(ref_of(firewalls[0]))
@@ -175,7 +175,7 @@ async def test_aws_refresh_is_the_same_in_bulk(
     driver = aws_provider(stack=name, endpoint_url=throttled.url).resource_driver(
         "infra.firewall"
     )
-    answers = _read_chunk(driver, firewalls)
+    answers = read_chunk(driver, firewalls)
     assert all(isinstance(a, ProviderError) and a.retryable for a in answers.values())
     assert len(throttled.throttled) == 1
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from activities.iac.cache import IacCache
 from activities.iac.heartbeat import heartbeating
@@ -53,9 +54,9 @@ def read_live(
         if isinstance(driver, BulkReader) and _bulk_allowed(target, provider):
             for start in range(0, len(members), BULK_CHUNK):
                 chunk = members[start : start + BULK_CHUNK]
-                tasks.append(lambda d=driver, c=chunk: _read_chunk(d, c))  # type: ignore[misc]
+                tasks.append(partial(read_chunk, driver, chunk))
         else:
-            tasks += [lambda d=driver, s=state: _read_each(d, [s]) for state in members]  # type: ignore[misc]
+            tasks += [partial(_read_each, driver, [state]) for state in members]
     if not tasks:
         return found
     with heartbeating(), ThreadPoolExecutor(min(READ_THREADS, len(tasks))) as pool:
@@ -69,7 +70,8 @@ def _bulk_allowed(target: StackTarget, provider: str) -> bool:
     return not isinstance(block, Mapping) or block.get("bulk_read", True) is not False
 
 
-def _read_chunk(driver: ResourceDriver, chunk: Sequence[ResourceState]) -> dict[str, Live]:
+def read_chunk(driver: ResourceDriver, chunk: Sequence[ResourceState]) -> dict[str, Live]:
+    """One read_many call, answered for every state of the chunk."""
     refs = [ref_of(state) for state in chunk]
     try:
         answers: dict[str, Live] = dict(driver.read_many(refs))  # type: ignore[attr-defined]
