@@ -26,7 +26,7 @@ from interfaces.iac import (
     Size,
     SizingDefaults,
 )
-from interfaces.iac_protocols import IaCProvider, IaCStateStore, ResourceDriver
+from interfaces.iac_protocols import BulkReader, IaCProvider, IaCStateStore, ResourceDriver
 from interfaces.pipeline import PipelineContext, StepResult
 from interfaces.pipeline_protocols import (
     EventEmitter,
@@ -46,6 +46,7 @@ __all__ = [
     "SPEC_RESOURCE_TYPES",
     "ActionError",
     "ApplyResult",
+    "BulkReader",
     "CapabilityDeclaration",
     "DestroyResult",
     "DiffResult",

@@ -118,6 +118,14 @@ class ProviderBlock(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _bulk_read_is_a_switch(self) -> ProviderBlock:
+        # bulk_read: false makes plan, drift and status read one resource at a time.
+        value = (self.model_extra or {}).get("bulk_read", True)
+        if not isinstance(value, bool):
+            raise ValueError(f"bulk_read must be true or false, not {str(value)[:40]!r}")
+        return self
+
+    @model_validator(mode="after")
     def _no_credentials(self) -> ProviderBlock:
         found = sorted(_secret_keys(self.model_extra or {}))
         if found:

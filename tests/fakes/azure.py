@@ -123,6 +123,7 @@ class ArmFake:
         self._counter = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.list_page_size = 100  # ARM pages lists by its own choice; tests may shrink it
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -212,9 +213,9 @@ class ArmFake:
             if method == "POST" and "/deletedvaults/" in path.lower():
                 refused = self.key_vaults.purge(path)
                 return _error(*refused) if refused else Reply(202)
-            return self._route(method, path.rstrip("/"), body)
+            return self._route(method, path.rstrip("/"), body, query)
 
-    def _route(self, method: str, path: str, body: Any) -> Reply:
+    def _route(self, method: str, path: str, body: Any, query: dict[str, str]) -> Reply:
         segments = path.strip("/").split("/")
         if len(segments) < 4 or segments[0].lower() != "subscriptions" or (
             segments[2].lower() != "resourcegroups"
@@ -229,12 +230,12 @@ class ArmFake:
                           "could not be found.")  # fmt: skip
         if len(segments) == 5 and segments[4].lower() == "resources" and method == "GET":
             return Reply(200, {"value": self._top_level(group_key)})
-        if len(segments) < 8 or segments[4].lower() != "providers":
+        if len(segments) < 7 or segments[4].lower() != "providers":
             return _error(404, "NotFound", f"no route for {path}")
         if len(segments[5:]) % 2 == 0:  # provider namespace, then type/name pairs...
             if method == "POST":
                 return self._action(path)
-            return self._collection(method, path)
+            return self._collection(method, path, query)
         if method == "PUT":
             return self._put(path, group_key, body)
         if method == "PATCH":
@@ -400,10 +401,17 @@ class ArmFake:
         found.setdefault("properties", {})["provisioningState"] = "Deleting"
         return self._operation("delete", key, style="location")
 
-    def _collection(self, method: str, path: str) -> Reply:
+    def _collection(self, method: str, path: str, query: dict[str, str]) -> Reply:
         if method != "GET":
             return _error(405, "MethodNotAllowed", method)
         parent, _, kind = path.lower().rpartition("/")
+        if parent.split("/")[-2] == "providers":  # a group's resources of one type
+            prefix = f"{parent}/{kind}/"
+            listed = [
+                r for k, r in self.resources.items()
+                if k.startswith(prefix) and k.count("/") == prefix.count("/")
+            ]  # fmt: skip
+            return self._paged(path, listed, query)
         if parent not in self.resources:
             return _not_found(parent)
         children = [
@@ -412,6 +420,20 @@ class ArmFake:
             and (kind == "recordsets" or k.split("/")[-2] == kind)
         ]  # fmt: skip
         return Reply(200, {"value": children})
+
+    def _paged(self, path: str, items: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        """ARM's list pages: {"value": [...], "nextLink": <absolute URL>} until the last."""
+        token = query.get("$skiptoken", "0")
+        if not token.isdigit():
+            return _error(400, "InvalidSkipToken", f"$skiptoken {token[:40]!r} is not valid")
+        start = int(token)
+        page: dict[str, Any] = {"value": items[start : start + self.list_page_size]}
+        if start + self.list_page_size < len(items):
+            page["nextLink"] = (
+                f"{self.url}{path}?api-version={query['api-version']}"
+                f"&$skiptoken={start + self.list_page_size}"
+            )
+        return Reply(200, page)
 
     # -- long-running operations ----------------------------------------------------------
 

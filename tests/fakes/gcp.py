@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.discovery import SchemaError, check_body
+from tests.fakes.gcp_list import ListError
+from tests.fakes.gcp_list import page as list_page
 from tests.fakes.gcp_secrets import PATH as SECRETS_PATH
 from tests.fakes.gcp_secrets import SecretManager
 
@@ -352,8 +354,12 @@ class GcpFake:
         base = f"{scope}/{collection}"
         key = f"{base}/{name}" if name else base
         if method == "GET" and name is None:
-            items = [copy.deepcopy(v) for k, v in self.resources.items() if _child(k, base)]
-            return {"kind": f"compute#{collection}List", "items": items}
+            items = [v for k, v in self.resources.items() if _child(k, base)]
+            try:
+                listed = list_page(items, query)
+            except ListError as error:
+                raise FakeHttpError(400, "invalid", str(error)) from None
+            return {"kind": f"compute#{collection}List", **copy.deepcopy(listed)}
         if method == "GET":
             return copy.deepcopy(self._existing(key))
         if method == "POST" and verb == "listInstances":
