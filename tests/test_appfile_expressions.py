@@ -64,6 +64,8 @@ def render(spec_template: str) -> Any:
     # Mixed in one string, and text that only looks like Jinja.
     ("id={{ .steps.fetch-user.id }} n=${ count * 10 }", "id=u-1 n=20"),
     ("100{% done", "100{% done"),
+    # A price, as the spec's webhook example writes it: a dollar sign, then a Go action.
+    ("total: ${{ .count }}", "total: $2"),
     ("no templates here", "no templates here"),
     ('{{ "héllo 😀" }} ${ `raw \\n` + "ü" }', "héllo 😀 raw \\nü"),
 ])

@@ -56,7 +56,12 @@ class _Translator:
     def run(self) -> str:
         text, i = self.text, 0
         while i < len(text):
-            if text.startswith("${", i):
+            if text.startswith("${{", i):
+                # A dollar sign before a Go action ("${{ .total }}", a price): no `${ }` body
+                # can start with `{` (the spec refuses map literals), so this is never one.
+                self.literal.append("$")
+                i += 1
+            elif text.startswith("${", i):
                 end = _closing(text, i + 2, "}")
                 if end < 0:
                     raise self.fail(i, "`${` is never closed by `}`")
