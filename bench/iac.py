@@ -3,13 +3,18 @@
     .venv/bin/python bench/iac.py            # full sizes (about 5 minutes on 2 cores)
     .venv/bin/python bench/iac.py --quick    # a tenth of the sizes, for a smoke run
     .venv/bin/python bench/iac.py --sequential   # also measure (a) at parallelism 1 (+200 s)
+    .venv/bin/python bench/iac.py --only d       # just (d) and its bare-Temporal floor
+    .venv/bin/python bench/iac.py --workers 2    # two worker processes on the task queue
 
 (a) a 200-resource DAG, 1 s per action, parallelism 20: apply wall time against the
     critical-path ideal and against one action at a time;
 (b) plan time for 10,000 resources (fresh, and again once they all exist: 10,000 driver diffs);
 (c) history events per resource;
 (d) a 10,000-resource apply at 50 ms per action, parallelism 100: wall time against the ideal,
-    and the worker's peak memory (a separate process, as in production).
+    and the worker's peak memory (a separate process, as in production); and against the
+    bare-Temporal floor measured in the same run (bench/iac_baseline.py: the same number of
+    activities sleeping the same latency, same parallelism, continue-as-new every 2,000,
+    its worker in its own process with the same slots): wfctl / bare.
 The worker serves the "test" provider (tests/iac_test_provider.py): a fake cloud in SQLite.
 """
 
@@ -35,9 +40,12 @@ from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.iac_baseline import BareApply  # noqa: E402
 from engine.iac.graph import critical_path_length  # noqa: E402
 from workflows import search_attributes  # noqa: E402
 from workflows.iac.models import ApplyOutcome, PlanOutcome  # noqa: E402
+
+SLOTS = 128  # activity slots (and executor threads) of every worker process
 
 
 def layered_stack(
@@ -119,6 +127,38 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def start_workers(module: str, address: str, queue: str, count: int) -> list[subprocess.Popen]:
+    """`count` worker processes of `module` on `queue`, each answering "ready" once polling."""
+    workers = []
+    for _ in range(count):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", module, address, queue, str(SLOTS)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        workers.append(worker)
+    return workers
+
+
+async def bare_apply(client: Client, queue: str, count: int, latency: float,
+                     parallelism: int) -> float:
+    started = time.perf_counter()
+    await client.execute_workflow(
+        "BareApplyWorkflow",
+        BareApply(count, latency, parallelism),
+        id=f"bare-apply-{uuid.uuid4().hex[:6]}",
+        task_queue=queue,
+        result_type=int,
+    )
+    return time.perf_counter() - started
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 async def main(args: argparse.Namespace) -> None:
     scale = 10 if args.quick else 1
     binary = Path(sys.executable).parent / "temporal"
@@ -128,67 +168,84 @@ async def main(args: argparse.Namespace) -> None:
         search_attributes=search_attributes.ALL,
     )
     queue = f"bench-iac-{uuid.uuid4().hex[:6]}"
+    bare_queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     address = env.client.service_client.config.target_host
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.iac_worker_process", address, queue, "128"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    workers = start_workers("tests.iac_worker_process", address, queue, args.workers)
+    bare_workers = start_workers("bench.iac_baseline", address, bare_queue, args.workers)
     client = env.client
+    print(f"{args.workers} worker process(es) of {SLOTS} slots each; load average before: "
+          f"{load_average()}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            # (a)
-            doc_a, deps_a = layered_stack("bench-a", 10, 20 // min(scale, 2), 1.0, workdir)
-            ideal_a = ideal_seconds(deps_a, 1.0, 20)
-            wall_a, _, id_a = await apply(client, queue, doc_a, 20)
-            events_a = await history_events(client, id_a)
-            print(f"(a) {len(deps_a)} resources, 1 s/action, parallelism 20")
-            print(f"    wall {wall_a:.1f} s, critical-path ideal {ideal_a:.1f} s: "
-                  f"{wall_a / ideal_a:.2f}x the ideal (goal <= 1.15x)")
-            sequential = float(len(deps_a))
-            label = "one-at-a-time (sum of action times)"
-            if args.sequential:
-                doc_s, _ = layered_stack("bench-a-seq", 10, 20 // min(scale, 2), 1.0, workdir)
-                sequential, _, _ = await apply(client, queue, doc_s, 1)
-                label = "one-at-a-time (measured, parallelism 1)"
-            print(f"    {label} {sequential:.1f} s: {sequential / wall_a:.1f}x slower than wfctl")
-            print(f"(c) history events per resource (a): {sum(events_a) / len(deps_a):.2f}")
+            if args.only == "all":
+                await bench_a(client, queue, workdir, scale, args.sequential)
 
             # (b) and (d)
             big = 10_000 // scale
             side = int(big**0.5)
             doc_d, deps_d = layered_stack("bench-d", side, side, 0.05, workdir)
-            plan_fresh, planned = await plan(client, queue, doc_d)
-            print(f"(b) plan of {len(deps_d)} new resources: {plan_fresh:.1f} s "
-                  f"({planned.counts.get('create', 0)} creates)")
+            if args.only == "all":
+                plan_fresh, planned = await plan(client, queue, doc_d)
+                print(f"(b) plan of {len(deps_d)} new resources: {plan_fresh:.1f} s "
+                      f"({planned.counts.get('create', 0)} creates)")
             ideal_d = ideal_seconds(deps_d, 0.05, 100)
             wall_d, outcome_d, id_d = await apply(client, queue, doc_d, 100)
+            bare_d = await bare_apply(client, bare_queue, len(deps_d), 0.05, 100)
             events_d = await history_events(client, id_d)
             runs_d = len(events_d)
             print(f"(d) {len(deps_d)} resources, 50 ms/action, parallelism 100")
             print(f"    wall {wall_d:.1f} s, ideal {ideal_d:.1f} s: {wall_d / ideal_d:.2f}x the "
                   f"ideal; {outcome_d.counts.get('create', 0)} created in {runs_d} runs "
                   "(continue-as-new)")
+            print(f"    bare Temporal, the same {len(deps_d)} activities of 50 ms at 100, "
+                  f"continue-as-new every 2,000: {bare_d:.1f} s "
+                  f"({len(deps_d) / bare_d:.0f} activities/s)")
+            print(f"    wfctl / bare: {wall_d / bare_d:.2f}x (goal <= 1.5x)")
             print(f"(c) history events per resource (d): {sum(events_d) / len(deps_d):.2f} "
                   f"({sum(events_d)} events over {runs_d} runs, the longest {max(events_d)}; "
                   "Temporal's limit is 10,240 per run)")
-            plan_again, replanned = await plan(client, queue, doc_d)
-            print(f"(b) plan of {len(deps_d)} existing resources (every one read and diffed): "
-                  f"{plan_again:.1f} s, {sum(replanned.counts.values())} changes")
-            print(f"(d) worker peak memory (VmHWM): {peak_rss_mb(worker.pid):.0f} MB")
+            if args.only == "all":
+                plan_again, replanned = await plan(client, queue, doc_d)
+                print(f"(b) plan of {len(deps_d)} existing resources (every one read and "
+                      f"diffed): {plan_again:.1f} s, {sum(replanned.counts.values())} changes")
+            peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f}" for worker in workers)
+            print(f"(d) worker peak memory (VmHWM): {peaks} MB")
+            print(f"load average after: {load_average()}")
     finally:
-        worker.kill()
-        worker.wait()
+        for worker in (*workers, *bare_workers):
+            worker.kill()
+            worker.wait()
         await env.shutdown()
+
+
+async def bench_a(client: Client, queue: str, workdir: Path, scale: int,
+                  sequential_run: bool) -> None:
+    doc_a, deps_a = layered_stack("bench-a", 10, 20 // min(scale, 2), 1.0, workdir)
+    ideal_a = ideal_seconds(deps_a, 1.0, 20)
+    wall_a, _, id_a = await apply(client, queue, doc_a, 20)
+    events_a = await history_events(client, id_a)
+    print(f"(a) {len(deps_a)} resources, 1 s/action, parallelism 20")
+    print(f"    wall {wall_a:.1f} s, critical-path ideal {ideal_a:.1f} s: "
+          f"{wall_a / ideal_a:.2f}x the ideal (goal <= 1.15x)")
+    sequential = float(len(deps_a))
+    label = "one-at-a-time (sum of action times)"
+    if sequential_run:
+        doc_s, _ = layered_stack("bench-a-seq", 10, 20 // min(scale, 2), 1.0, workdir)
+        sequential, _, _ = await apply(client, queue, doc_s, 1)
+        label = "one-at-a-time (measured, parallelism 1)"
+    print(f"    {label} {sequential:.1f} s: {sequential / wall_a:.1f}x slower than wfctl")
+    print(f"(c) history events per resource (a): {sum(events_a) / len(deps_a):.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--sequential", action="store_true", help="measure one-at-a-time too")
+    parser.add_argument("--only", choices=("all", "d"), default="all",
+                        help="d: just the 10,000-resource apply and its bare floor")
+    parser.add_argument("--workers", type=int, default=1, choices=(1, 2, 3, 4),
+                        help="worker processes on the task queue (wfctl's and the bare one's)")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     # The SDK's native threads can abort interpreter finalization with a fatal error after
