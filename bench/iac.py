@@ -5,6 +5,7 @@
     .venv/bin/python bench/iac.py --sequential   # also measure (a) at parallelism 1 (+200 s)
     .venv/bin/python bench/iac.py --only d       # just (d) and its bare-Temporal floor
     .venv/bin/python bench/iac.py --workers 2    # two worker processes on the task queue
+    .venv/bin/python bench/iac.py --only d --profile /tmp/d.txt   # py-spy the worker in (d)
 
 (a) a 200-resource DAG, 1 s per action, parallelism 20: apply wall time against the
     critical-path ideal and against one action at a time;
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,6 +157,18 @@ async def bare_apply(client: Client, queue: str, count: int, latency: float,
     return time.perf_counter() - started
 
 
+def start_profiler(out: str, pid: int) -> subprocess.Popen:
+    """py-spy sampling the worker's threads (CPU only) into collapsed stacks at `out`; read
+    them with bench/profile_top.py."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--nonblocking", "--output", out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -166,6 +180,10 @@ async def main(args: argparse.Namespace) -> None:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(binary),
         search_attributes=search_attributes.ALL,
+        # Eager activities: the server hands a scheduled activity back in the reply to the
+        # workflow task that scheduled it, to the same worker, skipping a poll round-trip.
+        dev_server_extra_args=["--dynamic-config-value",
+                               "system.enableActivityEagerExecution=true"] if args.eager else [],
     )
     queue = f"bench-iac-{uuid.uuid4().hex[:6]}"
     bare_queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
@@ -173,8 +191,8 @@ async def main(args: argparse.Namespace) -> None:
     workers = start_workers("tests.iac_worker_process", address, queue, args.workers)
     bare_workers = start_workers("bench.iac_baseline", address, bare_queue, args.workers)
     client = env.client
-    print(f"{args.workers} worker process(es) of {SLOTS} slots each; load average before: "
-          f"{load_average()}")
+    print(f"{args.workers} worker process(es) of {SLOTS} slots each; eager activities "
+          f"{'on' if args.eager else 'off'}; load average before: {load_average()}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
@@ -190,7 +208,11 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"(b) plan of {len(deps_d)} new resources: {plan_fresh:.1f} s "
                       f"({planned.counts.get('create', 0)} creates)")
             ideal_d = ideal_seconds(deps_d, 0.05, 100)
+            profiler = start_profiler(args.profile, workers[0].pid) if args.profile else None
             wall_d, outcome_d, id_d = await apply(client, queue, doc_d, 100)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait()
             bare_d = await bare_apply(client, bare_queue, len(deps_d), 0.05, 100)
             events_d = await history_events(client, id_d)
             runs_d = len(events_d)
@@ -246,6 +268,10 @@ if __name__ == "__main__":
                         help="d: just the 10,000-resource apply and its bare floor")
     parser.add_argument("--workers", type=int, default=1, choices=(1, 2, 3, 4),
                         help="worker processes on the task queue (wfctl's and the bare one's)")
+    parser.add_argument("--eager", action="store_true",
+                        help="turn on the dev server's eager activity execution")
+    parser.add_argument("--profile", metavar="OUT",
+                        help="py-spy (pip install py-spy) the first worker during (d)'s apply")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     # The SDK's native threads can abort interpreter finalization with a fatal error after

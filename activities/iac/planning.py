@@ -125,7 +125,7 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
 
 
 def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
-    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
     target = target_of(doc, request.document)
     store = cache.store(target)
     plan = cache.plan(target, request.plan_id)
@@ -145,7 +145,7 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
 
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
     """One page of a plan's nodes (computed again if this worker has not got them)."""
-    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
     target = target_of(doc, request.document)
     nodes = cache.nodes(target, request.plan_id)
     if nodes is None:
