@@ -16,6 +16,7 @@
     bare-Temporal floor measured in the same run (bench/iac_baseline.py: the same number of
     activities sleeping the same latency, same parallelism, continue-as-new every 2,000,
     its worker in its own process with the same slots): wfctl / bare.
+(e) what one activity costs on this dev server: bare no-op activities one after the other.
 The worker serves the "test" provider (tests/iac_test_provider.py): a fake cloud in SQLite.
 """
 
@@ -37,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
@@ -84,11 +86,54 @@ def ideal_seconds(deps: dict[str, set[str]], latency: float, parallelism: int) -
 
 async def history_events(client: Client, workflow_id: str) -> list[int]:
     """Events of each run of a continue-as-new chain."""
-    counts = []
+    return [len(events) for events in await run_histories(client, workflow_id)]
+
+
+async def run_histories(client: Client, workflow_id: str) -> list[list[Any]]:
+    """The events of each run of a continue-as-new chain, oldest run first."""
+    runs = []
     async for run in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
         handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
-        counts.append(len((await handle.fetch_history()).events))
-    return counts
+        runs.append(list((await handle.fetch_history()).events))
+    return sorted(runs, key=lambda events: events[0].event_time.ToDatetime())
+
+
+def startup_breakdown(events: list[Any]) -> list[str]:
+    """What a run did before its first resource action: each activity and workflow task, with
+    its times (scheduled -> started -> completed) from the run's start."""
+    started = events[0].event_time.ToDatetime()
+    by_id = {event.event_id: event for event in events}
+    lines = []
+    for event in events:
+        at = (event.event_time.ToDatetime() - started).total_seconds()
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            if name == "apply_action":
+                break
+            lines.append(f"{at:6.2f} s  {name} scheduled")
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs = event.activity_task_completed_event_attributes
+            name = by_id[attrs.scheduled_event_id].activity_task_scheduled_event_attributes
+            lines.append(f"{at:6.2f} s  {name.activity_type.name} completed")
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            attrs = event.workflow_task_completed_event_attributes
+            began = by_id[attrs.started_event_id].event_time.ToDatetime()
+            lines.append(f"{at:6.2f} s  workflow task completed "
+                         f"({(event.event_time.ToDatetime() - began).total_seconds():.2f} s)")
+    return lines
+
+
+def startup_seconds(events: list[Any]) -> float:
+    """A run's start -> its first resource action scheduled: the time it walks nothing (the
+    plan, or at a continue-as-new the saved plan loaded again, its node pages, the lock)."""
+    started = events[0].event_time.ToDatetime()
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and (
+            event.activity_task_scheduled_event_attributes.activity_type.name == "apply_action"
+        ):
+            return (event.event_time.ToDatetime() - started).total_seconds()
+    return float("nan")
 
 
 async def apply(client: Client, queue: str, document: dict[str, Any], parallelism: int) -> tuple[
@@ -214,12 +259,20 @@ async def main(args: argparse.Namespace) -> None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait()
             bare_d = await bare_apply(client, bare_queue, len(deps_d), 0.05, 100)
-            events_d = await history_events(client, id_d)
+            histories_d = await run_histories(client, id_d)
+            events_d = [len(events) for events in histories_d]
+            startups = [startup_seconds(events) for events in histories_d]
             runs_d = len(events_d)
             print(f"(d) {len(deps_d)} resources, 50 ms/action, parallelism 100")
             print(f"    wall {wall_d:.1f} s, ideal {ideal_d:.1f} s: {wall_d / ideal_d:.2f}x the "
                   f"ideal; {outcome_d.counts.get('create', 0)} created in {runs_d} runs "
                   "(continue-as-new)")
+            print(f"    each run's start -> its first action: "
+                  f"{', '.join(f'{t:.1f}' for t in startups)} s (sum {sum(startups):.1f} s)")
+            if args.verbose and len(histories_d) > 1:
+                print("    the second run's start, step by step:")
+                for line in startup_breakdown(histories_d[1]):
+                    print(f"      {line}")
             print(f"    bare Temporal, the same {len(deps_d)} activities of 50 ms at 100, "
                   f"continue-as-new every 2,000: {bare_d:.1f} s "
                   f"({len(deps_d) / bare_d:.0f} activities/s)")
@@ -231,6 +284,11 @@ async def main(args: argparse.Namespace) -> None:
                 plan_again, replanned = await plan(client, queue, doc_d)
                 print(f"(b) plan of {len(deps_d)} existing resources (every one read and "
                       f"diffed): {plan_again:.1f} s, {sum(replanned.counts.values())} changes")
+            # What the dev server (and the SDK) cost one activity here, nothing overlapping.
+            sequential = 200 // scale
+            noop = await bare_apply(client, bare_queue, sequential, 0.0, 1)
+            print(f"(e) bare Temporal, {sequential} no-op activities one after the other: "
+                  f"{1000 * noop / sequential:.1f} ms per activity")
             peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f}" for worker in workers)
             print(f"(d) worker peak memory (VmHWM): {peaks} MB")
             print(f"load average after: {load_average()}")
@@ -268,6 +326,8 @@ if __name__ == "__main__":
                         help="d: just the 10,000-resource apply and its bare floor")
     parser.add_argument("--workers", type=int, default=1, choices=(1, 2, 3, 4),
                         help="worker processes on the task queue (wfctl's and the bare one's)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="(d): what the second run did before its first action")
     parser.add_argument("--eager", action="store_true",
                         help="turn on the dev server's eager activity execution")
     parser.add_argument("--profile", metavar="OUT",
