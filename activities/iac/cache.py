@@ -40,6 +40,7 @@ class IacCache:
         self._providers: dict[tuple[str, str, str], IaCProvider] = {}
         self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
         self._plans: OrderedDict[tuple[str, str], dict[str, PlanAction]] = OrderedDict()
+        self._plan_objects: OrderedDict[tuple[str, str], Plan] = OrderedDict()
         self._nodes: OrderedDict[tuple[str, str], list[PlanNode]] = OrderedDict()
         self._documents: OrderedDict[str, StackDocument] = OrderedDict()
 
@@ -98,6 +99,12 @@ class IacCache:
         return kept
 
     def plan(self, target: StackTarget, plan_id: str) -> Plan:
+        """A saved plan, read once per worker: a plan id is never saved twice, and a large
+        apply loads its plan again at every continue-as-new (10,000 actions to parse)."""
+        with self._lock:
+            found = self._plan_objects.get((target.stack, plan_id))
+        if found is not None:
+            return found
         stored = self.store(target).get_plan(plan_id)
         if stored is None:
             raise ConfigError(f'stack "{target.stack}" has no saved plan "{plan_id}"')
@@ -121,8 +128,11 @@ class IacCache:
         actions = {action.resource.name: action for action in plan.actions}
         with self._lock:
             self._plans[(target.stack, plan.id)] = actions
+            self._plan_objects[(target.stack, plan.id)] = plan
             while len(self._plans) > MAX_PLANS:
                 self._plans.popitem(last=False)
+            while len(self._plan_objects) > MAX_PLANS:
+                self._plan_objects.popitem(last=False)
 
     def nodes(self, target: StackTarget, plan_id: str) -> list[PlanNode] | None:
         with self._lock:
@@ -140,6 +150,7 @@ class IacCache:
             self._providers.clear()
             self._stores.clear()
             self._plans.clear()
+            self._plan_objects.clear()
             self._nodes.clear()
             self._documents.clear()
         for provider in providers:

@@ -139,6 +139,13 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         violations = protected_violations(plan, doc, request.allow_replace)
         if violations:
             raise ConfigError(violations)
+    else:
+        # A continue-as-new of the run walking this plan: its nodes are the ones this worker
+        # computed when the chain began, whatever the state says by now (10,000 entries to
+        # read and order again at every continue-as-new).
+        nodes = cache.nodes(target, plan.id)
+        if nodes is not None:
+            return _digest_of(plan, doc, nodes, request.inline_limit)
     states = {state.name: state for state in store.list_resources()}
     return digest(cache, target, plan, doc, states, request.inline_limit)
 
@@ -166,6 +173,12 @@ def digest(
 ) -> PlanDigest:
     nodes = _nodes(plan, doc, states)
     cache.remember_nodes(target, plan.id, nodes)
+    return _digest_of(plan, doc, nodes, inline_limit)
+
+
+def _digest_of(
+    plan: Plan, doc: StackDocument, nodes: list[PlanNode], inline_limit: int
+) -> PlanDigest:
     small = len(plan.actions) <= inline_limit
     return PlanDigest(
         plan_id=plan.id,
