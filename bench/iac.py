@@ -1,11 +1,13 @@
 """IaC engine benchmarks, measured side by side in one run against a local dev server.
 
-    .venv/bin/python bench/iac.py            # full sizes (about 5 minutes on 2 cores)
+    .venv/bin/python bench/iac.py            # full sizes (about 8 minutes on 2 cores)
     .venv/bin/python bench/iac.py --quick    # a tenth of the sizes, for a smoke run
     .venv/bin/python bench/iac.py --sequential   # also measure (a) at parallelism 1 (+200 s)
     .venv/bin/python bench/iac.py --only d       # just (d) and its bare-Temporal floor
     .venv/bin/python bench/iac.py --workers 2    # two worker processes on the task queue
     .venv/bin/python bench/iac.py --only d --profile /tmp/d.txt   # py-spy the worker in (d)
+    .venv/bin/python bench/iac.py --only d --verbose   # what a continued run does first
+    .venv/bin/python bench/iac.py --only d --eager     # the dev server's eager activities on
 
 (a) a 200-resource DAG, 1 s per action, parallelism 20: apply wall time against the
     critical-path ideal and against one action at a time;
