@@ -1,15 +1,24 @@
 """IaC engine benchmarks, measured side by side in one run against a local dev server.
 
-    .venv/bin/python bench/iac.py            # full sizes (about 5 minutes on 2 cores)
+    .venv/bin/python bench/iac.py            # full sizes (about 8 minutes on 2 cores)
     .venv/bin/python bench/iac.py --quick    # a tenth of the sizes, for a smoke run
     .venv/bin/python bench/iac.py --sequential   # also measure (a) at parallelism 1 (+200 s)
+    .venv/bin/python bench/iac.py --only d       # just (d) and its bare-Temporal floor
+    .venv/bin/python bench/iac.py --workers 2    # two worker processes on the task queue
+    .venv/bin/python bench/iac.py --only d --profile /tmp/d.txt   # py-spy the worker in (d)
+    .venv/bin/python bench/iac.py --only d --verbose   # what a continued run does first
+    .venv/bin/python bench/iac.py --only d --eager     # the dev server's eager activities on
 
 (a) a 200-resource DAG, 1 s per action, parallelism 20: apply wall time against the
     critical-path ideal and against one action at a time;
 (b) plan time for 10,000 resources (fresh, and again once they all exist: 10,000 driver diffs);
 (c) history events per resource;
 (d) a 10,000-resource apply at 50 ms per action, parallelism 100: wall time against the ideal,
-    and the worker's peak memory (a separate process, as in production).
+    and the worker's peak memory (a separate process, as in production); and against the
+    bare-Temporal floor measured in the same run (bench/iac_baseline.py: the same number of
+    activities sleeping the same latency, same parallelism, continue-as-new every 2,000,
+    its worker in its own process with the same slots): wfctl / bare.
+(e) what one activity costs on this dev server: bare no-op activities one after the other.
 The worker serves the "test" provider (tests/iac_test_provider.py): a fake cloud in SQLite.
 """
 
@@ -19,6 +28,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,14 +40,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.iac_baseline import BareApply  # noqa: E402
 from engine.iac.graph import critical_path_length  # noqa: E402
 from workflows import search_attributes  # noqa: E402
 from workflows.iac.models import ApplyOutcome, PlanOutcome  # noqa: E402
+
+SLOTS = 128  # activity slots (and executor threads) of every worker process
 
 
 def layered_stack(
@@ -74,11 +88,54 @@ def ideal_seconds(deps: dict[str, set[str]], latency: float, parallelism: int) -
 
 async def history_events(client: Client, workflow_id: str) -> list[int]:
     """Events of each run of a continue-as-new chain."""
-    counts = []
+    return [len(events) for events in await run_histories(client, workflow_id)]
+
+
+async def run_histories(client: Client, workflow_id: str) -> list[list[Any]]:
+    """The events of each run of a continue-as-new chain, oldest run first."""
+    runs = []
     async for run in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
         handle = client.get_workflow_handle(workflow_id, run_id=run.run_id)
-        counts.append(len((await handle.fetch_history()).events))
-    return counts
+        runs.append(list((await handle.fetch_history()).events))
+    return sorted(runs, key=lambda events: events[0].event_time.ToDatetime())
+
+
+def startup_breakdown(events: list[Any]) -> list[str]:
+    """What a run did before its first resource action: each activity and workflow task, with
+    its times (scheduled -> started -> completed) from the run's start."""
+    started = events[0].event_time.ToDatetime()
+    by_id = {event.event_id: event for event in events}
+    lines = []
+    for event in events:
+        at = (event.event_time.ToDatetime() - started).total_seconds()
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            if name == "apply_action":
+                break
+            lines.append(f"{at:6.2f} s  {name} scheduled")
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs = event.activity_task_completed_event_attributes
+            name = by_id[attrs.scheduled_event_id].activity_task_scheduled_event_attributes
+            lines.append(f"{at:6.2f} s  {name.activity_type.name} completed")
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            attrs = event.workflow_task_completed_event_attributes
+            began = by_id[attrs.started_event_id].event_time.ToDatetime()
+            lines.append(f"{at:6.2f} s  workflow task completed "
+                         f"({(event.event_time.ToDatetime() - began).total_seconds():.2f} s)")
+    return lines
+
+
+def startup_seconds(events: list[Any]) -> float:
+    """A run's start -> its first resource action scheduled: the time it walks nothing (the
+    plan, or at a continue-as-new the saved plan loaded again, its node pages, the lock)."""
+    started = events[0].event_time.ToDatetime()
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and (
+            event.activity_task_scheduled_event_attributes.activity_type.name == "apply_action"
+        ):
+            return (event.event_time.ToDatetime() - started).total_seconds()
+    return float("nan")
 
 
 async def apply(client: Client, queue: str, document: dict[str, Any], parallelism: int) -> tuple[
@@ -119,6 +176,50 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def start_workers(module: str, address: str, queue: str, count: int) -> list[subprocess.Popen]:
+    """`count` worker processes of `module` on `queue`, each answering "ready" once polling."""
+    workers = []
+    for _ in range(count):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", module, address, queue, str(SLOTS)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        workers.append(worker)
+    return workers
+
+
+async def bare_apply(client: Client, queue: str, count: int, latency: float,
+                     parallelism: int) -> float:
+    started = time.perf_counter()
+    await client.execute_workflow(
+        "BareApplyWorkflow",
+        BareApply(count, latency, parallelism),
+        id=f"bare-apply-{uuid.uuid4().hex[:6]}",
+        task_queue=queue,
+        result_type=int,
+    )
+    return time.perf_counter() - started
+
+
+def start_profiler(out: str, pid: int) -> subprocess.Popen:
+    """py-spy sampling the worker's threads (CPU only) into collapsed stacks at `out`; read
+    them with bench/profile_top.py."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--nonblocking", "--output", out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 async def main(args: argparse.Namespace) -> None:
     scale = 10 if args.quick else 1
     binary = Path(sys.executable).parent / "temporal"
@@ -126,69 +227,113 @@ async def main(args: argparse.Namespace) -> None:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(binary),
         search_attributes=search_attributes.ALL,
+        # Eager activities: the server hands a scheduled activity back in the reply to the
+        # workflow task that scheduled it, to the same worker, skipping a poll round-trip.
+        dev_server_extra_args=["--dynamic-config-value",
+                               "system.enableActivityEagerExecution=true"] if args.eager else [],
     )
     queue = f"bench-iac-{uuid.uuid4().hex[:6]}"
+    bare_queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     address = env.client.service_client.config.target_host
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.iac_worker_process", address, queue, "128"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    workers = start_workers("tests.iac_worker_process", address, queue, args.workers)
+    bare_workers = start_workers("bench.iac_baseline", address, bare_queue, args.workers)
     client = env.client
+    print(f"{args.workers} worker process(es) of {SLOTS} slots each; eager activities "
+          f"{'on' if args.eager else 'off'}; load average before: {load_average()}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            # (a)
-            doc_a, deps_a = layered_stack("bench-a", 10, 20 // min(scale, 2), 1.0, workdir)
-            ideal_a = ideal_seconds(deps_a, 1.0, 20)
-            wall_a, _, id_a = await apply(client, queue, doc_a, 20)
-            events_a = await history_events(client, id_a)
-            print(f"(a) {len(deps_a)} resources, 1 s/action, parallelism 20")
-            print(f"    wall {wall_a:.1f} s, critical-path ideal {ideal_a:.1f} s: "
-                  f"{wall_a / ideal_a:.2f}x the ideal (goal <= 1.15x)")
-            sequential = float(len(deps_a))
-            label = "one-at-a-time (sum of action times)"
-            if args.sequential:
-                doc_s, _ = layered_stack("bench-a-seq", 10, 20 // min(scale, 2), 1.0, workdir)
-                sequential, _, _ = await apply(client, queue, doc_s, 1)
-                label = "one-at-a-time (measured, parallelism 1)"
-            print(f"    {label} {sequential:.1f} s: {sequential / wall_a:.1f}x slower than wfctl")
-            print(f"(c) history events per resource (a): {sum(events_a) / len(deps_a):.2f}")
+            if args.only == "all":
+                await bench_a(client, queue, workdir, scale, args.sequential)
 
             # (b) and (d)
             big = 10_000 // scale
             side = int(big**0.5)
             doc_d, deps_d = layered_stack("bench-d", side, side, 0.05, workdir)
-            plan_fresh, planned = await plan(client, queue, doc_d)
-            print(f"(b) plan of {len(deps_d)} new resources: {plan_fresh:.1f} s "
-                  f"({planned.counts.get('create', 0)} creates)")
+            if args.only == "all":
+                plan_fresh, planned = await plan(client, queue, doc_d)
+                print(f"(b) plan of {len(deps_d)} new resources: {plan_fresh:.1f} s "
+                      f"({planned.counts.get('create', 0)} creates)")
             ideal_d = ideal_seconds(deps_d, 0.05, 100)
+            profiler = start_profiler(args.profile, workers[0].pid) if args.profile else None
             wall_d, outcome_d, id_d = await apply(client, queue, doc_d, 100)
-            events_d = await history_events(client, id_d)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait()
+            bare_d = await bare_apply(client, bare_queue, len(deps_d), 0.05, 100)
+            histories_d = await run_histories(client, id_d)
+            events_d = [len(events) for events in histories_d]
+            startups = [startup_seconds(events) for events in histories_d]
             runs_d = len(events_d)
             print(f"(d) {len(deps_d)} resources, 50 ms/action, parallelism 100")
             print(f"    wall {wall_d:.1f} s, ideal {ideal_d:.1f} s: {wall_d / ideal_d:.2f}x the "
                   f"ideal; {outcome_d.counts.get('create', 0)} created in {runs_d} runs "
                   "(continue-as-new)")
+            print(f"    each run's start -> its first action: "
+                  f"{', '.join(f'{t:.1f}' for t in startups)} s (sum {sum(startups):.1f} s)")
+            if args.verbose and len(histories_d) > 1:
+                print("    the second run's start, step by step:")
+                for line in startup_breakdown(histories_d[1]):
+                    print(f"      {line}")
+            print(f"    bare Temporal, the same {len(deps_d)} activities of 50 ms at 100, "
+                  f"continue-as-new every 2,000: {bare_d:.1f} s "
+                  f"({len(deps_d) / bare_d:.0f} activities/s)")
+            print(f"    wfctl / bare: {wall_d / bare_d:.2f}x (goal <= 1.5x)")
             print(f"(c) history events per resource (d): {sum(events_d) / len(deps_d):.2f} "
                   f"({sum(events_d)} events over {runs_d} runs, the longest {max(events_d)}; "
                   "Temporal's limit is 10,240 per run)")
-            plan_again, replanned = await plan(client, queue, doc_d)
-            print(f"(b) plan of {len(deps_d)} existing resources (every one read and diffed): "
-                  f"{plan_again:.1f} s, {sum(replanned.counts.values())} changes")
-            print(f"(d) worker peak memory (VmHWM): {peak_rss_mb(worker.pid):.0f} MB")
+            if args.only == "all":
+                plan_again, replanned = await plan(client, queue, doc_d)
+                print(f"(b) plan of {len(deps_d)} existing resources (every one read and "
+                      f"diffed): {plan_again:.1f} s, {sum(replanned.counts.values())} changes")
+            # What the dev server (and the SDK) cost one activity here, nothing overlapping.
+            sequential = 200 // scale
+            noop = await bare_apply(client, bare_queue, sequential, 0.0, 1)
+            print(f"(e) bare Temporal, {sequential} no-op activities one after the other: "
+                  f"{1000 * noop / sequential:.1f} ms per activity")
+            peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f}" for worker in workers)
+            print(f"(d) worker peak memory (VmHWM): {peaks} MB")
+            print(f"load average after: {load_average()}")
     finally:
-        worker.kill()
-        worker.wait()
+        for worker in (*workers, *bare_workers):
+            worker.kill()
+            worker.wait()
         await env.shutdown()
+
+
+async def bench_a(client: Client, queue: str, workdir: Path, scale: int,
+                  sequential_run: bool) -> None:
+    doc_a, deps_a = layered_stack("bench-a", 10, 20 // min(scale, 2), 1.0, workdir)
+    ideal_a = ideal_seconds(deps_a, 1.0, 20)
+    wall_a, _, id_a = await apply(client, queue, doc_a, 20)
+    events_a = await history_events(client, id_a)
+    print(f"(a) {len(deps_a)} resources, 1 s/action, parallelism 20")
+    print(f"    wall {wall_a:.1f} s, critical-path ideal {ideal_a:.1f} s: "
+          f"{wall_a / ideal_a:.2f}x the ideal (goal <= 1.15x)")
+    sequential = float(len(deps_a))
+    label = "one-at-a-time (sum of action times)"
+    if sequential_run:
+        doc_s, _ = layered_stack("bench-a-seq", 10, 20 // min(scale, 2), 1.0, workdir)
+        sequential, _, _ = await apply(client, queue, doc_s, 1)
+        label = "one-at-a-time (measured, parallelism 1)"
+    print(f"    {label} {sequential:.1f} s: {sequential / wall_a:.1f}x slower than wfctl")
+    print(f"(c) history events per resource (a): {sum(events_a) / len(deps_a):.2f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--sequential", action="store_true", help="measure one-at-a-time too")
+    parser.add_argument("--only", choices=("all", "d"), default="all",
+                        help="d: just the 10,000-resource apply and its bare floor")
+    parser.add_argument("--workers", type=int, default=1, choices=(1, 2, 3, 4),
+                        help="worker processes on the task queue (wfctl's and the bare one's)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="(d): what the second run did before its first action")
+    parser.add_argument("--eager", action="store_true",
+                        help="turn on the dev server's eager activity execution")
+    parser.add_argument("--profile", metavar="OUT",
+                        help="py-spy (pip install py-spy) the first worker during (d)'s apply")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     # The SDK's native threads can abort interpreter finalization with a fatal error after

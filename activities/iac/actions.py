@@ -48,17 +48,25 @@ def run_action(cache: IacCache, request: ActionRequest) -> ActionResult:
         _delete_old_instance(store, driver, request, planned)
         return ActionResult(name=request.name, action=request.action, part="old")
     spec = _resolved(store, planned.resource)
+    # The entry the final save builds on. A create's or update's is the one it just saved or
+    # read (this action holds the stack's lock, nothing else writes it meanwhile): reading it
+    # back again cost one state read per action.
+    recorded: ResourceState | None
     if request.action == "create":
-        output = _create(store, driver, request, spec)
+        output, recorded = _create(store, driver, request, spec)
     elif request.action == "update":
-        current = store.get_resource(request.name) or planned.current
+        recorded = store.get_resource(request.name)
+        current = recorded or planned.current
         if current is None:
             raise ConfigError(f'"{request.name}" has no recorded state to update')
         output = driver.update(_ref(current), spec)
     else:
         output = _replace(store, driver, request, spec, planned)
+        recorded = None
     output = wait_until_ready(driver, output)
-    state = _state(request, spec, output, store.get_resource(request.name))
+    if recorded is None:
+        recorded = store.get_resource(request.name)
+    state = _state(request, spec, output, recorded)
     store.save_resource(state)
     return ActionResult(
         name=request.name, action=request.action, output=masked(output), part=request.part
@@ -112,8 +120,9 @@ def masked(output: ResourceOutput) -> ResourceOutput:
 
 def _create(
     store: IaCStateStore, driver: ResourceDriver, request: ActionRequest, spec: ResourceSpec
-) -> ResourceOutput:
-    """driver.create with a pending entry saved first and given the cloud id once known."""
+) -> tuple[ResourceOutput, ResourceState]:
+    """driver.create with a pending entry saved first and given the cloud id once known;
+    the output and the pending entry as last saved."""
     previous = store.get_resource(request.name)
     # An earlier attempt's id stays until the journal names another (a ghost's does not).
     known = previous.provider_id if previous is not None and previous.pending else ""
@@ -131,7 +140,7 @@ def _create(
         output = driver.create(spec)
     # Also for drivers that never call the journal: the wait for readiness may fail yet.
     record(output.provider_id)
-    return output
+    return output, pending
 
 
 def _located(driver: ResourceDriver, spec: ResourceSpec) -> str:
@@ -159,7 +168,7 @@ def _replace(
         if request.create_before_destroy:
             return driver.create(spec)
         # Its delete ran first (and dropped its state): this one is a create like any other.
-        return _create(store, driver, request, spec)
+        return _create(store, driver, request, spec)[0]
     if request.create_before_destroy:
         output = wait_until_ready(driver, driver.create(spec))
         previous = store.get_resource(request.name)
@@ -170,7 +179,7 @@ def _replace(
     if old is not None:
         _delete_ref(driver, _ref(old))
     store.delete_resource(request.name)
-    return _create(store, driver, request, spec)
+    return _create(store, driver, request, spec)[0]
 
 
 def _delete_old_instance(

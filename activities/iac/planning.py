@@ -125,7 +125,7 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
 
 
 def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
-    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
     target = target_of(doc, request.document)
     store = cache.store(target)
     plan = cache.plan(target, request.plan_id)
@@ -139,13 +139,20 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         violations = protected_violations(plan, doc, request.allow_replace)
         if violations:
             raise ConfigError(violations)
+    else:
+        # A continue-as-new of the run walking this plan: its nodes are the ones this worker
+        # computed when the chain began, whatever the state says by now (10,000 entries to
+        # read and order again at every continue-as-new).
+        nodes = cache.nodes(target, plan.id)
+        if nodes is not None:
+            return _digest_of(plan, doc, nodes, request.inline_limit)
     states = {state.name: state for state in store.list_resources()}
     return digest(cache, target, plan, doc, states, request.inline_limit)
 
 
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
     """One page of a plan's nodes (computed again if this worker has not got them)."""
-    doc = parse_stack(request.document, f'stack "{request.document.get("stack", "?")}"')
+    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
     target = target_of(doc, request.document)
     nodes = cache.nodes(target, request.plan_id)
     if nodes is None:
@@ -166,6 +173,12 @@ def digest(
 ) -> PlanDigest:
     nodes = _nodes(plan, doc, states)
     cache.remember_nodes(target, plan.id, nodes)
+    return _digest_of(plan, doc, nodes, inline_limit)
+
+
+def _digest_of(
+    plan: Plan, doc: StackDocument, nodes: list[PlanNode], inline_limit: int
+) -> PlanDigest:
     small = len(plan.actions) <= inline_limit
     return PlanDigest(
         plan_id=plan.id,

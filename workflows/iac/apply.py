@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.iac.calls import parse_input
+    from workflows.iac.calls import parse_run_input
     from workflows.iac.models import (
         ApplyCarry,
         ApplyOutcome,
@@ -44,7 +44,7 @@ class PlanRun(StackRun):
     """Apply and destroy are the same run over different plans."""
 
     async def execute(self, raw: RawValue, kind: str) -> RunEnd:
-        request, _ = parse_input(raw, StackRunInput)
+        request = parse_run_input(raw)
         self.operable = True
         self.waits_on_failure = request.on_failure == "wait"
         self.provider_keys = sorted(request.providers)

@@ -41,6 +41,23 @@ def parse_input(raw: RawValue, model: type[M]) -> tuple[M, StackDocument]:
     Called first thing, before the run takes any lock or sets a search attribute. The run's
     id must be its stack's (workflows.iac.ids): a run of stack A under the id of stack B would
     hold B's lock while changing A."""
+    request = _checked_input(raw, model)
+    return request, _parsed_document(request)
+
+
+def parse_run_input(raw: RawValue) -> StackRunInput:
+    """parse_input for apply and destroy, which parse their stack document once per chain: a
+    run continued as new carries the document the chain's first run parsed, and its saved
+    plan's activities parse it again anyway (a document wrong there fails the run as clearly).
+    Parsing 10,000 resources in every run's first workflow task took it past the SDK's 2 s
+    deadlock detector on a loaded worker: the task failed and was retried, run after run."""
+    request = _checked_input(raw, StackRunInput)
+    if request.resume is None:
+        _parsed_document(request)
+    return request
+
+
+def _checked_input(raw: RawValue, model: type[M]) -> M:
     try:
         request = model.model_validate(workflow_input(raw))
     except ValidationError as error:
@@ -51,11 +68,14 @@ def parse_input(raw: RawValue, model: type[M]) -> tuple[M, StackDocument]:
     problem = id_problem(info.workflow_type, info.workflow_id, request.stack)
     if problem:
         raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
+    return request
+
+
+def _parsed_document(request: StackRunInput) -> StackDocument:
     try:
-        document = parse_stack(request.document(), f'stack "{request.stack}"')
+        return parse_stack(request.document(), f'stack "{request.stack}"')
     except ConfigError as error:
         raise ApplicationError(str(error), type="ConfigError", non_retryable=True) from None
-    return request, document
 
 
 def failure_reason(error: BaseException) -> str:
