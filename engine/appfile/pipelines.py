@@ -15,7 +15,8 @@ runs as any native one: one Temporal workflow, each step in its history. What ch
 the way: triggers (`config` flattened; cron -> a Temporal Schedule; event sources refused),
 `on_error: continue` (the native `skip`), templates of both syntaxes translated once
 (engine.appfile.expressions), a manual `step.gate` made a durable step.wait_for_approval,
-IaC steps given their stack document (engine.appfile's native_iac_step). Templates are
+IaC steps given their stack document (engine.appfile's native_iac_step), step.workflow_call
+a step.call_pipeline (engine.appfile.workflow_call). Templates are
 lenient, as the spec's are: a missing key renders empty rather than failing the step.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.appfile.expressions import ExpressionError, translate
+from engine.appfile.workflow_call import call_pipeline_config
 from engine.pipeline_config import PipelineDefinition, parse_pipelines
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
@@ -357,6 +359,9 @@ class _Pipeline:
     def native_step(self, step_type: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if step_type == "step.gate" and config.get("type") == "manual":
             return "step.wait_for_approval", _manual_gate(config)
+        if step_type == "step.workflow_call":
+            where = f'{self.location()} step "{self.at}"'
+            return "step.call_pipeline", call_pipeline_config(config, self.notes, where)
         if step_type.startswith("step.iac_"):
             return self.iac_step(self.app, step_type, config, self.env)
         if step_type == "step.log" and config.get("level") == "warn":
