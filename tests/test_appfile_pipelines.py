@@ -413,3 +413,25 @@ def test_workflow_call_without_input_or_mapping_says_what_changes() -> None:
         "spec nests it under `result`)",
         "output_mapping dropped: an async call has no result (the spec ignores it too)"]
     parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+
+
+def test_an_http_triggers_router_must_be_an_http_router_module() -> None:
+    def pipelines(router: str) -> dict[str, Any]:
+        return {"api": {"trigger": {"type": "http", "config": {
+            "path": "/api", "method": "POST", "router": router}},
+            "steps": [{"name": "ok", "type": "step.json_response", "config": {"status": 200}}]}}
+
+    modules = [{"name": "web", "type": "http.server", "config": {"address": ":8080"}},
+               {"name": "routes", "type": "http.router"}]
+    native = native_pipelines(App(pipelines=pipelines("routes"), modules=modules))
+    assert native["api"]["trigger"] == {"type": "http", "path": "/api", "method": "POST"}
+    with pytest.raises(ConfigError) as caught:
+        native_pipelines(App(pipelines=pipelines("web"), modules=modules))
+    assert caught.value.problems == [
+        "app.yaml:10: pipeline \"api\": trigger.config.router 'web' is not an http.router "
+        "module (declared: routes)"]
+    # A snippet without modules: the name cannot be checked, and says so.
+    notes: list[str] = []
+    native_pipelines(App(pipelines=pipelines("routes"), modules=[]), notes=notes)
+    assert notes == ["app.yaml:10: pipeline \"api\": trigger.config.router 'routes' names no "
+                     "module of this file; wfctl serve routes every http pipeline itself"]
