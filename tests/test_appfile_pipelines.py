@@ -435,3 +435,15 @@ def test_an_http_triggers_router_must_be_an_http_router_module() -> None:
     native_pipelines(App(pipelines=pipelines("routes"), modules=[]), notes=notes)
     assert notes == ["app.yaml:10: pipeline \"api\": trigger.config.router 'routes' names no "
                      "module of this file; wfctl serve routes every http pipeline itself"]
+
+
+def test_a_db_step_naming_a_database_module_is_told_to_give_a_dsn() -> None:
+    app = App(pipelines={"orders": {"steps": [{"name": "fetch", "type": "step.db_query",
+                                               "config": {"database": "main-db",
+                                                          "query": "SELECT 1"}}]}})
+    with pytest.raises(ConfigError) as caught:
+        native_pipelines(app)
+    assert caught.value.problems == [
+        "app.yaml:10: pipeline \"orders\": step \"fetch\": config.database 'main-db': the "
+        "spec's db steps name a database module, which wfctl does not run; wfctl's take "
+        "`dsn: env:NAME` (the database's URL from the worker's environment) instead"]

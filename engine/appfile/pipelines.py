@@ -293,6 +293,8 @@ class _Pipeline(SpecTriggers):
     def native_step(self, step_type: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if step_type == "step.gate" and config.get("type") == "manual":
             return "step.wait_for_approval", _manual_gate(config)
+        if step_type in ("step.db_query", "step.db_exec") and "database" in config:
+            raise ConfigError(_database_module(config))
         if step_type == "step.workflow_call":
             where = f'{self.location()} step "{self.at}"'
             return "step.call_pipeline", call_pipeline_config(config, self.notes, where)
@@ -331,6 +333,14 @@ class _Pipeline(SpecTriggers):
         except ExpressionError as exc:
             self.problem(f"{path}: {exc}")
             return None
+
+
+def _database_module(config: Mapping[str, Any]) -> str:
+    """The spec's db steps name a database module; wfctl runs none, its steps take a DSN."""
+    fix = "; drop `database`" if "dsn" in config else " instead"
+    return (f"config.database {config['database']!r}: the spec's db steps name a database "
+            "module, which wfctl does not run; wfctl's take `dsn: env:NAME` (the database's "
+            f"URL from the worker's environment){fix}")
 
 
 def _manual_gate(config: Mapping[str, Any]) -> dict[str, Any]:
