@@ -166,3 +166,21 @@ def test_every_dsl_reference_snippet_is_covered() -> None:
                 "secrets.yaml", "services.yaml", "mesh.yaml", "networking.yaml",
                 "security.yaml"}
     assert {p.name for p in DSL.glob("*.yaml")} == covered
+
+
+def test_a_multi_file_application_validates_and_converts_to_one_pipelines_file(
+    tmp_path: Path,
+) -> None:
+    from activities.step_catalog import default_registry
+    from engine.pipeline_config import load_pipelines
+
+    source = FIXTURES / "multi-workflow" / "app.yaml"
+    code, output = run("validate", str(source))
+    assert code == 0, output
+    assert output.splitlines() == [f"{source}: application support-desk",
+                                   "  3 pipelines: take-ticket, route-ticket, notify-agent"]
+    code, output = run("convert", str(source), "--out", str(tmp_path))
+    assert code == 0, output
+    written = load_pipelines(tmp_path / "support-desk-pipelines.yaml", default_registry())
+    assert written["take-ticket"].spec.steps[1].type == "step.call_pipeline"
+    assert written["route-ticket"].spec.steps[1].config["mode"] == "async"

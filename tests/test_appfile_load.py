@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,64 @@ def test_lines_of_pipelines_and_their_steps() -> None:
         "- name: respond")
     assert app.lines["pipelines.apply-infra.steps.respond"] > app.lines[
         "pipelines.apply-infra.steps.apply"]
+
+
+MULTI = FIXTURES / "multi-workflow"
+
+
+def test_an_application_of_workflow_files_merges_them_under_its_name() -> None:
+    assert is_application_file({"application": {"workflows": [{"file": "a.yaml"}]}})
+    app = load_application(MULTI / "app.yaml")
+    assert app.name == "support-desk"
+    assert list(app.pipelines) == ["take-ticket", "route-ticket", "notify-agent"]
+    assert app.sources["pipelines.route-ticket"] == MULTI / "routing.yaml"
+    assert app.lines["pipelines.take-ticket.steps.route"] == 16
+    assert app.other_sections == ()
+
+
+def test_a_pipeline_two_workflow_files_define_is_refused_with_both(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "pipelines:\n  p:\n    steps: []\n")
+    write(tmp_path, "b.yaml", "modules: []\npipelines:\n  p:\n    steps: []\n")
+    main = write(tmp_path, "app.yaml", "application:\n  name: x\n  workflows:\n"
+                 "    - file: a.yaml\n    - file: b.yaml\n")
+    with pytest.raises(ConfigError) as caught:
+        load_application(main)
+    assert caught.value.problems == [
+        f"{tmp_path / 'b.yaml'}:3: pipeline 'p' is already defined in {tmp_path / 'a.yaml'} "
+        "(names are unique across an application's workflow files)"]
+
+
+@pytest.mark.parametrize(("application", "said"), [
+    ("application: {name: x}", "application.workflows: a non-empty list of {file:"),
+    ("application: {workflows: [{name: a}]}", "application.workflows[0]: needs `file`"),
+    ("application: {workflows: [{file: a.yaml, path: b}]}",
+     "application.workflows[0]: unknown key(s) path (a workflow reference has file, name)"),
+    ("application: {name: x, version: 2, workflows: [{file: a.yaml}]}",
+     "application: unknown key(s) version (it has name, workflows)"),
+    ("application: [a.yaml]", "application: a mapping with `name` and `workflows:"),
+])
+def test_a_misshapen_application_says_what(tmp_path: Path, application: str, said: str) -> None:
+    write(tmp_path, "a.yaml", "pipelines: {}\n")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        load_application(write(tmp_path, "app.yaml", application + "\n"))
+
+
+def test_workflow_files_in_a_cycle_or_missing_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "application: {workflows: [{file: app.yaml}]}\n")
+    main = write(tmp_path, "app.yaml", "application: {workflows: [{file: a.yaml}, "
+                 "{file: gone.yaml}]}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_application(main)
+    cycle, missing = caught.value.problems
+    assert "application.workflows[0] app.yaml: circular import: " in cycle
+    assert "gone.yaml: cannot read application file" in missing
+    assert missing.endswith(f"(a workflow file of the application in {main})")
+
+
+def test_cross_workflow_links_are_named_as_unsupported(tmp_path: Path) -> None:
+    path = write(tmp_path, "links.yaml", "links:\n  - {source: a, target: b, "
+                 "link_type: event_trigger, event_pattern: order.validated}\n")
+    assert is_application_file({"links": []})
+    with pytest.raises(ConfigError, match=r"links: cross-workflow event links .* are not "
+                       r"supported by wfctl: call the other pipeline with step.call_pipeline"):
+        load_application(path, skip_unknown=True)

@@ -358,3 +358,92 @@ def test_convert_writes_a_native_pipelines_file_that_loads_beside_its_stack_file
     apply = loaded["apply-infra"].spec.steps[0]
     assert apply.type == "step.iac_apply"
     assert apply.config == {"stack": "shop-stack.yaml", "plan": '{{ trigger["plan_id"] }}'}
+
+
+def test_workflow_call_becomes_call_pipeline_with_the_specs_defaults() -> None:
+    from engine.appfile import load_application
+
+    app = load_application(Path(__file__).parent / "fixtures" / "appfile" / "multi-workflow"
+                           / "app.yaml")
+    notes: list[str] = []
+    native = native_pipelines(app, notes=notes)
+    route = native["take-ticket"]["steps"][1]
+    assert route == {"name": "route", "type": "step.call_pipeline", "config": {
+        "pipeline": "route-ticket", "mode": "sync", "timeout": "45s",
+        "input": {"ticket_id": "{{ ticket_id }}", "priority": "{{ priority }}"},
+        "output_mapping": {"agent": "agent_id", "desk": "queue"}}}
+    # No input: the spec passes the caller's whole state; no timeout: the spec's 30s.
+    tell = native["route-ticket"]["steps"][1]["config"]
+    assert tell == {"pipeline": "notify-agent", "mode": "async", "timeout": "30s",
+                    "input": {"agent_id": "{{ agent_id }}"}}
+    definitions = parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+    assert definitions["take-ticket"].spec.steps[1].type == "step.call_pipeline"
+    assert notes == []
+
+
+@pytest.mark.parametrize(("config", "said"), [
+    ({"mode": "sync"}, "config.workflow: the name of the pipeline to call is required"),
+    ({"workflow": "b", "mode": "fire"}, "config.mode: 'fire' is not sync or async"),
+    ({"workflow": "b", "stop_pipeline": True}, "config.stop_pipeline: True has no wfctl "
+     "counterpart"),
+    ({"workflow": "b", "retries": 3}, "config: unknown key(s) retries of step.workflow_call"),
+])
+def test_what_workflow_call_cannot_map_is_refused_by_key(config: dict[str, Any],
+                                                         said: str) -> None:
+    app = App(pipelines={"a": {"steps": [
+        {"name": "call", "type": "step.workflow_call", "config": config}]}})
+    with pytest.raises(ConfigError) as caught:
+        native_pipelines(app)
+    (problem,) = caught.value.problems
+    assert problem.startswith('app.yaml:10: pipeline "a": step "call": ' + said), problem
+
+
+def test_workflow_call_without_input_or_mapping_says_what_changes() -> None:
+    app = App(pipelines={"a": {"steps": [
+        {"name": "sync", "type": "step.workflow_call", "config": {"workflow": "b"}},
+        {"name": "later", "type": "step.workflow_call",
+         "config": {"workflow": "b", "mode": "async", "output_mapping": {"x": "y"}}}]},
+        "b": {"steps": [{"name": "s", "type": "step.set", "config": {"values": {"y": 1}}}]}})
+    notes: list[str] = []
+    native = native_pipelines(app, notes=notes)
+    assert native["a"]["steps"][0]["config"]["input"] == "{{ _wf.current() }}"
+    assert "output_mapping" not in native["a"]["steps"][1]["config"]
+    assert [n.split(": ", 2)[-1] for n in notes] == [
+        "no output_mapping: the called pipeline's result is this step's output itself (the "
+        "spec nests it under `result`)",
+        "output_mapping dropped: an async call has no result (the spec ignores it too)"]
+    parse_pipelines({"pipelines": native}, "app.yaml", default_registry())
+
+
+def test_an_http_triggers_router_must_be_an_http_router_module() -> None:
+    def pipelines(router: str) -> dict[str, Any]:
+        return {"api": {"trigger": {"type": "http", "config": {
+            "path": "/api", "method": "POST", "router": router}},
+            "steps": [{"name": "ok", "type": "step.json_response", "config": {"status": 200}}]}}
+
+    modules = [{"name": "web", "type": "http.server", "config": {"address": ":8080"}},
+               {"name": "routes", "type": "http.router"}]
+    native = native_pipelines(App(pipelines=pipelines("routes"), modules=modules))
+    assert native["api"]["trigger"] == {"type": "http", "path": "/api", "method": "POST"}
+    with pytest.raises(ConfigError) as caught:
+        native_pipelines(App(pipelines=pipelines("web"), modules=modules))
+    assert caught.value.problems == [
+        "app.yaml:10: pipeline \"api\": trigger.config.router 'web' is not an http.router "
+        "module (declared: routes)"]
+    # A snippet without modules: the name cannot be checked, and says so.
+    notes: list[str] = []
+    native_pipelines(App(pipelines=pipelines("routes"), modules=[]), notes=notes)
+    assert notes == ["app.yaml:10: pipeline \"api\": trigger.config.router 'routes' names no "
+                     "module of this file; wfctl serve routes every http pipeline itself"]
+
+
+def test_a_db_step_naming_a_database_module_is_told_to_give_a_dsn() -> None:
+    app = App(pipelines={"orders": {"steps": [{"name": "fetch", "type": "step.db_query",
+                                               "config": {"database": "main-db",
+                                                          "query": "SELECT 1"}}]}})
+    with pytest.raises(ConfigError) as caught:
+        native_pipelines(app)
+    assert caught.value.problems == [
+        "app.yaml:10: pipeline \"orders\": step \"fetch\": config.database 'main-db': the "
+        "spec's db steps name a database module, which wfctl does not run; wfctl's take "
+        "`dsn: env:NAME` (the database's URL from the worker's environment) instead"]

@@ -145,3 +145,36 @@ async def test_a_manual_gate_waits_durably_for_an_approver(runs: PipelineExecuto
     result: dict[str, Any] = await handle.result()
     assert result == {"response_status": 200, "response_body": {"by": "ada"},
                       "response_headers": {}}
+
+
+async def test_workflow_call_runs_the_other_files_pipeline_as_a_child(client: Client) -> None:
+    app = Path(__file__).parent / "fixtures" / "appfile" / "multi-workflow" / "app.yaml"
+    async with running_pipelines(client, app) as executor:
+        handle = await executor.start_pipeline(
+            "take-ticket", {"ticket_id": "t-9", "priority": "high"})
+        result: dict[str, Any] = await handle.result()
+        # The sync call's output_mapping picked the called pipeline's keys.
+        assert (result["status"], result["agent"], result["desk"]) == (
+            "routed", "agent-high", "high-desk")
+        timeline = await TemporalEventRecorder(client).timeline(handle.id)
+        assert [e.step for e in timeline] == ["normalize", "route", "done"]
+
+
+async def test_workflow_call_without_input_passes_the_callers_state(
+    client: Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "app.yaml"
+    path.write_text("""
+modules: []
+pipelines:
+  caller:
+    steps:
+      - {name: who, type: step.set, config: {values: {who: ann}}}
+      - {name: ask, type: step.workflow_call, config: {workflow: callee}}
+  callee:
+    steps:
+      - {name: greet, type: step.set, config: {values: {greeting: "hi {{ .who }}"}}}
+""")
+    async with running_pipelines(client, path) as executor:
+        result = await (await executor.start_pipeline("caller", {})).result()
+    assert result["greeting"] == "hi ann"

@@ -5,6 +5,12 @@ then each import in order), pipelines and triggers merged with the first definit
 workflows deep-merged, requires.plugins deduplicated by name. Module names must be unique
 across every file; a cycle of imports is refused with its chain. Depth and file count are
 bounded, like every document wfctl reads.
+
+A top-level `application: {name, workflows: [{file, name}]}` (the spec's multi-file
+application: one engine running the pipelines of several files, which call each other with
+step.workflow_call) reads each workflow file as an import, with one difference the spec
+makes: a pipeline or trigger name defined by two of those files is an error, not "first
+wins". `application.name` is the application's name.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ MAX_MODULES = 1000
 # Sections an application file may have that wfctl reads (the rest are listed, not read).
 READ_SECTIONS = frozenset({
     "name", "version", "description", "requires", "modules", "pipelines", "triggers",
-    "workflows", "imports", "environments",
+    "workflows", "imports", "environments", "application", "links",
 })
+APPLICATION_REF_KEYS = ("file", "name")
 
 
 @dataclass
@@ -53,6 +60,8 @@ def load_application(path: Path, *, skip_unknown: bool = False) -> ApplicationFi
     path = Path(path)
     merged = _Merged()
     top = _read_one(path, merged, chain=())
+    application = top.get("application")
+    app_name = application.get("name") if isinstance(application, Mapping) else None
     problems = merged.problems
     _check_modules(merged, problems, skip_unknown)
     if problems:
@@ -62,7 +71,7 @@ def load_application(path: Path, *, skip_unknown: bool = False) -> ApplicationFi
         requires["plugins"] = merged.plugins
     return ApplicationFile(
         path=path,
-        name=str(top.get("name") or path.stem),
+        name=str(top.get("name") or app_name or path.stem),
         version=str(top.get("version") or ""),
         description=str(top.get("description") or ""),
         requires=requires,
@@ -79,7 +88,12 @@ def load_application(path: Path, *, skip_unknown: bool = False) -> ApplicationFi
     )
 
 
-def _read_one(path: Path, merged: _Merged, chain: tuple[Path, ...]) -> dict[str, Any]:
+def _read_one(
+    path: Path, merged: _Merged, chain: tuple[Path, ...], *, unique: bool = False
+) -> dict[str, Any]:
+    """Read `path` into `merged`, then its imports and application workflow files.
+    `unique`: this file is an application workflow file, whose pipeline and trigger names
+    must not repeat another's."""
     merged.files += 1
     text = read_document(path, "cannot read application file")
     data = load_yaml(text, str(path))
@@ -88,36 +102,86 @@ def _read_one(path: Path, merged: _Merged, chain: tuple[Path, ...]) -> dict[str,
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: an application file is a mapping, got {type(data).__name__}")
     lines = _lines(text)
-    _merge(path, data, lines, merged)
+    _merge(path, data, lines, merged, unique=unique)
+    if "links" in data:
+        merged.problems.append(
+            f"{path}: links: cross-workflow event links (the spec engine's platform API "
+            "records that route one workflow's events to another; its engine does not load "
+            "them from a file either) are not supported by wfctl: call the other pipeline "
+            "with step.call_pipeline (the spec's step.workflow_call)"
+        )
+    here = chain + (path.resolve(),)
     imports = data.get("imports") or []
     if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
         merged.problems.append(f"{path}: imports: a list of file paths relative to this file")
-        return dict(data)
-    here = chain + (path.resolve(),)
-    for name in imports:
-        target = (path.parent / name).resolve()
-        if target in here:
-            cycle = " -> ".join(str(p) for p in (*here[here.index(target):], target))
-            merged.problems.append(f"{path}: imports {name}: circular import: {cycle}")
-            continue
-        if len(here) >= MAX_IMPORT_DEPTH:
-            merged.problems.append(
-                f"{path}: imports {name}: imports nest deeper than {MAX_IMPORT_DEPTH} files"
-            )
-            continue
-        if merged.files >= MAX_IMPORT_FILES:
-            merged.problems.append(
-                f"{path}: imports {name}: more than {MAX_IMPORT_FILES} files imported in all"
-            )
-            continue
-        try:
-            _read_one(path.parent / name, merged, here)
-        except ConfigError as error:
-            merged.problems.extend(f"{p} (imported from {path})" for p in error.problems)
+    else:
+        for name in imports:
+            _include(path, name, f"imports {name}", "imported from", merged, here, unique=False)
+    for label, name in _workflow_files(path, data.get("application"), merged.problems):
+        _include(path, name, label, "a workflow file of the application in", merged, here,
+                 unique=True)
     return dict(data)
 
 
-def _merge(path: Path, data: Mapping[str, Any], lines: dict[str, int], merged: _Merged) -> None:
+def _include(path: Path, name: str, label: str, relation: str, merged: _Merged,
+             here: tuple[Path, ...], *, unique: bool) -> None:
+    """Read `name` (relative to `path`) into `merged`: cycles, depth and count bounded."""
+    target = (path.parent / name).resolve()
+    if target in here:
+        cycle = " -> ".join(str(p) for p in (*here[here.index(target):], target))
+        merged.problems.append(f"{path}: {label}: circular import: {cycle}")
+        return
+    if len(here) >= MAX_IMPORT_DEPTH:
+        merged.problems.append(
+            f"{path}: {label}: imports nest deeper than {MAX_IMPORT_DEPTH} files"
+        )
+        return
+    if merged.files >= MAX_IMPORT_FILES:
+        merged.problems.append(
+            f"{path}: {label}: more than {MAX_IMPORT_FILES} files imported in all"
+        )
+        return
+    try:
+        _read_one(path.parent / name, merged, here, unique=unique)
+    except ConfigError as error:
+        merged.problems.extend(f"{p} ({relation} {path})" for p in error.problems)
+
+
+def _workflow_files(path: Path, application: Any, problems: list[str]) -> list[tuple[str, str]]:
+    """(label for messages, relative path) of each `application.workflows[].file`."""
+    if application is None:
+        return []
+    if not isinstance(application, Mapping):
+        problems.append(f"{path}: application: a mapping with `name` and `workflows: "
+                        "[{file: ...}]`")
+        return []
+    unknown = [str(k) for k in application if k not in ("name", "workflows")]
+    if unknown:
+        problems.append(f"{path}: application: unknown key(s) {', '.join(unknown)} (it has "
+                        "name, workflows)")
+    workflows = application.get("workflows")
+    if not isinstance(workflows, list) or not workflows:
+        problems.append(f"{path}: application.workflows: a non-empty list of {{file: "
+                        "<path relative to this file>}}")
+        return []
+    found: list[tuple[str, str]] = []
+    for index, ref in enumerate(workflows):
+        label = f"application.workflows[{index}]"
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("file"), str) or not ref[
+                "file"]:
+            problems.append(f"{path}: {label}: needs `file` (a path relative to this file)")
+            continue
+        extra = [str(k) for k in ref if k not in APPLICATION_REF_KEYS]
+        if extra:
+            problems.append(f"{path}: {label}: unknown key(s) {', '.join(extra)} (a workflow "
+                            "reference has file, name)")
+            continue
+        found.append((f"{label} {ref['file']}", ref["file"]))
+    return found
+
+
+def _merge(path: Path, data: Mapping[str, Any], lines: dict[str, int], merged: _Merged, *,
+           unique: bool = False) -> None:
     merged.other_sections.extend(str(k) for k in data if k not in READ_SECTIONS)
     modules = data.get("modules") or []
     if not isinstance(modules, list):
@@ -153,8 +217,8 @@ def _merge(path: Path, data: Mapping[str, Any], lines: dict[str, int], merged: _
         merged.lines[key] = lines.get(f"modules#{position}", 0)
         merged.sources[key] = path
         merged.modules.append(dict(module))
-    _merge_mapping(path, data, "pipelines", merged.pipelines, lines, merged)
-    _merge_mapping(path, data, "triggers", merged.triggers, lines, merged)
+    _merge_mapping(path, data, "pipelines", merged.pipelines, lines, merged, unique)
+    _merge_mapping(path, data, "triggers", merged.triggers, lines, merged, unique)
     workflows = data.get("workflows")
     if isinstance(workflows, Mapping):
         merged.workflows = _deep_merge(merged.workflows, workflows)
@@ -196,6 +260,7 @@ def _merge_mapping(
     into: dict[str, Any],
     lines: dict[str, int],
     merged: _Merged,
+    unique: bool = False,
 ) -> None:
     value = data.get(section)
     if value is None:
@@ -204,6 +269,14 @@ def _merge_mapping(
         merged.problems.append(f"{path}: {section}: a mapping of name to definition")
         return
     for key, item in value.items():
+        if key in into and unique:  # the spec refuses a name two workflow files define
+            prefix = f"{section}.{key}"
+            merged.problems.append(
+                f"{path}:{lines.get(prefix, '?')}: {section[:-1]} {str(key)!r} is already "
+                f"defined in {merged.sources.get(prefix)} (names are unique across an "
+                "application's workflow files)"
+            )
+            continue
         if key in into:  # the importing file (or the earlier import) wins, as the spec says
             continue
         into[str(key)] = item

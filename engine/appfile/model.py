@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 # Any of these at the top level makes a file an application file, not a pipeline file.
-APPLICATION_KEYS = ("modules", "workflows", "requires", "triggers", "imports")
+APPLICATION_KEYS = ("modules", "workflows", "requires", "triggers", "imports", "application")
 # Top-level sections only the spec's format has (wfctl reads none of them; validate says so).
 SPEC_ONLY_SECTIONS = ("platform", "infrastructure", "sidecars", "ci", "environments",
                       "secretStores", "secrets", "services", "mesh", "networking", "security",
-                      "config")
+                      "config", "links")
 # Module types wfctl runs; every `infra.<type>` is a resource (its provider says if it has it).
 HTTP_TYPES = ("http.server", "http.router")
 IAC_TYPES = ("iac.provider", "iac.state")

@@ -15,7 +15,8 @@ runs as any native one: one Temporal workflow, each step in its history. What ch
 the way: triggers (`config` flattened; cron -> a Temporal Schedule; event sources refused),
 `on_error: continue` (the native `skip`), templates of both syntaxes translated once
 (engine.appfile.expressions), a manual `step.gate` made a durable step.wait_for_approval,
-IaC steps given their stack document (engine.appfile's native_iac_step). Templates are
+IaC steps given their stack document (engine.appfile's native_iac_step), step.workflow_call
+a step.call_pipeline (engine.appfile.workflow_call). Templates are
 lenient, as the spec's are: a missing key renders empty rather than failing the step.
 """
 
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.appfile.expressions import ExpressionError, translate
+from engine.appfile.triggers import SpecTriggers
+from engine.appfile.workflow_call import call_pipeline_config
 from engine.pipeline_config import PipelineDefinition, parse_pipelines
 from engine.step_registry import StepRegistry
 from interfaces.errors import ConfigError
@@ -34,7 +37,6 @@ from interfaces.errors import ConfigError
 PIPELINE_KEYS = ("trigger", "steps", "on_error", "timeout", "compensation", "description")
 STEP_KEYS = ("name", "type", "config")
 ON_ERROR = {"stop": "stop", "continue": "skip", "skip": "skip", "compensate": "compensate"}
-EVENT_TRIGGERS = ("event", "messaging", "eventbus", "message")
 # A spec manual gate waits this long by default.
 GATE_TIMEOUT = "24h"
 MAX_STEPS = 1000
@@ -184,7 +186,7 @@ def _server_problems(app: SpecApplication, notes: list[str]) -> list[str]:
             f"module (declared: {', '.join(servers) or 'none'})"]
 
 
-class _Pipeline:
+class _Pipeline(SpecTriggers):
     def __init__(
         self, app: SpecApplication, name: str, env: str | None, notes: list[str],
         iac_step: IacConverter, skip_unknown: bool,
@@ -239,72 +241,6 @@ class _Pipeline:
                                   "on_error: compensate")
         return native
 
-    # ---- triggers ----
-
-    def trigger(self, raw: Any) -> dict[str, Any] | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
-            self.problem("trigger: expected {type: http|cron|schedule, config: {...}}")
-            return None
-        kind = raw["type"]
-        config = raw.get("config") or {}
-        extra = [k for k in raw if k not in ("type", "config")]
-        if extra:
-            self.problem(f"trigger: unknown key(s) {', '.join(map(str, extra))} (the spec "
-                         "puts a trigger's settings under `config`)")
-        if not isinstance(config, Mapping):
-            self.problem("trigger.config: expected a mapping")
-            return None
-        if kind == "http":
-            return self.http_trigger(config)
-        if kind in ("cron", "schedule"):
-            return self.cron_trigger(config)
-        if kind in EVENT_TRIGGERS and self.skip_unknown:
-            self.notes.append(f"{self.where}: trigger type {kind} dropped: no event source "
-                              "exists in wfctl yet (the pipeline runs from wfctl pipeline run)")
-            return None
-        if kind in EVENT_TRIGGERS:
-            self.problem(f"trigger type {kind}: no event source exists in wfctl yet; only "
-                         "http and cron/schedule triggers run (start it with `wfctl pipeline "
-                         "run` or call_pipeline meanwhile)")
-            return None
-        self.problem(f"trigger type {kind!r} is not one of http, cron, schedule")
-        return None
-
-    def http_trigger(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        native: dict[str, Any] = {"type": "http"}
-        for key, value in config.items():
-            if key in ("path", "method"):
-                native[key] = value
-            elif key == "middlewares":
-                self.notes.append(f"{self.where}: trigger.config.middlewares dropped: wfctl "
-                                  "has no middleware modules (use the trigger's `auth`)")
-            else:
-                self.problem(f"trigger.config: unknown key {key!r} of an http trigger "
-                             "(path, method, middlewares)")
-        if "path" not in native:
-            self.problem("trigger.config: an http trigger needs `path`")
-            return None
-        return native
-
-    def cron_trigger(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
-        native: dict[str, Any] = {"type": "schedule"}
-        for key, value in config.items():
-            if key in ("schedule", "cron"):
-                native["cron"] = value
-            elif key == "timezone":
-                native["timezone"] = value
-            elif key == "interval":
-                native["interval"] = value
-            else:
-                self.problem(f"trigger.config: unknown key {key!r} of a cron trigger "
-                             "(schedule, timezone)")
-        if "cron" not in native and "interval" not in native:
-            self.problem("trigger.config: a cron trigger needs `schedule`")
-            return None
-        return native
-
     # ---- steps ----
 
     def steps(self, raw: Any, label: str) -> list[dict[str, Any]]:
@@ -357,6 +293,11 @@ class _Pipeline:
     def native_step(self, step_type: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if step_type == "step.gate" and config.get("type") == "manual":
             return "step.wait_for_approval", _manual_gate(config)
+        if step_type in ("step.db_query", "step.db_exec") and "database" in config:
+            raise ConfigError(_database_module(config))
+        if step_type == "step.workflow_call":
+            where = f'{self.location()} step "{self.at}"'
+            return "step.call_pipeline", call_pipeline_config(config, self.notes, where)
         if step_type.startswith("step.iac_"):
             return self.iac_step(self.app, step_type, config, self.env)
         if step_type == "step.log" and config.get("level") == "warn":
@@ -392,6 +333,14 @@ class _Pipeline:
         except ExpressionError as exc:
             self.problem(f"{path}: {exc}")
             return None
+
+
+def _database_module(config: Mapping[str, Any]) -> str:
+    """The spec's db steps name a database module; wfctl runs none, its steps take a DSN."""
+    fix = "; drop `database`" if "dsn" in config else " instead"
+    return (f"config.database {config['database']!r}: the spec's db steps name a database "
+            "module, which wfctl does not run; wfctl's take `dsn: env:NAME` (the database's "
+            f"URL from the worker's environment){fix}")
 
 
 def _manual_gate(config: Mapping[str, Any]) -> dict[str, Any]:
