@@ -48,6 +48,8 @@ async def test_plan_an_application_file(client: Client, tmp_path: Path,
     assert f"Workflow: stack:{name}" in planned.stderr
     assert '+ create infra.database "orders-db"' in planned.stdout
     assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to destroy." in planned.stdout
+    # The database names no network: the plan says where it was put.
+    assert "orders-db placed in network network" in planned.stderr
 
 
 # ~17 s of RDS and ECS waits on a loaded 2-core machine: past the suite's budget, so `make soak`.

@@ -34,10 +34,20 @@ FOREIGN = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPOR
            "WFCTL_UI_URL", "WFCTL_METRICS_PORT", "WFCTL_HTTP_ALLOW", "WFCTL_ENCRYPTION_KEYS")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """One free port per name, all different: each probe stays bound until all are picked
+    (one at a time, the kernel may hand out the same port twice)."""
+    probes = []
+    try:
+        for _ in names:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            probes.append(probe)
+        picked = zip(names, probes, strict=True)
+        return {name: int(probe.getsockname()[1]) for name, probe in picked}
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def clean_env() -> dict[str, str]:
@@ -114,7 +124,7 @@ def pid_alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    ports = {name: free_port() for name in ("port", "ui-port", "sandbox-port", "metrics-port")}
+    ports = free_ports(("port", "ui-port", "sandbox-port", "metrics-port"))
     running = start_dev(tmp_path_factory.mktemp("dev-data"), ports)
     try:
         wait_for(lambda: "wfctl is running.\n" in running.out
@@ -216,7 +226,7 @@ def test_a_worker_that_dies_is_named_with_its_log_and_the_rest_stops(dev: Dev) -
 def test_a_worker_that_cannot_start_is_named_and_no_banner_is_printed(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("pipelines:\n  p:\n    steps:\n      - {name: a, type: step.nope}\n")
-    ports = {"port": free_port(), "ui-port": free_port(), "sandbox-port": 0}
+    ports = {**free_ports(("port", "ui-port")), "sandbox-port": 0}
     data_dir = tmp_path / "data"
     done = subprocess.run(
         [sys.executable, "-m", "wfctl", "dev", "--config", str(bad), "--data-dir", str(data_dir),
