@@ -98,7 +98,7 @@ def progress_line(progress: Progress) -> str:
     if progress.total:
         line += (
             f": {progress.done}/{progress.total} done, {len(progress.running)} running, "
-            f"{len(progress.failed)} failed"
+            f"{progress.failed_count()} failed"
         )
     if progress.paused is not None:
         line += f", paused by {progress.paused.by} since {progress.paused.since}"
