@@ -232,9 +232,7 @@ class StackClient:
         try:
             store = open_store(document)
         except Exception as error:  # a missing DSN variable, an unreachable database
-            log.warning("cannot store stack %r by reference here (%s); sending it inline",
-                        document["stack"], error)
-            self.check_size(document["stack"], size)
+            self.check_size(document["stack"], size, f" (not stored by reference: {error})")
             return arg
         try:
             digest = await asyncio.to_thread(documents.save_document, store, document)
@@ -248,18 +246,18 @@ class StackClient:
         return Payloads(payloads=payloads).ByteSize()
 
     @staticmethod
-    def check_size(stack: str, size: int) -> None:
+    def check_size(stack: str, size: int, why_inline: str = "") -> None:
         """Refuse before starting what Temporal would refuse as an opaque RPCError."""
         if size > PAYLOAD_LIMIT:
             raise StackTooLargeError(
                 f"stack {stack!r} is {size} bytes as workflow input, over Temporal's payload "
-                f"limit of {PAYLOAD_LIMIT} bytes (2 MiB); split it into smaller stacks or move "
-                "large values (scripts, certificates) out of the document"
+                f"limit of {PAYLOAD_LIMIT} bytes (2 MiB){why_inline}; split it into smaller "
+                "stacks or move large values (scripts, certificates) out of the document"
             )
         if size > PAYLOAD_WARNING:
             log.warning(
-                "stack %r is %d KiB as workflow input; Temporal warns above %d KiB and "
-                "refuses %d KiB", stack, size // 1024, PAYLOAD_WARNING // 1024,
+                "stack %r is %d KiB as workflow input%s; Temporal warns above %d KiB and "
+                "refuses %d KiB", stack, size // 1024, why_inline, PAYLOAD_WARNING // 1024,
                 PAYLOAD_LIMIT // 1024,
             )
 
