@@ -178,3 +178,25 @@ def test_a_pipeline_step_hands_a_large_stack_on_by_reference(tmp_path: Path) -> 
                                   document=small.document()))
     assert len(kept["resources"]) == 1 and "document_digest" not in kept
 
+
+
+@pytest.mark.soak
+async def test_a_20000_resource_stack_applies_and_destroys_by_reference(
+    client: Client, tmp_path: Path
+) -> None:
+    """The whole 20,000-resource apply (minutes on 2 cores): every run of its chain stays
+    under the event limit and every payload under 256 KB."""
+    stack = wide(Stack(tmp_path), 20_000)
+    async with iac_worker(client, threads=64) as queue:
+        stacks = StackClient(client, task_queue=queue)
+        options = {"auto_approve": True, "parallelism": 100}
+        for kind in ("apply", "destroy"):
+            handle = await stacks.start(kind, stack.document(), **options)
+            outcome = await handle.result()
+            runs = await chain(client, handle.id, handle.first_execution_run_id or "")
+            assert outcome.status == "applied", outcome.errors
+            assert len(runs) >= 2 and max(len(run) for run in runs) <= 10_240
+            for run in runs:
+                assert largest_payload(run).size < PAYLOAD_WARNING
+    assert stack.cloud.live() == {}
+    assert len(stack.cloud.fresh_creates()) == 20_000
