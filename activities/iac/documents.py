@@ -15,7 +15,7 @@ from activities.iac.cache import IacCache
 from statestore import documents
 from workflows.iac.models import DocumentSource, StackTarget
 
-KEEP = 4
+KEEP = 2
 
 _lock = threading.Lock()
 _recent: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
