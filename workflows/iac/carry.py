@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Errors a carry hands on (each message cut to ERROR_CHARS); the run's result lists as many.
 ERRORS_CARRIED = 100
-ERROR_CHARS = 2000
+ERROR_CHARS = 500
 # Outputs a result lists: at most this many, and no more than OUTPUT_BYTES of them.
 OUTPUTS_CARRIED = 500
 OUTPUT_BYTES = 96 * 1024
