@@ -137,15 +137,17 @@ async def serve(
     sticky_timeout: float = DEFAULT_STICKY_TIMEOUT,
     deployment_name: str | None = None,
     build_id: str | None = None,
+    env: str | None = None,
 ) -> None:
     """Run until `stop` is set. Raises ConfigError or TemporalUnreachable before serving anything.
 
     With `reload_interval` > 0 the config is watched: new runs use a valid new version, an
     invalid one is logged and ignored. With `sync_schedules` the pipelines' schedule triggers
     are made to match the config at start and after every reload. With `deployment_name`
-    both workers poll as version `build_id` of that worker deployment, workflows pinned."""
+    both workers poll as version `build_id` of that worker deployment, workflows pinned.
+    `env` picks an application file's `environments:` overrides for its IaC steps."""
     registry = default_registry()
-    catalog = PipelineCatalog.load(config, registry)
+    catalog = PipelineCatalog.load(config, registry, env=env)
     client = await connect(settings, worker=True)
     deployment = None
     if deployment_name is not None:
@@ -166,7 +168,8 @@ async def serve(
     if sync_schedules:
         await schedules_follow(catalog.definitions())
     reloader = CatalogReloader(
-        catalog, registry, config, on_reload=schedules_follow if sync_schedules else None
+        catalog, registry, config, on_reload=schedules_follow if sync_schedules else None,
+        env=env,
     )
     workers = [
         pipeline_worker(
@@ -195,6 +198,9 @@ async def serve(
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="wfctl worker")
     parser.add_argument("--config", default="examples", help="pipeline file or folder")
+    parser.add_argument("--env", default=os.environ.get("WFCTL_ENV") or None,
+                        help="an application file's environment, for its modules' "
+                             "`environments:` overrides (env WFCTL_ENV)")
     parser.add_argument("--address", help="Temporal frontend (env TEMPORAL_ADDRESS)")
     parser.add_argument("--namespace", help="Temporal namespace (env TEMPORAL_NAMESPACE)")
     parser.add_argument("--api-key", help="Temporal Cloud API key (env TEMPORAL_API_KEY)")
@@ -293,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sticky_timeout=args.sticky_timeout,
             deployment_name=(args.deployment_name or DEFAULT_DEPLOYMENT) if args.versioning
             else None,
-            build_id=args.build_id,
+            build_id=args.build_id, env=args.env,
         )
 
     try:

@@ -36,8 +36,10 @@ class PipelineCatalog:
         self.source = source
 
     @classmethod
-    def load(cls, path: str | Path, registry: StepRegistry) -> PipelineCatalog:
-        return cls(load_pipelines(path, registry), str(path))
+    def load(
+        cls, path: str | Path, registry: StepRegistry, *, env: str | None = None
+    ) -> PipelineCatalog:
+        return cls(load_pipelines(path, registry, env=env), str(path))
 
     def replace(self, definitions: dict[str, PipelineDefinition]) -> None:
         self._definitions = dict(definitions)
@@ -88,9 +90,10 @@ class CatalogReloader:
         registry: StepRegistry,
         path: str | Path,
         on_reload: OnReload | None = None,
+        env: str | None = None,
     ) -> None:
         self.catalog, self.registry, self.path = catalog, registry, Path(path)
-        self.on_reload = on_reload
+        self.on_reload, self.env = on_reload, env
         self._fingerprint = config_fingerprint(self.path)
 
     async def check(self) -> bool:
@@ -102,7 +105,9 @@ class CatalogReloader:
         # Remembered even when invalid: the problem is logged once, not at every poll.
         self._fingerprint = fingerprint
         try:
-            definitions = await asyncio.to_thread(load_pipelines, self.path, self.registry)
+            definitions = await asyncio.to_thread(
+                load_pipelines, self.path, self.registry, env=self.env
+            )
         except ConfigError as exc:
             log.error(
                 "config reload rejected, still serving the previous pipelines: %s",

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.appfile.model import is_application_file
 from engine.bounded_yaml import load_yaml, read_document
 from engine.durations import parse_duration
 from engine.step_registry import StepRegistry
@@ -94,6 +96,8 @@ class ScheduleTrigger(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     # What a start does while the previous scheduled run is still going.
     overlap: Literal["skip", "buffer_one", "allow_all"] = "skip"
+    # The IANA zone a cron is read in (Temporal's default: UTC).
+    timezone: str | None = None
 
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleTrigger:
@@ -104,6 +108,14 @@ class ScheduleTrigger(BaseModel):
                              " or a shorthand like @hourly")
         if self.interval is not None and self.interval.total_seconds() < 1:
             raise ValueError("interval must be at least 1s")
+        if self.timezone is not None:
+            if self.cron is None:
+                raise ValueError("`timezone` applies to a `cron` only")
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") \
+                    from None
         return self
 
 
@@ -189,6 +201,9 @@ class HttpTrigger(BaseModel):
     auth: Annotated[
         list[TriggerAuth], BeforeValidator(lambda a: [a] if isinstance(a, dict) else a)
     ] = Field(default_factory=list)
+    # Also take `application/x-www-form-urlencoded` bodies (decoded to a mapping of strings),
+    # as the spec engine's step.request_parse does.
+    form: bool = False
     # Browser origins allowed to call this route (CORS), besides `wfctl serve --cors-origin`.
     cors_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
         default_factory=list
@@ -405,17 +420,20 @@ def parse_pipelines_text(
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_pipelines(path: str | Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+def load_pipelines(
+    path: str | Path, registry: StepRegistry, *, env: str | None = None
+) -> dict[str, PipelineDefinition]:
     """Load one file, or every pipelines file under a folder (other YAML, like stacks, is
     skipped there). Pipeline names must be unique across files, and every pipeline a
-    call_pipeline step names must be among them."""
+    call_pipeline step names must be among them. `env` picks the `environments:` overrides
+    of application files' modules (their IaC steps' stacks)."""
     root = Path(path)
     if not root.exists():
         raise ConfigError(f"{root}: no such file or folder")
     if root.is_file():
-        pipelines = _in_folder(parse_pipelines_text(_read(root), str(root), registry), root)
+        pipelines = _in_folder(_parse_file(root, _read(root), registry, env), root)
     else:
-        pipelines = _load_folder(root, registry)
+        pipelines = _load_folder(root, registry, env)
     problems = (_unknown_calls(pipelines, registry) + _call_cycles(pipelines, registry)
                 + _route_clashes(pipelines))
     if problems:
@@ -507,7 +525,9 @@ def _route_clashes(pipelines: dict[str, PipelineDefinition]) -> list[str]:
     return problems
 
 
-def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefinition]:
+def _load_folder(
+    root: Path, registry: StepRegistry, env: str | None
+) -> dict[str, PipelineDefinition]:
     pipelines: dict[str, PipelineDefinition] = {}
     problems: list[str] = []
     for file in sorted(p for p in root.rglob("*") if p.suffix in _YAML_SUFFIXES):
@@ -515,7 +535,7 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
         if not re.search(r"^pipelines\s*:", text, re.MULTILINE):
             continue
         try:
-            loaded = _in_folder(parse_pipelines_text(text, str(file), registry), file)
+            loaded = _in_folder(_parse_file(file, text, registry, env), file)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -528,6 +548,20 @@ def _load_folder(root: Path, registry: StepRegistry) -> dict[str, PipelineDefini
     if problems:
         raise ConfigError(problems)
     return pipelines
+
+
+def _parse_file(
+    file: Path, text: str, registry: StepRegistry, env: str | None
+) -> dict[str, PipelineDefinition]:
+    """A native pipelines file, or an application file in the spec engine's dialect
+    (engine.appfile), converted."""
+    data = load_yaml(text, str(file))
+    if not is_application_file(data):
+        return parse_pipelines(data, str(file), registry)
+    # engine.appfile.pipelines builds on this module: imported when a file needs it.
+    from engine.appfile.pipelines import application_pipelines
+
+    return application_pipelines(file, registry, env=env)
 
 
 def _in_folder(

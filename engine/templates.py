@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup
 
+from engine.appfile.functions import SPEC_FUNCTIONS
 from engine.template_filters import bounded_filters, bounded_range, check_str_method
 from engine.template_limits import (
     MAX_VALUE_CHARS,
@@ -88,6 +89,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.filters = bounded_filters(self.filters)
         self.filters.update(_HOOKS)
         self.globals["range"] = bounded_range(self.globals["range"])
+        # The spec engine's functions, which translated application-file templates call
+        # (engine.appfile.expressions); under one name no pipeline key is likely to shadow.
+        self.globals["_wf"] = SPEC_FUNCTIONS
 
     def _generate(
         self,
@@ -267,6 +271,19 @@ def _single_expression(env: jinja2.Environment, source: str) -> str | None:
 _Compiled = Callable[[dict[str, Any]], Any]
 
 
+class _LenientUndefined(jinja2.ChainableUndefined):
+    """A missing value with strict templates off: chainable, and equal to `none`, as a
+    missing key is nil in the spec's templates (`${ x == nil }`)."""
+
+    def __eq__(self, other: object) -> bool:
+        return other is None or type(self) is type(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = jinja2.ChainableUndefined.__hash__
+
+
 class TemplateEngine:
     def __init__(self, strict: bool = True, time_budget: float | None = None) -> None:
         """`time_budget`: seconds one render may take. Only for activities: in workflow code
@@ -274,7 +291,7 @@ class TemplateEngine:
         self.strict = strict
         self.time_budget = time_budget
         # Chainable: with strict off, `{{ trigger.a.b }}` on a missing `a` renders empty too.
-        self._env = _Sandbox(jinja2.StrictUndefined if strict else jinja2.ChainableUndefined)
+        self._env = _Sandbox(jinja2.StrictUndefined if strict else _LenientUndefined)
         self._compiled: dict[str, _Compiled] = {}
 
     def namespace(self, ctx: PipelineContext) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Every other package may import from here; nothing here imports from them.
 
 from interfaces.iac import (
     SIZING_MAP,
+    SPEC_RESOURCE_TYPES,
     ActionError,
     ApplyResult,
     CapabilityDeclaration,
@@ -25,7 +26,7 @@ from interfaces.iac import (
     Size,
     SizingDefaults,
 )
-from interfaces.iac_protocols import IaCProvider, IaCStateStore, ResourceDriver
+from interfaces.iac_protocols import BulkReader, IaCProvider, IaCStateStore, ResourceDriver
 from interfaces.pipeline import PipelineContext, StepResult
 from interfaces.pipeline_protocols import (
     EventEmitter,
@@ -42,8 +43,10 @@ from interfaces.pipeline_protocols import (
 
 __all__ = [
     "SIZING_MAP",
+    "SPEC_RESOURCE_TYPES",
     "ActionError",
     "ApplyResult",
+    "BulkReader",
     "CapabilityDeclaration",
     "DestroyResult",
     "DiffResult",

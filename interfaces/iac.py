@@ -23,6 +23,16 @@ class Size(StrEnum):
     XL = "xl"
 
 
+# The spec format's `infra.*` resource types: a provider lacking one of these does not offer it
+# (said so by name), while any other unsupported type is more likely a typo.
+SPEC_RESOURCE_TYPES = frozenset({
+    "infra.api_gateway", "infra.cache", "infra.cdn", "infra.certificate",
+    "infra.container_service", "infra.database", "infra.dns", "infra.firewall",
+    "infra.iam_role", "infra.load_balancer", "infra.registry", "infra.secret",
+    "infra.storage", "infra.vpc",
+})  # fmt: skip
+
+
 class SizingDefaults(BaseModel):
     """Provider-neutral specs of a size tier."""
 

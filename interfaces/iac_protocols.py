@@ -6,6 +6,7 @@ are, and Temporal runs synchronous activities on a thread pool.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from interfaces.iac import (
@@ -42,6 +43,21 @@ class ResourceDriver(Protocol):
     def health_check(self, ref: ResourceRef) -> HealthResult: ...
 
     def scale(self, ref: ResourceRef, replicas: int) -> ResourceOutput: ...
+
+
+@runtime_checkable
+class BulkReader(Protocol):
+    """Optional on a ResourceDriver: read many live resources of its type in a few calls.
+
+    Returns an entry for every ref, keyed by the ref's name: what `read` would report, or None
+    where `read` would raise NotFoundError (deleted behind our back). Failures are raised as
+    ProviderErrors: a retryable one fails the activity for Temporal to retry; on any other the
+    engine reads that chunk one resource at a time, so each resource gets `read`'s own error
+    and a list permission that `read` does not need is never required. A driver without
+    `read_many` is read one resource at a time.
+    """
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]: ...
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from interfaces import (
     ResourceSpec,
     ResourceStatus,
 )
-from interfaces.errors import ProviderError, UnsupportedOperationError
+from interfaces.errors import NotFoundError, ProviderError, UnsupportedOperationError
 from providers.creation_journal import record_created
 from providers.diffing import canonical, field_diff
 
@@ -127,6 +127,18 @@ class DriverBase(Generic[ContextT]):
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
         raise NotImplementedError
+
+    def read_each(self, refs: Iterable[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """`read` of each ref, None for a gone one: what a driver's read_many does for the
+        refs its bulk call cannot answer (no cloud id recorded, or missing from a listing
+        by tag, which is not proof that it is gone)."""
+        found: dict[str, ResourceOutput | None] = {}
+        for ref in refs:
+            try:
+                found[ref.name] = self.read(ref)
+            except NotFoundError:
+                found[ref.name] = None
+        return found
 
     def health_check(self, ref: ResourceRef) -> HealthResult:
         current = self.read(ref)

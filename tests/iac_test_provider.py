@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -297,6 +297,24 @@ class TestDriver:
     def read(self, ref: ResourceRef) -> ResourceOutput:
         name, _, config, polls = self._row(ref.provider_id)
         return self._output(ref.provider_id, name, config, polls)
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """One query for many resources (a cloud's filtered list call); counted as a call."""
+        self.cloud.bump("read_many")
+        wanted = {ref.provider_id: ref.name for ref in refs}
+        with self.cloud.connect() as conn:
+            rows = conn.execute(
+                "SELECT provider_id, name, config, polls FROM resources"
+                " WHERE deleted = 0 AND provider_id IN"
+                f" ({','.join('?' * len(wanted))})",
+                tuple(wanted),
+            ).fetchall()
+        live = {pid: (name, json.loads(config), polls) for pid, name, config, polls in rows}
+        found: dict[str, ResourceOutput | None] = {}
+        for ref in refs:
+            row = live.get(ref.provider_id)
+            found[ref.name] = None if row is None else self._output(ref.provider_id, *row)
+        return found
 
     def update(self, ref: ResourceRef, spec: ResourceSpec) -> ResourceOutput:
         self._faults(spec.name, "update")

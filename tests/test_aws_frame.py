@@ -48,6 +48,8 @@ ALL_TYPES = {
     "infra.iam_role",
     "infra.certificate",
     "infra.api_gateway",
+    "infra.cdn",
+    "infra.secret",
 }
 
 

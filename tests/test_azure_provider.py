@@ -291,7 +291,7 @@ def test_capabilities_registry_and_unsupported_operations(azure: MakeProvider) -
     assert [c.resource_type for c in provider.capabilities()] == sorted(
         ["infra.vpc", "infra.firewall", "infra.database", "infra.cache",
          "infra.container_service", "infra.load_balancer", "infra.dns", "infra.registry",
-         "infra.storage", "infra.iam_role"]
+         "infra.storage", "infra.iam_role", "infra.secret"]
     )  # fmt: skip
     with pytest.raises(UnsupportedOperationError):
         provider.resource_driver("infra.certificate")

@@ -80,14 +80,14 @@ def specs_for(domain: str) -> list[ResourceSpec]:
     ]  # fmt: skip
 
 
-async def test_capabilities_and_registry_name_the_eleven_types() -> None:
+async def test_capabilities_and_registry_name_the_twelve_types() -> None:
     provider = create_provider("digitalocean")
     assert isinstance(provider, DigitalOceanProvider)
     types = [c.resource_type for c in provider.capabilities()]
     assert types == sorted(
         ["infra.vpc", "infra.firewall", "infra.droplet", "infra.volume", "infra.database",
          "infra.cache", "infra.load_balancer", "infra.dns", "infra.registry",
-         "infra.container_service", "infra.certificate"]
+         "infra.container_service", "infra.certificate", "infra.cdn"]
     )  # fmt: skip
     with pytest.raises(UnsupportedOperationError):
         provider.resource_driver("infra.iam_role")

@@ -57,12 +57,12 @@ def network(provider: GcpProvider) -> str:
     return str(made.outputs["network"])
 
 
-def test_the_registry_offers_seven_types_with_the_issue_sizing() -> None:
+def test_the_registry_offers_eight_types_with_the_issue_sizing() -> None:
     gcp = create_provider("gcp")
     assert isinstance(gcp, GcpProvider)
     assert [c.resource_type for c in gcp.capabilities()] == sorted(
         ["infra.vpc", "infra.firewall", "infra.instance", "infra.load_balancer",
-         "infra.certificate", "infra.database", "infra.cache"]
+         "infra.certificate", "infra.database", "infra.cache", "infra.secret"]
     )  # fmt: skip
     machines = [gcp.resolve_sizing("infra.instance", s, None).instance_type for s in Size]
     assert machines == ["e2-micro", "e2-small", "n2-standard-2", "n2-standard-4", "n2-standard-8"]

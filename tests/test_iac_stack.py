@@ -207,6 +207,16 @@ def test_unsupported_resource_type() -> None:
     ]
 
 
+def test_a_spec_type_the_cloud_lacks_is_not_offered_by_it() -> None:
+    problems = problems_of(stack(res("edge", "infra.cdn"), res("key", "infra.secret")))
+    assert problems == [
+        'shop.yaml: resource "edge": infra.cdn is not offered by aws (provider "aws"; it '
+        "offers: infra.database, infra.vpc)",
+        'shop.yaml: resource "key": infra.secret is not offered by aws (provider "aws"; it '
+        "offers: infra.database, infra.vpc)",
+    ]
+
+
 def test_provider_without_capabilities_is_not_type_checked() -> None:
     validate_stack(parse_stack(stack(res("q", "infra.queue"))), {})
 

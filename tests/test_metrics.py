@@ -31,7 +31,9 @@ from activities.pipeline_steps import PipelineActivities
 from activities.step_catalog import default_registry
 from engine.pipeline_config import parse_pipelines_text
 from tests.iac_wf_support import Stack, iac_worker, start
+from tests.test_iac_operate import progress_when
 from wfctl.client import PipelineExecutor
+from wfctl.stack_client import StackClient
 from wfctl.telemetry import prometheus_runtime
 from worker import workflow_runner
 from workflows.pipeline import PipelineWorkflow
@@ -179,6 +181,26 @@ async def test_iac_runs_are_counted_by_action(client: Client, tmp_path: Path) ->
     assert executions(buffer.retrieve_updates()) == [
         ("PlanWorkflow", "plan", "completed", 1),
         ("ApplyWorkflow", "apply", "completed", 1),
+    ]
+
+
+async def test_an_operator_cancelled_apply_counts_as_cancelled(
+    client: Client, tmp_path: Path
+) -> None:
+    """`wfctl infra cancel` ends the apply with a "cancelled" result, not a raise: it must not
+    be counted as a completed run."""
+    own, buffer = await buffered_client(client)
+    stack = Stack(tmp_path, latency=1.5).add("r0").add("r1")
+    async with iac_worker(own) as queue:
+        applied = await start(
+            own, "ApplyWorkflow", queue,
+            stack.document(auto_approve=True, parallelism=1, heartbeat_timeout=0.6),
+        )  # fmt: skip
+        await progress_when(applied, lambda p: len(p.running) == 1, "one create running")
+        await StackClient(own).cancel(stack.name, by="ada")
+        assert (await applied.result()).status == "cancelled"
+    assert executions(buffer.retrieve_updates()) == [
+        ("ApplyWorkflow", "apply", "cancelled", 1)
     ]
 
 

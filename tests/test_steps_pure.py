@@ -52,8 +52,12 @@ def test_every_pure_step_is_registered_and_pure() -> None:
     assert REGISTRY.names() == [
         "step.conditional",
         "step.fail",
+        "step.gate",
+        "step.json_response",
         "step.log",
         "step.pipeline_output",
+        "step.request_parse",
+        "step.response",
         "step.set",
         "step.transform",
         "step.validate",

@@ -32,6 +32,7 @@ from wfctl.tracing import (
     run_attributes,
     tracing_configured,
     tracing_interceptors,
+    tracing_target,
     uninstall_tracing,
 )
 
@@ -268,3 +269,17 @@ async def test_a_traced_pipeline_is_one_trace_down_to_the_sdk_http_calls(
     # No secret anywhere in the trace: attributes, events, names.
     dump = json.dumps([json.loads(s.to_json()) for s in finished])
     assert SECRET not in dump
+
+
+def test_the_start_line_names_the_exporter_that_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter reads OTEL_* lower-cased and stripped; the worker's start line must too,
+    or `Console` is announced as OTLP while spans go to stdout."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", " Console ")
+    assert tracing_target().startswith("console (spans as JSON on stdout)")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "OTLP")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    assert tracing_target() == (
+        "otlp (grpc) at http://127.0.0.1:4317 as service "
+        + (os.environ.get("OTEL_SERVICE_NAME") or "wfctl")
+    )

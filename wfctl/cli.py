@@ -418,10 +418,40 @@ def schedules_list(
 
 
 @app.command("validate")
-def validate(path: Annotated[Path, typer.Argument(help="pipeline file or folder")]) -> None:
-    """Check a pipeline file (or folder) without running anything."""
+def validate(
+    path: Annotated[Path, typer.Argument(help="pipeline file or folder, or application file")],
+    env: Annotated[OptStr, typer.Option(
+        help="environment whose `environments:` overrides apply (application files)")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types",
+        help="unsupported module and step types are warnings, not errors")] = False,
+) -> None:
+    """Check a pipeline file (or folder) or an application file without running anything."""
+    from wfctl.appfile_cli import is_application_path, validate_application
+
+    if is_application_path(path):
+        validate_application(path, env, skip_unknown_types)
+        return
     pipelines = load_pipelines_or_exit(path)
     console.print(f"{path}: {len(pipelines)} pipelines OK: {', '.join(sorted(pipelines))}")
+
+
+@app.command("convert")
+def convert(
+    path: Annotated[Path, typer.Argument(help="application file (the spec engine's dialect)")],
+    out: Annotated[Path, typer.Option(help="folder to write the native files into")],
+    env: Annotated[OptStr, typer.Option(help="environment whose overrides apply")] = None,
+    skip_unknown_types: Annotated[bool, typer.Option(
+        "--skip-unknown-types", help="leave unsupported module types out with a comment")] = False,
+) -> None:
+    """Write an application file's stacks (and pipelines) as native wfctl files."""
+    from wfctl.appfile_cli import convert_application, is_application_path
+
+    if not is_application_path(path):
+        err_console.print(f"[red]error:[/] {path} is not an application file (no top-level "
+                          "modules, workflows, requires, triggers or imports)", highlight=False)
+        raise typer.Exit(2)
+    convert_application(path, out, env, skip_unknown_types)
 
 
 @schema_app.command("pipeline")
@@ -436,21 +466,37 @@ def schema_pipeline() -> None:
 @app.command("serve")
 def serve(
     ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(
+        help="pipeline file, folder or application file (instead of --config)")] = None,
     config: Annotated[Path, typer.Option(help="pipeline file or folder")] = Path("examples"),
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    host: Annotated[str | None, typer.Option(
+        help="interface to bind (default 127.0.0.1, or an application file's address)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="port to listen on (default 8080, or an application file's address)")] = None,
     task_queue: QueueOpt = None,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="browser origin allowed to call every route (repeatable; default: none)")] = None,
     max_body: Annotated[str, typer.Option(
         help="largest request body, e.g. 1MiB or 65536 (larger: 413)")] = "1MiB",
 ) -> None:
-    """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs)."""
+    """Serve the pipelines that declare an http trigger as HTTP routes (OpenAPI at /docs).
+
+    An application file (the spec engine's dialect) is served on its http.server module's
+    address; --host/--port override it."""
     from interfaces.errors import ConfigError
     from wfctl.client import PipelineExecutor
     from wfctl.request_guard import ServeOptions, guard_for, parse_size
-    from wfctl.serve import http_pipelines, serve_http
+    from wfctl.serve import application_address, http_pipelines, serve_http
     from workflows import task_queues
+
+    config = file or config
+    try:
+        file_host, file_port = application_address(config)
+    except (ConfigError, ValueError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    host = host or file_host or "127.0.0.1"
+    port = port or file_port or 8080
 
     try:
         size = parse_size(max_body)
@@ -462,6 +508,7 @@ def serve(
     except ValueError as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    # An application file's pipelines come converted (engine.pipeline_config's loader).
     pipelines = load_pipelines_or_exit(config)
     routes = http_pipelines(pipelines)
     if not routes:

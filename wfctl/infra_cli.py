@@ -63,6 +63,8 @@ LockTimeout = Annotated[
     str, typer.Option(help="with --wait-for-lock: give up after this long (10s, 5m, 1h)")
 ]
 DEFAULT_FILE = Path("stack.yaml")
+Env = Annotated[str | None, typer.Option(
+    "--env", help="application files: the environment whose overrides apply")]
 
 
 def _lock_wait(wait: bool, timeout: str) -> float | None:
@@ -107,8 +109,12 @@ def _reported() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _document(path: Path) -> dict[str, Any]:
+def _document(path: Path, env: str | None = None) -> dict[str, Any]:
+    from wfctl.appfile_cli import is_application_path, stack_document
+
     with _reported():
+        if is_application_path(path):  # the spec engine's dialect: its one stack
+            return stack_document(path, env)
         return load_document(path)
 
 
@@ -139,9 +145,10 @@ def plan_command(
     target: Targets = None,
     allow_replace: Allow = None,
     task_queue: TaskQueue = task_queues.IAC,
+    env: Env = None,
 ) -> None:
     """Show what apply would change (and save the plan with -o)."""
-    document = _document(file)
+    document = _document(file, env)
 
     async def body(client: Client, settings: ConnectionSettings) -> None:
         stacks = StackClient(client, task_queue)
@@ -432,11 +439,12 @@ def apply_command(
         str, typer.Option(help="with --on-failure wait: end as failed after this long")
     ] = "24h",
     task_queue: TaskQueue = task_queues.IAC,
+    env: Env = None,
 ) -> None:
     """Make the infrastructure match the stack."""
     if on_failure not in (None, "stop", "wait"):
         raise typer.BadParameter(f"--on-failure: {on_failure!r} is not stop or wait")
-    document = _document(file)
+    document = _document(file, env)
     try:
         decision_wait = parse_duration(failure_timeout).total_seconds()
     except ValueError as error:
@@ -469,6 +477,7 @@ def destroy_command(
     wait_for_lock: WaitForLock = False,
     lock_timeout: LockTimeout = "1h",
     task_queue: TaskQueue = task_queues.IAC,
+    env: Env = None,
 ) -> None:
     """Delete every resource of the stack, dependents first."""
     options = {
@@ -478,7 +487,7 @@ def destroy_command(
         "allow_replace": allow_replace,
     }
     wait = _lock_wait(wait_for_lock, lock_timeout)
-    _apply_like(ctx, "destroy", _document(file), options, task_queue, wait)
+    _apply_like(ctx, "destroy", _document(file, env), options, task_queue, wait)
 
 
 @infra_app.command("drift")

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -29,6 +30,8 @@ DEFAULT_MAX_BODY = 1024 * 1024
 MAX_DEPTH = 64
 _SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib)\s*$", re.IGNORECASE)
 _JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
+_FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 1000
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def guard_for(name: str, trigger: HttpTrigger, options: ServeOptions) -> Request
     if problems:
         raise ConfigError(problems)
     origins = frozenset((*options.cors_origins, *trigger.cors_origins))
-    return RequestGuard(origins, options.max_body, checks)
+    return RequestGuard(origins, options.max_body, checks, form=trigger.form)
 
 
 def _bearer_check(token: str) -> AuthCheck:
@@ -115,6 +118,8 @@ class RequestGuard:
     origins: frozenset[str]
     max_body: int
     auth: list[AuthCheck]
+    # The trigger's `form: true`: url-encoded form bodies are taken too.
+    form: bool = False
 
     def origin_allowed(self, origin: str) -> bool:
         return "*" in self.origins or origin in self.origins
@@ -140,6 +145,9 @@ class RequestGuard:
         content_type = request.headers.get("content-type")
         if content_type is not None or raw.strip():
             media = (content_type or "").split(";")[0].strip().lower()
+            if self.form and media == _FORM_TYPE:
+                form, problem = decode_form(raw)
+                return (None, error(400, problem)) if problem is not None else (form, None)
             if not _JSON_TYPE.match(media):
                 shown = media or "none"
                 return None, error(415, f"the body must be JSON sent as Content-Type: "
@@ -193,6 +201,25 @@ def decode_body(raw: bytes) -> tuple[Any, str | None]:
     except ValueError as exc:
         return None, f"the body is not JSON: {exc}"
     return value, _undecodable(value)
+
+
+def decode_form(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """A url-encoded form as {name: value}, a repeated name as a list of its values."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=MAX_FORM_FIELDS, errors="strict")
+    except UnicodeDecodeError as exc:
+        return {}, f"the form is not UTF-8: {exc.reason} at byte {exc.start}"
+    except ValueError:
+        return {}, f"the form has more than {MAX_FORM_FIELDS} fields"
+    form: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in form:
+            form[name] = [*form[name], value] if isinstance(form[name], list) \
+                else [form[name], value]
+        else:
+            form[name] = value
+    return form, _undecodable(form)
 
 
 def _no_constant(name: str) -> Any:

@@ -72,7 +72,12 @@ class ScheduleRow(BaseModel):
 def _note(task_queue: str, pipeline: str, trigger: ScheduleTrigger) -> str:
     """"wfctl <queue> <digest> <when>": the server turns a cron into calendars, so the note
     keeps the spec as the config wrote it."""
-    content = json.dumps([pipeline, task_queue, trigger.model_dump(mode="json")], sort_keys=True)
+    # `timezone` came later: left out when unset, so the schedules made before it keep
+    # their digest and are not all "updated" once.
+    dumped = trigger.model_dump(mode="json")
+    if dumped.get("timezone") is None:
+        dumped.pop("timezone", None)
+    content = json.dumps([pipeline, task_queue, dumped], sort_keys=True)
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     when = trigger.cron if trigger.cron is not None else f"every {trigger.interval}"
     return f"wfctl {task_queue} {digest} {when}"
@@ -86,7 +91,7 @@ def _note_parts(note: str | None) -> tuple[str, str] | None:
 
 def build_schedule(pipeline: str, trigger: ScheduleTrigger, task_queue: str) -> Schedule:
     if trigger.cron is not None:
-        spec = ScheduleSpec(cron_expressions=[trigger.cron])
+        spec = ScheduleSpec(cron_expressions=[trigger.cron], time_zone_name=trigger.timezone)
     else:
         assert trigger.interval is not None  # the model requires one of the two
         spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=trigger.interval)])

@@ -7,9 +7,10 @@
 A request becomes the run's trigger data: the JSON body's fields at the top level (so the same
 pipeline runs from `wfctl pipeline run`), and `request` with method, path, path_params, query,
 headers (without credentials) and body. The answer is the run's output with 200, or its
-`response_status` / `response_body`; 202 with the workflow id for `async: true`; 400 when a
-validation step (or the trigger's request_schema) refused the input; 500 for any other failure,
-with the workflow id to look the run up and nothing of its internals.
+`response_status` / `response_body` / `response_headers` (what step.json_response
+sets); 202 with the workflow id for `async: true`; 400 when a validation step (or the
+trigger's request_schema) refused the input; 500 for any other failure, with the workflow
+id to look the run up and nothing of its internals.
 
 Runs start through PipelineExecutor, so they carry PipelineName and show in
 `wfctl pipeline list` and the web UI like any other run.
@@ -24,6 +25,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -33,7 +35,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from engine.pipeline_config import HmacAuth, HttpTrigger, PipelineDefinition
+from engine.pipeline_config import (
+    HmacAuth,
+    HttpTrigger,
+    PipelineDefinition,
+)
 from interfaces.errors import ConfigError
 from wfctl.client import PipelineExecutor
 from wfctl.codec import EncryptionKeysMissing
@@ -45,6 +51,9 @@ log = logging.getLogger("wfctl.serve")
 SECRET_HEADER = re.compile(r"auth|cookie|token|secret|api[-_]?key|password|session", re.I)
 VALIDATION_STEP = "step.validate"
 VALIDATION_ERROR = "ValidationFailed"
+# What a step.json_response may set as response headers (RFC 9110 tokens, no line breaks).
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+_BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 
 
 def http_pipelines(pipelines: dict[str, PipelineDefinition]) -> dict[str, HttpTrigger]:
@@ -245,7 +254,14 @@ def _output_response(output: Any) -> JSONResponse:
         if not 100 <= code <= 599:
             return JSONResponse({"error": "the run gave an invalid response_status"},
                                 status_code=500)
-        return JSONResponse(output.get("response_body"), status_code=code)
+        headers = output.get("response_headers") or {}
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str)
+            and not _BAD_HEADER_VALUE.search(v) for k, v in headers.items()
+        ):
+            return JSONResponse({"error": "the run gave invalid response_headers"},
+                                status_code=500)
+        return JSONResponse(output.get("response_body"), status_code=code, headers=headers)
     return JSONResponse(output, status_code=200)
 
 
@@ -264,6 +280,25 @@ def _failure_response(exc: WorkflowFailureError, workflow_id: str) -> JSONRespon
             )
     return JSONResponse({"error": "the pipeline run failed", "workflow_id": workflow_id},
                         status_code=500)
+
+
+def application_address(path: Path) -> tuple[str | None, int | None]:
+    """(host, port) of an application file's http.server module; (None, None) for a native
+    pipeline file or folder, or an application file without one. A bare ":8080" (every
+    interface, in the spec engine) gives no host: wfctl binds loopback unless told."""
+    from engine.appfile import is_application_file, load_application
+    from engine.bounded_yaml import load_yaml, read_document
+
+    if not path.is_file() or not is_application_file(
+            load_yaml(read_document(path), str(path))):
+        return None, None
+    address = load_application(path, skip_unknown=True).http_address
+    if not address:
+        return None, None
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{path}: http.server address {address!r} has no valid port")
+    return host.strip("[]") or None, int(port)
 
 
 async def serve_http(

@@ -79,12 +79,13 @@ def install_tracing(provider: TracerProvider | None = None) -> TracerProvider:
 
 def tracing_target() -> str:
     """Where spans go, for the worker's start line: "OTLP grpc at http://...", redacted."""
-    protocol = os.environ.get(PROTOCOL_ENV) or "http/protobuf"
-    endpoint = os.environ.get(TRACES_ENDPOINT_ENV) or os.environ.get(ENDPOINT_ENV)
-    exporter = os.environ.get(EXPORTER_ENV) or "otlp"
-    where = redact_text(endpoint) if endpoint else "the exporter's default endpoint"
     service = os.environ.get(SERVICE_ENV) or DEFAULT_SERVICE
-    return f"{exporter} ({protocol}) at {where} as service {service}"
+    # Read as _exporter reads them, so the line names the exporter really used.
+    if _exporter_name() == "console":
+        return f"console (spans as JSON on stdout) as service {service}"
+    endpoint = os.environ.get(TRACES_ENDPOINT_ENV) or os.environ.get(ENDPOINT_ENV)
+    where = redact_text(endpoint) if endpoint else "the exporter's default endpoint"
+    return f"{_exporter_name()} ({_protocol()}) at {where} as service {service}"
 
 
 def flush_tracing() -> None:
@@ -136,8 +137,16 @@ def _provider_from_env() -> TracerProvider:
     return provider
 
 
+def _exporter_name() -> str:
+    return os.environ.get(EXPORTER_ENV, "").strip().lower() or "otlp"
+
+
+def _protocol() -> str:
+    return os.environ.get(PROTOCOL_ENV, "").strip().lower() or "http/protobuf"
+
+
 def _exporter() -> Any:
-    exporter = os.environ.get(EXPORTER_ENV, "").strip().lower() or "otlp"
+    exporter = _exporter_name()
     if exporter == "console":  # spans as JSON on stdout: a look without a collector
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -150,7 +159,7 @@ def _exporter() -> Any:
 def _otlp_exporter() -> Any:
     """OTLP over gRPC or HTTP as OTEL_EXPORTER_OTLP_PROTOCOL says (HTTP when unset, as the
     exporters' own default); the exporter reads endpoint, headers and TLS from OTEL_*."""
-    protocol = os.environ.get(PROTOCOL_ENV, "http/protobuf").strip().lower()
+    protocol = _protocol()
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     elif protocol in ("http/protobuf", "http"):

@@ -41,16 +41,18 @@ HISTOGRAM_BUCKETS = {
 }
 # Apply and destroy report these outcomes as results rather than raising.
 FAILED_OUTCOMES = frozenset({"failed", "rolled_back"})
+# An operator's cancel (`wfctl infra cancel`) also ends the run with a result, not a raise.
+CANCELLED_OUTCOMES = frozenset({"cancelled"})
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 class RunStatus:
-    """What the run ended as; a run body may mark a returned result as a failure."""
+    """What the run ended as; a run body may mark a returned result as failed or cancelled."""
 
     def __init__(self) -> None:
-        self.failed = False
+        self.ended_as = "completed"
 
 
 def _wall() -> float:
@@ -112,7 +114,7 @@ def recorded_run(action: str) -> Iterator[RunStatus]:
     except Exception:
         record(action, "failed")
         raise
-    record(action, "failed" if status.failed else "completed")
+    record(action, status.ended_as)
 
 
 @contextmanager
@@ -176,7 +178,10 @@ def recorded(action: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, A
             with recorded_run(action) as status:
                 result = await run(*args, **kwargs)
                 outcome = _status_of(result)
-                status.failed = outcome in FAILED_OUTCOMES
+                if outcome in FAILED_OUTCOMES:
+                    status.ended_as = "failed"
+                elif outcome in CANCELLED_OUTCOMES:
+                    status.ended_as = "cancelled"
                 stack = getattr(result, "stack", None)
                 if isinstance(stack, str) and stack and isinstance(outcome, str):
                     record_stack_run(stack, action, outcome)

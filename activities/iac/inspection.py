@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from activities.iac.cache import IacCache
+from activities.iac.live_reads import read_live
 from engine.iac.plan import config_hash, config_path, is_ignored
 from engine.iac.plan_render import is_sensitive, mask_sensitive
-from interfaces.errors import ConfigError, NotFoundError, ProviderError
-from interfaces.iac import DriftResult, ResourceRef, ResourceSpec, ResourceState, ResourceStatus
+from interfaces.errors import ConfigError, ProviderError
+from interfaces.iac import DriftResult, ResourceSpec, ResourceState, ResourceStatus
 from workflows.iac.models import (
     DriftBatch,
     ImportRequest,
@@ -38,15 +39,20 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
     """Compare what each resource was applied with to what its driver reads now."""
     store = cache.store(request.target)
     batch = DriftBatch()
+    states = []
     for name in request.names:
         state = store.get_resource(name)
         if state is None or state.pending:
             continue  # a pending entry was never applied: nothing to drift from yet
+        states.append(state)
+    found = read_live(cache, request.target, states)
+    for state in states:
+        name = state.name
         batch.checked += 1
-        driver = cache.provider(request.target, state.provider).resource_driver(state.type)
-        try:
-            current = driver.read(_ref(state))
-        except NotFoundError:
+        current = found[name]
+        if isinstance(current, Exception):
+            raise current
+        if current is None:
             batch.ghosts.append(name)
             batch.results.append(
                 DriftResult(
@@ -58,6 +64,7 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
                 )
             )
             continue
+        driver = cache.provider(request.target, state.provider).resource_driver(state.type)
         applied = ResourceSpec(name=name, type=state.type, config=state.applied_config)
         ignored = request.ignore_changes.get(name, [])
         changes = [
@@ -83,6 +90,7 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
 def live_status(cache: IacCache, request: InspectRequest) -> list[ResourceLiveStatus]:
     store = cache.store(request.target)
     found = []
+    to_read = []
     for name in request.names:
         state = store.get_resource(name)
         if state is None:
@@ -93,16 +101,22 @@ def live_status(cache: IacCache, request: InspectRequest) -> list[ResourceLiveSt
         if state.pending:
             entry.status = ResourceStatus.PENDING
             entry.message = "created by a failed run; the next apply adopts it"
-            found.append(entry)
-            continue
-        try:
-            driver = cache.provider(request.target, state.provider).resource_driver(state.type)
-            entry.status = driver.read(_ref(state)).status
-        except NotFoundError:
-            entry.status = ResourceStatus.DELETED
-        except (ProviderError, ConfigError) as error:
-            entry.message = str(error)
+        else:
+            to_read.append(state)
         found.append(entry)
+    live = read_live(cache, request.target, to_read)
+    for entry in found:
+        if entry.name not in live:
+            continue
+        current = live[entry.name]
+        if current is None:
+            entry.status = ResourceStatus.DELETED
+        elif isinstance(current, ProviderError | ConfigError):
+            entry.message = str(current)
+        elif isinstance(current, Exception):
+            raise current
+        else:
+            entry.status = current.status
     return found
 
 
@@ -135,10 +149,6 @@ def import_resource(cache: IacCache, request: ImportRequest) -> ResourceState:
             "applied_config": _masked(state.applied_config, state.sensitive),
         }
     )
-
-
-def _ref(state: ResourceState) -> ResourceRef:
-    return ResourceRef(name=state.name, type=state.type, provider_id=state.provider_id)
 
 
 def _masked(values: dict[str, Any], sensitive: list[str]) -> dict[str, Any]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from activities.iac import documents
 from activities.iac.cache import IacCache
 from activities.iac.errors import StalePlanError
-from activities.iac.heartbeat import heartbeating
+from activities.iac.live_reads import read_live
 from engine.iac.graph import resource_dependencies
 from engine.iac.plan import (
     Rediff,
@@ -27,14 +26,13 @@ from engine.iac.plan import (
 )
 from engine.iac.schedule import plan_steps
 from engine.iac.stack import StackDocument, parse_stack, validate_stack
-from interfaces.errors import ConfigError, NotFoundError
+from interfaces.errors import ConfigError
 from interfaces.iac import (
     CapabilityDeclaration,
     DiffResult,
     Plan,
     ProviderSizing,
     ResourceOutput,
-    ResourceRef,
     ResourceSpec,
     ResourceState,
 )
@@ -47,7 +45,6 @@ from workflows.iac.models import (
     StackTarget,
 )
 
-DIFF_THREADS = 16
 # A result that travels through history stays well under Temporal's 256 KB payload warning:
 # a plan is inlined only below this size, and a page of nodes stops at it.
 PAYLOAD_BUDGET = 128 * 1024
@@ -267,24 +264,19 @@ def _driver_diffs(
     """The driver's diff and the live resource of each desired resource with state; one
     whose read finds nothing (a ghost) has neither."""
     names = needs_driver_diff(desired, states)
-
-    def one(name: str) -> tuple[str, ResourceOutput | None, DiffResult | None]:
-        state = states[name]
-        driver = cache.provider(target, state.provider).resource_driver(state.type)
-        ref = ResourceRef(name=name, type=state.type, provider_id=state.provider_id)
-        try:
-            current = driver.read(ref)
-        except NotFoundError:
-            return name, None, None
-        return name, current, driver.diff(desired[name], current)
-
+    found = read_live(cache, target, [states[name] for name in names])
     diffs: dict[str, DiffResult | None] = {}
     currents: dict[str, ResourceOutput] = {}
-    with heartbeating(), ThreadPoolExecutor(DIFF_THREADS) as pool:
-        for name, current, result in pool.map(one, names):
-            if current is not None:
-                currents[name] = current
-                diffs[name] = result
+    for name in names:  # in order: the first failure is the one a user is shown
+        current = found[name]
+        if isinstance(current, Exception):
+            raise current
+        if current is None:
+            continue
+        state = states[name]
+        driver = cache.provider(target, state.provider).resource_driver(state.type)
+        currents[name] = current
+        diffs[name] = driver.diff(desired[name], current)
     return diffs, currents
 
 

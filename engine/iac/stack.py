@@ -22,7 +22,14 @@ from engine.iac.references import find_references, malformed_references
 from engine.redaction import dsn_has_password
 from engine.suggest import did_you_mean
 from interfaces.errors import ConfigError
-from interfaces.iac import CapabilityDeclaration, ResourceHints, ResourceSpec, Size
+from interfaces.iac import (
+    SPEC_RESOURCE_TYPES,
+    CapabilityDeclaration,
+    ResourceHints,
+    ResourceSpec,
+    Size,
+)
+from interfaces.secrets import literal_value_problems
 
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # No dots: `${a.b.outputs.x}` would be ambiguous, and names end up in cloud tags and ids.
@@ -108,6 +115,14 @@ class ProviderBlock(BaseModel):
     @model_validator(mode="after")
     def _sane_heartbeat_timeout(self) -> ProviderBlock:
         heartbeat_timeout_of(self.model_extra or {})
+        return self
+
+    @model_validator(mode="after")
+    def _bulk_read_is_a_switch(self) -> ProviderBlock:
+        # bulk_read: false makes plan, drift and status read one resource at a time.
+        value = (self.model_extra or {}).get("bulk_read", True)
+        if not isinstance(value, bool):
+            raise ValueError(f"bulk_read must be true or false, not {str(value)[:40]!r}")
         return self
 
     @model_validator(mode="after")
@@ -264,6 +279,8 @@ def validate_stack(
             )
         problems.extend(_provider_problems(doc, resource, supported, where))
         problems.extend(f"{where}: {p}" for p in cidr_problems(resource.type, resource.config))
+        if resource.type == "infra.secret":
+            problems.extend(f"{where}: {p}" for p in literal_value_problems(resource.config))
     problems.extend(_dependency_problems(doc, set(first_index), source))
     problems.extend(_output_problems(doc, declared_outputs or {}, source))
     if problems:
@@ -329,6 +346,11 @@ def _provider_problems(
         return []
     listed = ", ".join(sorted(types)) or "none"
     provider_type = doc.providers[resource.provider].type
+    if resource.type in SPEC_RESOURCE_TYPES:
+        return [
+            f"{where}: {resource.type} is not offered by {provider_type} (provider "
+            f'"{resource.provider}"; it offers: {listed})'
+        ]
     return [
         f'{where}: type "{resource.type}" is not supported by provider "{resource.provider}" '
         f"({provider_type}; supported: {listed}){did_you_mean(resource.type, types)}"

@@ -5,8 +5,11 @@ from __future__ import annotations
 from engine.step_registry import StepType
 from engine.steps.conditional import CONDITIONAL
 from engine.steps.fail import FAIL
+from engine.steps.gate import GATE
 from engine.steps.log import LOG
 from engine.steps.pipeline_output import PIPELINE_OUTPUT, PIPELINE_OUTPUT_KEY
+from engine.steps.request_parse import REQUEST_PARSE
+from engine.steps.response import JSON_RESPONSE, RESPONSE
 from engine.steps.set import SET
 from engine.steps.transform import TRANSFORM
 from engine.steps.validate import VALIDATE
@@ -19,6 +22,10 @@ PURE_STEP_TYPES: tuple[StepType, ...] = (
     TRANSFORM,
     PIPELINE_OUTPUT,
     FAIL,
+    JSON_RESPONSE,
+    RESPONSE,
+    REQUEST_PARSE,
+    GATE,
 )
 
 __all__ = ["PIPELINE_OUTPUT_KEY", "PURE_STEP_TYPES"]

@@ -105,6 +105,10 @@ class AwsDriver(DriverBase[AwsContext]):
                 raise last from error
             raise
 
+    def bulk_errors(self, count: int) -> AbstractContextManager[None]:
+        """Classify botocore failures of a bulk read of `count` resources."""
+        return aws_errors(f"{self.CLOUD} {self.resource_type} ({count} resources)")
+
     @contextmanager
     def ignoring_missing(self, name: str) -> Iterator[None]:
         """For deletes: a resource that is already gone is what we wanted."""

@@ -11,6 +11,11 @@ does, briefly, so a stack applies against it as against AWS (the drivers stay wr
 - a deleted ElastiCache replication group stays in status "deleting" forever; AWS removes
   it after a few minutes, the sandbox on the next describe;
 - DeleteCacheSubnetGroup is not implemented; the sandbox implements it;
+- a CloudFront distribution is Deployed at once and stays so through updates, and moto
+  takes any If-Match and deletes an enabled distribution; as on AWS, the sandbox keeps a
+  new or updated distribution InProgress for CLOUDFRONT_DEPLOY_POLLS reads, answers a stale
+  If-Match with PreconditionFailed and refuses to delete a distribution that is enabled or
+  not yet Deployed (DistributionNotDisabled);
 - an ElastiCache replication group lists member clusters that do not exist (and only one,
   whatever NumCacheClusters says); as on AWS, the sandbox makes one cache cluster per member,
   carrying the group's engine version, subnet group and security groups, applies
@@ -37,6 +42,7 @@ from typing import Any
 # Long enough that "just created, not healthy yet" is observable, short enough for a demo.
 ECS_TASKS_START_AFTER = 3.0
 ACM_VALIDATION_WAIT = 5
+CLOUDFRONT_DEPLOY_POLLS = 3
 
 
 def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
@@ -49,6 +55,7 @@ def start_sandbox(port: int = 0) -> tuple[str, Callable[[], None]]:
 
     _let_time_pass()
     _fill_moto_gaps()
+    _fill_cloudfront_gaps()
     _dummy_credentials_if_none()
     # One access-log line per API call drowns everything else the service prints.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -211,6 +218,57 @@ def _set_security_groups(member: Any, security_group_ids: list[str]) -> None:
     member.security_groups = [
         {"SecurityGroupId": sg, "Status": "active"} for sg in security_group_ids
     ]
+
+
+def _fill_cloudfront_gaps() -> None:
+    from moto.cloudfront.exceptions import CloudFrontException
+    from moto.cloudfront.models import CloudFrontBackend, random_id
+    from moto.moto_api import state_manager
+
+    if getattr(CloudFrontBackend, "_wfctl_filled", False):
+        return
+    # Each read of a distribution counts; after this many it moves InProgress -> Deployed.
+    state_manager.set_transition(
+        "cloudfront::distribution", {"progression": "manual", "times": CLOUDFRONT_DEPLOY_POLLS}
+    )
+    update = CloudFrontBackend.update_distribution
+    delete = CloudFrontBackend.delete_distribution
+
+    def check_if_match(backend: Any, distribution_id: str, if_match: Any) -> Any:
+        dist = backend.distributions.get(distribution_id)
+        if dist is not None and if_match and if_match != dist.etag:
+            raise CloudFrontException(
+                "PreconditionFailed",
+                "The precondition given in one or more of the request header fields "
+                "evaluated to false.",
+            )
+        return dist
+
+    def update_distribution(self: Any, dist_config: Any, _id: str, if_match: Any) -> Any:
+        check_if_match(self, _id, if_match)
+        dist, location, _ = update(self, dist_config, _id, if_match)
+        dist.status = "InProgress"
+        dist._tick = 0
+        dist.etag = random_id()
+        return dist, location, dist.etag
+
+    def delete_distribution(self: Any, distribution_id: str, if_match: Any) -> None:
+        dist = check_if_match(self, distribution_id, if_match)
+        enabled = dist is not None and _enabled(getattr(dist.distribution_config, "Enabled", 0))
+        if dist is not None and if_match and (enabled or dist.status != "Deployed"):
+            raise CloudFrontException(
+                "DistributionNotDisabled",
+                "The distribution you are trying to delete has not been disabled.",
+            )
+        delete(self, distribution_id, if_match)
+
+    CloudFrontBackend.update_distribution = update_distribution
+    CloudFrontBackend.delete_distribution = delete_distribution
+    CloudFrontBackend._wfctl_filled = True
+
+
+def _enabled(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def main() -> None:

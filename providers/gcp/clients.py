@@ -2,9 +2,9 @@
 
 Credentials come from Application Default Credentials (or a credentials file whose path the
 config names); provider config only says where (project, region, zone, endpoint). Every
-client -- compute's collections and its operation clients, Cloud SQL's discovery client and
-Memorystore's -- is built from the same endpoint and credentials, so a configured endpoint
-is honoured by every call, including operation polling.
+client -- compute's collections and its operation clients, the discovery clients of Cloud SQL
+and Secret Manager, Memorystore's -- is built from the same endpoint and credentials, so a
+configured endpoint is honoured by every call, including operation polling.
 """
 
 from __future__ import annotations
@@ -106,21 +106,28 @@ class GcpClients:
 
     def sqladmin(self) -> Any:
         """This thread's Cloud SQL Admin v1 service (REST, from the bundled discovery doc)."""
-        service = getattr(self._local, "sqladmin", None)
+        return self._discovery("sqladmin")
+
+    def secretmanager(self) -> Any:
+        """This thread's Secret Manager v1 service (REST, from the bundled discovery doc)."""
+        return self._discovery("secretmanager")
+
+    def _discovery(self, api: str) -> Any:
+        service = getattr(self._local, api, None)
         if service is None:
             http = google_auth_httplib2.AuthorizedHttp(
                 self.credentials,
                 http=RetryingHttp(self.settings.max_attempts, timeout=self.settings.timeout),
             )
             service = discovery.build(
-                "sqladmin",
+                api,
                 "v1",
                 http=http,
                 client_options=self.client_options,
                 static_discovery=True,
                 cache_discovery=False,
             )
-            self._local.sqladmin = service
+            setattr(self._local, api, service)
         return service
 
     def _retrying(self, client: C) -> C:

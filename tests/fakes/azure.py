@@ -39,6 +39,7 @@ from azure.core.credentials import AccessToken
 
 from providers.azure.credentials import register_credential_factory
 from tests.fakes import azure_rules, azure_schemas
+from tests.fakes.azure_keyvault import KeyVaults
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000abcd"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -117,10 +118,12 @@ class ArmFake:
         self.injections: list[Injection] = []
         self.operation_failure: dict[str, str] | None = None
         self.registry_passwords: dict[str, str] = {}  # lowercase registry id -> admin password
+        self.key_vaults = KeyVaults()
         self._lock = threading.RLock()
         self._counter = itertools.count(10)
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.list_page_size = 100  # ARM pages lists by its own choice; tests may shrink it
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -207,9 +210,12 @@ class ArmFake:
                 return self._location_status(path.rsplit("/", 1)[-1])
             if "api-version" not in query:
                 return _error(400, "MissingApiVersionParameter", "api-version is required")
-            return self._route(method, path.rstrip("/"), body)
+            if method == "POST" and "/deletedvaults/" in path.lower():
+                refused = self.key_vaults.purge(path)
+                return _error(*refused) if refused else Reply(202)
+            return self._route(method, path.rstrip("/"), body, query)
 
-    def _route(self, method: str, path: str, body: Any) -> Reply:
+    def _route(self, method: str, path: str, body: Any, query: dict[str, str]) -> Reply:
         segments = path.strip("/").split("/")
         if len(segments) < 4 or segments[0].lower() != "subscriptions" or (
             segments[2].lower() != "resourcegroups"
@@ -224,12 +230,12 @@ class ArmFake:
                           "could not be found.")  # fmt: skip
         if len(segments) == 5 and segments[4].lower() == "resources" and method == "GET":
             return Reply(200, {"value": self._top_level(group_key)})
-        if len(segments) < 8 or segments[4].lower() != "providers":
+        if len(segments) < 7 or segments[4].lower() != "providers":
             return _error(404, "NotFound", f"no route for {path}")
         if len(segments[5:]) % 2 == 0:  # provider namespace, then type/name pairs...
             if method == "POST":
                 return self._action(path)
-            return self._collection(method, path)
+            return self._collection(method, path, query)
         if method == "PUT":
             return self._put(path, group_key, body)
         if method == "PATCH":
@@ -285,9 +291,14 @@ class ArmFake:
             return _error(400, "LocationRequired", "the location property is required")
         existing = self.resources.get(key)
         arm_type = "/".join([segments[5], *segments[6::2]])
-        refusal = _schema_refusal("PUT", arm_type, body) or _rule_refusal(
-            arm_type.lower(), segments[-1], body, existing
-        )
+        refusal = (
+            _schema_refusal("PUT", arm_type, body)
+            or _rule_refusal(arm_type.lower(), segments[-1], body, existing)
+            or self.key_vaults.refusal(
+                arm_type.lower(), segments[-1], body,
+                self.of_type("Microsoft.KeyVault/vaults"), path,
+            )
+        )  # fmt: skip
         if refusal is not None:
             return _error(*refusal)
         resource: dict[str, Any] = {"id": path, "name": segments[-1], "type": arm_type}
@@ -371,22 +382,36 @@ class ArmFake:
         elif kind == "microsoft.containerinstance/containergroups":
             for credential in props.get("imageRegistryCredentials") or []:
                 credential.pop("password", None)  # never returned by ARM
+        elif kind.startswith("microsoft.keyvault/"):
+            self.key_vaults.effects(kind, resource, self.resources.get(parent))
 
     def _delete(self, path: str) -> Reply:
         key = path.lower()
         found = self.resources.get(key)
         if found is None:
             return Reply(204)
+        if found["type"].lower() == "microsoft.keyvault/vaults":
+            # Deleting a vault is immediate and leaves it soft-deleted, its name reserved.
+            self.key_vaults.deleted_vault(found)
+            self._drop(key)
+            return Reply(200)
         if self.polls == 0:
             self._drop(key)
             return Reply(200)
         found.setdefault("properties", {})["provisioningState"] = "Deleting"
         return self._operation("delete", key, style="location")
 
-    def _collection(self, method: str, path: str) -> Reply:
+    def _collection(self, method: str, path: str, query: dict[str, str]) -> Reply:
         if method != "GET":
             return _error(405, "MethodNotAllowed", method)
         parent, _, kind = path.lower().rpartition("/")
+        if parent.split("/")[-2] == "providers":  # a group's resources of one type
+            prefix = f"{parent}/{kind}/"
+            listed = [
+                r for k, r in self.resources.items()
+                if k.startswith(prefix) and k.count("/") == prefix.count("/")
+            ]  # fmt: skip
+            return self._paged(path, listed, query)
         if parent not in self.resources:
             return _not_found(parent)
         children = [
@@ -395,6 +420,20 @@ class ArmFake:
             and (kind == "recordsets" or k.split("/")[-2] == kind)
         ]  # fmt: skip
         return Reply(200, {"value": children})
+
+    def _paged(self, path: str, items: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        """ARM's list pages: {"value": [...], "nextLink": <absolute URL>} until the last."""
+        token = query.get("$skiptoken", "0")
+        if not token.isdigit():
+            return _error(400, "InvalidSkipToken", f"$skiptoken {token[:40]!r} is not valid")
+        start = int(token)
+        page: dict[str, Any] = {"value": items[start : start + self.list_page_size]}
+        if start + self.list_page_size < len(items):
+            page["nextLink"] = (
+                f"{self.url}{path}?api-version={query['api-version']}"
+                f"&$skiptoken={start + self.list_page_size}"
+            )
+        return Reply(200, page)
 
     # -- long-running operations ----------------------------------------------------------
 

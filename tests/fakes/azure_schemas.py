@@ -60,6 +60,12 @@ MODELS: dict[tuple[str, str], tuple[str, str]] = {
     ("PUT", "microsoft.managedidentity/userassignedidentities"): (
         "azure.mgmt.msi.models", "Identity"
     ),
+    ("PUT", "microsoft.keyvault/vaults"): (
+        "azure.mgmt.keyvault.models", "VaultCreateOrUpdateParameters"
+    ),
+    ("PUT", "microsoft.keyvault/vaults/secrets"): (
+        "azure.mgmt.keyvault.models", "SecretCreateOrUpdateParameters"
+    ),
 }  # fmt: skip
 # The api-version of the models each package carries (the drivers' own in README.azure.md).
 MODEL_API_VERSIONS = {
@@ -71,6 +77,7 @@ MODEL_API_VERSIONS = {
     "azure.mgmt.storage": "2026-09-01",
     "azure.mgmt.containerinstance": "2023-05-01",
     "azure.mgmt.msi": "2024-11-30",
+    "azure.mgmt.keyvault": "2026-05-15",
 }
 
 

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.fakes.digitalocean_cdn import CdnEndpoints
 from tests.fakes.pydo_schema import operation_for
 
 JSON = dict[str, Any]
@@ -113,6 +114,7 @@ class DigitalOceanFake:
         self.records: dict[str, dict[str, JSON]] = {}
         self.registry: JSON | None = None
         self.subscription_tier = ""
+        self.cdn = CdnEndpoints(self.objects, ApiError)
         self._routes = self._route_table()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -336,6 +338,7 @@ class DigitalOceanFake:
             ("GET", r"/v2/certificates/([\w-]+)",
              self._get_settling("certificates", "certificate")),
             ("DELETE", r"/v2/certificates/([\w-]+)", self._simple_delete("certificates")),
+            *self.cdn.routes(),
         ]  # fmt: skip
         return [(method, re.compile(path), handler) for method, path, handler in table]
 

@@ -1,9 +1,9 @@
 """Request bodies checked against Google's own API definitions, as the real front end does.
 
 google-api-python-client ships the discovery documents of every Google API; the GCP fake
-uses compute v1, sqladmin v1 and redis v1 to find the method a request calls (HTTP method
-and path) and the schema of its body, and answers 400 for what the real API refuses:
-unknown fields, values of the wrong type and enum values the API does not define.
+uses compute v1, sqladmin v1, redis v1 and secretmanager v1 to find the method a request
+calls (HTTP method and path) and the schema of its body, and answers 400 for what the real
+API refuses: unknown fields, values of the wrong type and enum values the API does not define.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import googleapiclient
 
 DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
-APIS = ("compute.v1", "sqladmin.v1", "redis.v1")
+APIS = ("compute.v1", "sqladmin.v1", "redis.v1", "secretmanager.v1")
 
 
 class SchemaError(ValueError):

@@ -1,11 +1,12 @@
 """A small stateful fake of the Google APIs the GCP provider calls, over real HTTP.
 
 Speaks the REST wire of google-cloud-compute (global, regional and zonal collections with
-compute operations and requestId de-duplication), the Cloud SQL Admin API v1 (sql#operation)
-and Memorystore for Redis v1 (google.longrunning operations). Mutations take effect when their
-operation completes, after `pending_polls` polls, so a client that does not wait sees nothing
-yet. Tests inject HTTP errors and failing operations, change or delete resources behind the
-provider's back, and read the recorded requests.
+compute operations and requestId de-duplication), the Cloud SQL Admin API v1 (sql#operation),
+Memorystore for Redis v1 (google.longrunning operations) and Secret Manager v1
+(tests/fakes/gcp_secrets.py). Mutations take effect when their operation completes, after
+`pending_polls` polls, so a client that does not wait sees nothing yet. Tests inject HTTP
+errors and failing operations, change or delete resources behind the provider's back, and
+read the recorded requests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.discovery import SchemaError, check_body
+from tests.fakes.gcp_list import ListError
+from tests.fakes.gcp_list import page as list_page
+from tests.fakes.gcp_secrets import PATH as SECRETS_PATH
+from tests.fakes.gcp_secrets import SecretManager
 
 SELF_LINK_ROOT = "https://www.googleapis.com/compute/v1/"
 STATUS_NAMES = {
@@ -106,6 +111,7 @@ class GcpFake:
         # Names of deleted Cloud SQL instances: Cloud SQL may keep them reserved for a while.
         self.sql_reserved: set[str] = set()
         self.redis: dict[str, dict[str, Any]] = {}  # full name -> JSON
+        self.secret_manager = SecretManager(FakeHttpError)
         self.operations: dict[str, Operation] = {}
         self.request_ids: dict[str, str] = {}  # requestId -> operation name
         self.group_members: dict[str, list[str]] = {}
@@ -265,6 +271,8 @@ class GcpFake:
             return self._redis(method, match.groupdict(), query, body)
         if match := SQL_PATH.match(path):
             return self._sql(method, match.groupdict(), body)
+        if match := SECRETS_PATH.match(path):
+            return self.secret_manager.route(method, match, query, body)
         raise FakeHttpError(404, "notFound", f"no such path {path}")
 
     # -- operations -------------------------------------------------------------------------
@@ -346,8 +354,12 @@ class GcpFake:
         base = f"{scope}/{collection}"
         key = f"{base}/{name}" if name else base
         if method == "GET" and name is None:
-            items = [copy.deepcopy(v) for k, v in self.resources.items() if _child(k, base)]
-            return {"kind": f"compute#{collection}List", "items": items}
+            items = [v for k, v in self.resources.items() if _child(k, base)]
+            try:
+                listed = list_page(items, query)
+            except ListError as error:
+                raise FakeHttpError(400, "invalid", str(error)) from None
+            return {"kind": f"compute#{collection}List", **copy.deepcopy(listed)}
         if method == "GET":
             return copy.deepcopy(self._existing(key))
         if method == "POST" and verb == "listInstances":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from providers.aws.base import AwsDriver
 from providers.aws.drivers.api_gateway import ApiGatewayDriver
 from providers.aws.drivers.cache import CacheDriver
+from providers.aws.drivers.cdn import CdnDriver
 from providers.aws.drivers.certificate import CertificateDriver
 from providers.aws.drivers.container_service import ContainerServiceDriver
 from providers.aws.drivers.database import DatabaseDriver
@@ -13,6 +14,7 @@ from providers.aws.drivers.firewall import FirewallDriver
 from providers.aws.drivers.iam_role import IamRoleDriver
 from providers.aws.drivers.load_balancer import LoadBalancerDriver
 from providers.aws.drivers.registry import RegistryDriver
+from providers.aws.drivers.secret import SecretDriver
 from providers.aws.drivers.storage import StorageDriver
 from providers.aws.drivers.vpc import VpcDriver
 
@@ -31,5 +33,7 @@ DRIVERS: dict[str, type[AwsDriver]] = {
         IamRoleDriver,
         CertificateDriver,
         ApiGatewayDriver,
+        CdnDriver,
+        SecretDriver,
     )
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from interfaces import (
@@ -20,6 +21,7 @@ from interfaces import (
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver, identifier
+from providers.aws.bulk import RDS_FILTER_VALUES, chunked, every_page, id_filter
 from providers.driver_base import BASE_OPERATIONS
 
 FINAL_SNAPSHOT_TAG = "wfctl:final-snapshot"
@@ -93,6 +95,47 @@ class DatabaseDriver(AwsDriver):
         with self.errors(ref.name):
             db = self._describe(db_id)
             secret_arn = self._secret_arn(ref.name, db)
+        return self._output_of(ref, db, secret_arn)
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """describe_db_instances filtered by 100 ids at a time, and one listing of the stack's
+        password secrets, instead of a describe of each instance and of its secret."""
+        found = self.read_each(ref for ref in refs if not ref.provider_id)
+        with_ids = [ref for ref in refs if ref.provider_id]
+        if not with_ids:
+            return found
+        with self.bulk_errors(len(with_ids)):
+            # Deleted secrets too: describe_secret still finds one in its recovery window.
+            secret_arns = {
+                secret["Name"]: str(secret["ARN"])
+                for secret in every_page(
+                    self.secretsmanager,
+                    "list_secrets",
+                    "SecretList",
+                    Filters=[{"Key": "name", "Values": [f"wfctl/{self.stack}/"]}],
+                    IncludePlannedDeletion=True,
+                )
+            }
+            for chunk in chunked(with_ids, RDS_FILTER_VALUES):
+                dbs = every_page(
+                    self.rds,
+                    "describe_db_instances",
+                    "DBInstances",
+                    Filters=id_filter("db-instance-id", [ref.provider_id for ref in chunk]),
+                )
+                # RDS keeps identifiers lowercase and matches them in any case.
+                by_id = {db["DBInstanceIdentifier"].lower(): db for db in dbs}
+                for ref in chunk:
+                    db = by_id.get(ref.provider_id.lower())
+                    if db is None:
+                        found[ref.name] = None
+                        continue
+                    secret = self.secret_name(self._owner(ref.name, db))
+                    found[ref.name] = self._output_of(ref, db, secret_arns.get(secret, ""))
+        return found
+
+    def _output_of(self, ref: ResourceRef, db: dict[str, Any], secret_arn: str) -> ResourceOutput:
+        db_id = ref.provider_id
         group = db.get("DBSubnetGroup") or {}
         endpoint = db.get("Endpoint") or {}
         tags = awstags.tags_from_list(db.get("TagList"))
@@ -219,6 +262,7 @@ class DatabaseDriver(AwsDriver):
         return identifier(str(spec.config.get("identifier") or f"{self.stack}-{spec.name}"), 63)
 
     def secret_name(self, name: str) -> str:
+        # read_many lists the secrets by the prefix wfctl/<stack>/.
         return f"wfctl/{self.stack}/{name}/master-password"
 
     def tags_for(self, spec: ResourceSpec) -> dict[str, str]:
@@ -319,8 +363,13 @@ class DatabaseDriver(AwsDriver):
         )
         return password
 
+    def _owner(self, name: str, db: dict[str, Any]) -> str:
+        """The resource name the instance's secret is named after (an imported one's may
+        differ)."""
+        return awstags.tags_from_list(db.get("TagList")).get(awstags.NAME_TAG, name)
+
     def _secret_arn(self, name: str, db: dict[str, Any]) -> str:
-        owner = awstags.tags_from_list(db.get("TagList")).get(awstags.NAME_TAG, name)
+        owner = self._owner(name, db)
         try:
             with self.errors(name):
                 return str(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
+from providers.aws.bulk import EC2_FILTER_VALUES, chunked, describe_by_ids
 
 # A rule in the one shape diff compares: every rule has protocol, from_port, to_port and
 # exactly one source (cidr, ipv6_cidr or source_security_group). Ports are -1 for "all".
@@ -60,6 +61,24 @@ class FirewallDriver(AwsDriver):
     def read(self, ref: ResourceRef) -> ResourceOutput:
         with self.errors(ref.name):
             group = self._describe(ref)
+        return self._output_of(ref, group)
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """One describe_security_groups per 200 groups, by their ids."""
+        found = self.read_each(ref for ref in refs if not ref.provider_id)
+        for chunk in chunked([ref for ref in refs if ref.provider_id], EC2_FILTER_VALUES):
+            with self.bulk_errors(len(chunk)):
+                groups = describe_by_ids(
+                    self.ec2, "describe_security_groups", "SecurityGroups", "GroupIds",
+                    "group-id", [ref.provider_id for ref in chunk],
+                )  # fmt: skip
+            by_id = {group["GroupId"]: group for group in groups}
+            for ref in chunk:
+                group = by_id.get(ref.provider_id)
+                found[ref.name] = None if group is None else self._output_of(ref, group)
+        return found
+
+    def _output_of(self, ref: ResourceRef, group: dict[str, Any]) -> ResourceOutput:
         outputs = {
             "security_group_id": group["GroupId"],
             "group_name": group["GroupName"],

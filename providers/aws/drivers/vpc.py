@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from interfaces.errors import NotFoundError
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
+from providers.aws.bulk import (
+    EC2_FILTER_VALUES,
+    chunked,
+    describe_by_ids,
+    every_page,
+    id_filter,
+)
 
 
 class VpcDriver(AwsDriver):
@@ -48,9 +56,76 @@ class VpcDriver(AwsDriver):
         with self.errors(ref.name):
             vpc_id = ref.provider_id or self._require(ref.name)["VpcId"]
             vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
-            subnets = sorted(self._subnets(vpc_id), key=lambda s: s["CidrBlock"])
+            subnets = self._subnets(vpc_id)
             gateway = self._gateway(vpc_id)
-            table = self._route_table(vpc_id, _tags(vpc).get(awstags.NAME_TAG, ref.name))
+            table = self._route_table(vpc_id, _owner(vpc, ref.name))
+        return self._output_of(ref, vpc, subnets, gateway, table)
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """Four describe calls per 200 VPCs (VPCs by id, their subnets, gateways and route
+        tables filtered by VPC id) instead of four per VPC."""
+        found = self.read_each(ref for ref in refs if not ref.provider_id)
+        for chunk in chunked([ref for ref in refs if ref.provider_id], EC2_FILTER_VALUES):
+            ids = [ref.provider_id for ref in chunk]
+            with self.bulk_errors(len(chunk)):
+                vpcs = describe_by_ids(self.ec2, "describe_vpcs", "Vpcs", "VpcIds", "vpc-id", ids)
+                subnets = every_page(
+                    self.ec2, "describe_subnets", "Subnets", Filters=id_filter("vpc-id", ids)
+                )
+                gateways = every_page(
+                    self.ec2,
+                    "describe_internet_gateways",
+                    "InternetGateways",
+                    Filters=id_filter("attachment.vpc-id", ids),
+                )
+                tables = every_page(
+                    self.ec2,
+                    "describe_route_tables",
+                    "RouteTables",
+                    Filters=[
+                        *id_filter("vpc-id", ids),
+                        {"Name": f"tag:{awstags.STACK_TAG}", "Values": [self.stack]},
+                    ],
+                )
+            by_id = {vpc["VpcId"]: vpc for vpc in vpcs}
+            subnets_of: dict[str, list[dict[str, Any]]] = {}
+            for subnet in subnets:
+                subnets_of.setdefault(subnet["VpcId"], []).append(subnet)
+            gateway_of: dict[str, dict[str, Any]] = {}
+            for gateway in gateways:
+                for attachment in gateway.get("Attachments", []):
+                    gateway_of.setdefault(attachment["VpcId"], gateway)
+            for ref in chunk:
+                vpc = by_id.get(ref.provider_id)
+                if vpc is None:
+                    found[ref.name] = None
+                    continue
+                owner = _owner(vpc, ref.name)
+                table = next(
+                    (
+                        t
+                        for t in tables
+                        if t["VpcId"] == ref.provider_id
+                        and _tags(t).get(awstags.NAME_TAG) == owner
+                    ),
+                    None,
+                )
+                found[ref.name] = self._output_of(
+                    ref, vpc, subnets_of.get(ref.provider_id, []),
+                    gateway_of.get(ref.provider_id), table,
+                )  # fmt: skip
+        return found
+
+    def _output_of(
+        self,
+        ref: ResourceRef,
+        vpc: dict[str, Any],
+        subnets: list[dict[str, Any]],
+        gateway: dict[str, Any] | None,
+        table: dict[str, Any] | None,
+    ) -> ResourceOutput:
+        vpc_id = vpc["VpcId"]
+        subnets = sorted(subnets, key=lambda s: s["CidrBlock"])
         outputs: dict[str, Any] = {
             "vpc_id": vpc_id,
             "cidr": vpc["CidrBlock"],
@@ -265,3 +340,8 @@ class VpcDriver(AwsDriver):
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
     return awstags.tags_from_list(item.get("Tags"))
+
+
+def _owner(vpc: dict[str, Any], name: str) -> str:
+    """The resource name the VPC's parts are tagged with (an imported VPC's may differ)."""
+    return _tags(vpc).get(awstags.NAME_TAG, name)

@@ -11,6 +11,7 @@ from providers.azure.drivers.firewall import FirewallDriver
 from providers.azure.drivers.iam_role import IamRoleDriver
 from providers.azure.drivers.load_balancer import LoadBalancerDriver
 from providers.azure.drivers.registry import RegistryDriver
+from providers.azure.drivers.secret import SecretDriver
 from providers.azure.drivers.storage import StorageDriver
 from providers.azure.drivers.vpc import VpcDriver
 
@@ -27,5 +28,6 @@ DRIVERS: dict[str, type[ArmDriver]] = {
         RegistryDriver,
         StorageDriver,
         IamRoleDriver,
+        SecretDriver,
     )
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from providers.digitalocean.base import DoDriver
 from providers.digitalocean.drivers.cache import CacheDriver
+from providers.digitalocean.drivers.cdn import CdnDriver
 from providers.digitalocean.drivers.certificate import CertificateDriver
 from providers.digitalocean.drivers.container_service import ContainerServiceDriver
 from providers.digitalocean.drivers.database import DatabaseDriver
@@ -29,5 +30,6 @@ DRIVERS: dict[str, type[DoDriver]] = {
         RegistryDriver,
         ContainerServiceDriver,
         CertificateDriver,
+        CdnDriver,
     )
 }

@@ -5,6 +5,7 @@ The cluster's admin password and connection URI come back in outputs marked sens
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
@@ -63,7 +64,27 @@ class DatabaseDriver(DoDriver):
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=found["id"]))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
-        cluster = self._get(ref.name, ref.provider_id)
+        return self._output_of(ref, self._get(ref.name, ref.provider_id))
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """The stack's clusters listed by its tag in one call (the list is not paged); a ref
+        the listing lacks (an imported cluster without the tag, or one deleted) is read on
+        its own."""
+        tagged = self.call(
+            f"{len(refs)} clusters", self.do.databases.list_clusters,
+            tag_name=dotags.stack_tag(self.stack),
+        )  # fmt: skip
+        listed = {str(c["id"]): c for c in tagged.get("databases") or []}
+        found: dict[str, ResourceOutput | None] = {}
+        for ref in refs:
+            cluster = listed.get(ref.provider_id)
+            if cluster is not None:
+                found[ref.name] = self._output_of(ref, cluster)
+            else:
+                found.update(self.read_each([ref]))
+        return found
+
+    def _output_of(self, ref: ResourceRef, cluster: dict[str, Any]) -> ResourceOutput:
         connection = cluster.get("connection") or {}
         private = cluster.get("private_connection") or {}
         outputs: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
@@ -61,7 +62,22 @@ class DropletDriver(DoDriver):
         return self.read(ResourceRef(name=spec.name, type=spec.type, provider_id=str(droplet_id)))
 
     def read(self, ref: ResourceRef) -> ResourceOutput:
-        droplet = self._get(ref.name, int(ref.provider_id))
+        return self._output_of(ref, self._get(ref.name, int(ref.provider_id)))
+
+    def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
+        """The stack's droplets listed by its tag (200 a page); a ref the listing lacks (an
+        imported droplet without the tag, or one deleted) is read on its own."""
+        listed = {str(d["id"]): d for d in self._tagged(f"{len(refs)} droplets")}
+        found: dict[str, ResourceOutput | None] = {}
+        for ref in refs:
+            droplet = listed.get(ref.provider_id)
+            if droplet is not None:
+                found[ref.name] = self._output_of(ref, droplet)
+            else:
+                found.update(self.read_each([ref]))
+        return found
+
+    def _output_of(self, ref: ResourceRef, droplet: dict[str, Any]) -> ResourceOutput:
         networks = (droplet.get("networks") or {}).get("v4") or []
         outputs = {
             "droplet_id": droplet["id"],

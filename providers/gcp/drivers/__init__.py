@@ -10,6 +10,7 @@ from providers.gcp.drivers.firewall import FirewallDriver
 from providers.gcp.drivers.instance import InstanceDriver
 from providers.gcp.drivers.load_balancer import LoadBalancerDriver
 from providers.gcp.drivers.network import NetworkDriver
+from providers.gcp.drivers.secret import SecretDriver
 
 DRIVERS: dict[str, type[GcpDriver]] = {
     driver.resource_type: driver
@@ -21,5 +22,6 @@ DRIVERS: dict[str, type[GcpDriver]] = {
         CertificateDriver,
         DatabaseDriver,
         CacheDriver,
+        SecretDriver,
     )
 }
