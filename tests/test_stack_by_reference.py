@@ -24,7 +24,8 @@ from tests.iac_wf_support import Stack, iac_worker, start, wait_for_phase
 from tests.payload_sizes import chain, largest_payload
 from wfctl.stack_client import StackClient
 from workflows.iac import IAC_WORKFLOWS
-from workflows.iac.models import ApplyOutcome, PlanOutcome
+from workflows.iac.carry import pack, unpack
+from workflows.iac.models import ApplyCarry, ApplyOutcome, PlanNode, PlanOutcome
 
 PAYLOAD_WARNING = 256 * 1024
 
@@ -200,3 +201,24 @@ async def test_a_20000_resource_stack_applies_and_destroys_by_reference(
                 assert largest_payload(run).size < PAYLOAD_WARNING
     assert stack.cloud.live() == {}
     assert len(stack.cloud.fresh_creates()) == 20_000
+
+
+def test_the_carry_of_100000_actions_is_a_few_kb_and_reads_back() -> None:
+    nodes = [
+        PlanNode(name=f"r{i:06d}", action="create" if i % 3 else "update", type="test.thing",
+                 provider="main")
+        for i in range(100_000)
+    ]
+    carry = ApplyCarry(
+        plan_id="p", done=[n.key for n in nodes[:60_000]], failed=["r060001"],
+        skipped=["r060002", "r099999"], not_started=["r099999"], cancelled=["r060003"],
+    )
+    packed = pack(carry, nodes)
+    assert len(packed.model_dump_json()) < 4096 and packed.done == []
+    again = unpack(packed, nodes)
+    assert again.done == carry.done and again.failed == ["r060001"]
+    assert again.skipped == ["r060002", "r099999"] and again.not_started == ["r099999"]
+    assert again.cancelled == ["r060003"]
+    assert again.created == [n.name for n in nodes[:60_000] if n.action == "create"]
+    with pytest.raises(ApplicationError, match="resume.statuses are for 100000 actions"):
+        unpack(packed, nodes[:10])

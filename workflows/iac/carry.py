@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Sequence
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from interfaces.iac import ActionError
@@ -42,7 +43,7 @@ def pack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
         for name in names:
             status[name] = letter
     letters = "".join(status.get(node.key, _UNRUN) for node in nodes)
-    packed = base64.b64encode(zlib.compress(letters.encode(), 9)).decode()
+    packed = base64.b64encode(zlib.compress(letters.encode())).decode()
     return carry.model_copy(
         update={
             "done": [], "failed": [], "skipped": [], "cancelled": [], "not_started": [],
@@ -59,11 +60,19 @@ def unpack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
     that did not pack (an older history) as it is."""
     if not carry.statuses:
         return carry
-    letters = zlib.decompress(base64.b64decode(carry.statuses)).decode()
+    # A failed workflow task would be retried forever: a carry that does not fit the plan
+    # (hand-written, or of another plan) fails the run instead, saying why.
+    try:
+        letters = zlib.decompress(base64.b64decode(carry.statuses, validate=True)).decode()
+    except (ValueError, zlib.error) as error:
+        raise _bad_carry(f"resume.statuses cannot be read ({error})") from None
     if len(letters) != len(nodes) or carry.node_count != len(nodes):
-        raise ValueError(
-            f"the carried statuses are for {carry.node_count} actions, the plan has {len(nodes)}"
+        raise _bad_carry(
+            f"resume.statuses are for {carry.node_count} actions, plan {carry.plan_id} has "
+            f"{len(nodes)}"
         )
+    if set(letters) - set("dfscn."):
+        raise _bad_carry("resume.statuses hold letters other than d, f, s, c, n and .")
     lists: dict[str, list[str]] = {letter: [] for letter in ("d", "f", "s", "c", "n")}
     created = []
     for node, letter in zip(nodes, letters, strict=True):
@@ -81,6 +90,11 @@ def unpack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
             "statuses": "", "node_count": 0,
         }
     )
+
+
+def _bad_carry(problem: str) -> ApplicationError:
+    return ApplicationError(f"invalid workflow input: {problem}", type="InvalidInput",
+                            non_retryable=True)
 
 
 def capped_errors(errors: Sequence[ActionError]) -> list[ActionError]:
