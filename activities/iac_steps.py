@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from engine.iac.plan_render import is_sensitive, render_plan
 from engine.iac.stack import StackDocument, load_stack_file, parse_stack
 from interfaces.errors import ConfigError
-from statestore import open_state_store
+from statestore import documents, open_state_store
 from statestore.factory import with_absolute_path
 
 # A plan's text and action list travel through the pipeline's history and state: a plan of
@@ -40,7 +40,10 @@ class IacStepRequest(BaseModel):
 
 
 class PreparedStack(BaseModel):
-    document: dict[str, Any]  # the child workflow's input, less the run's options
+    # The child workflow's input, less the run's options: a large stack's names its document
+    # stored in the state store (statestore.documents), so neither this result nor the
+    # child's input carries it.
+    document: dict[str, Any]
     task_queue: str
 
 
@@ -94,7 +97,9 @@ def prepare(request: IacStepRequest) -> dict[str, Any]:
     document = _as_input(doc)
     if request.plan:
         _check_plan(document, request.plan)
-    return document
+    return documents.by_reference_if_large(
+        document, lambda: open_state_store(document.get("state") or {}, doc.stack)
+    )
 
 
 def _check_plan(document: dict[str, Any], plan_id: str) -> None:

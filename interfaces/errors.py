@@ -15,6 +15,16 @@ class ConfigError(WfctlError):
         super().__init__("\n".join(self.problems))
 
 
+class DocumentError(ConfigError):
+    """A stack document given by digest that cannot be used: `kind` is UnknownDocument (not
+    in the state store) or DocumentMismatch (its text, stack, state or providers are not the
+    run's)."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        self.kind = kind
+        super().__init__(problem)
+
+
 class StateLockedError(WfctlError):
     """The stack's state lock is held by someone else."""
 

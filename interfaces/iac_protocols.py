@@ -98,6 +98,13 @@ class IaCStateStore(Protocol):
 
     def get_plan(self, plan_id: str) -> Plan | None: ...
 
+    def save_document(self, digest: str, body: str) -> None:
+        """Keep a stack document (canonical JSON) under its sha256 digest; runs carry the
+        digest instead of the document."""
+        ...
+
+    def get_document(self, digest: str) -> str | None: ...
+
     def serial(self) -> int:
         """A counter that moves on every change of recorded resources (stale-plan check)."""
         ...

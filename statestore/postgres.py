@@ -32,6 +32,13 @@ _SCHEMA = [
         body JSONB NOT NULL,
         PRIMARY KEY (stack, id)
     )""",
+    # TEXT, not JSONB: the body is the canonical JSON its digest was taken of, byte for byte.
+    """CREATE TABLE IF NOT EXISTS wfctl_documents (
+        stack TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (stack, digest)
+    )""",
 ]
 
 _BUMP_SERIAL = """
@@ -126,6 +133,23 @@ class PostgresStateStore:
                 (self.stack, plan_id),
             ).fetchone()
         return Plan.model_validate_json(row[0]) if row else None
+
+    def save_document(self, digest: str, body: str) -> None:
+        # Content addressed: a second save of one digest is the same text, so it is kept.
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO wfctl_documents (stack, digest, body) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING",
+                (self.stack, digest, body),
+            )
+
+    def get_document(self, digest: str) -> str | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT body FROM wfctl_documents WHERE stack = %s AND digest = %s",
+                (self.stack, digest),
+            ).fetchone()
+        return str(row[0]) if row else None
 
     def serial(self) -> int:
         with self._transaction() as conn:

@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS wfctl_plans (
     body TEXT NOT NULL,
     PRIMARY KEY (stack, id)
 );
+CREATE TABLE IF NOT EXISTS wfctl_documents (
+    stack TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (stack, digest)
+);
 """
 
 _BUMP_SERIAL = """
@@ -165,6 +171,22 @@ class SqliteStateStore:
                 "SELECT body FROM wfctl_plans WHERE stack = ? AND id = ?", (self.stack, plan_id)
             ).fetchone()
         return Plan.model_validate_json(row[0]) if row else None
+
+    def save_document(self, digest: str, body: str) -> None:
+        # Content addressed: a second save of one digest is the same text, so it is kept.
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO wfctl_documents (stack, digest, body) VALUES (?, ?, ?)",
+                (self.stack, digest, body),
+            )
+
+    def get_document(self, digest: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT body FROM wfctl_documents WHERE stack = ? AND digest = ?",
+                (self.stack, digest),
+            ).fetchone()
+        return str(row[0]) if row else None
 
     def serial(self) -> int:
         with self._read() as conn:

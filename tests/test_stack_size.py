@@ -1,9 +1,12 @@
-"""Oversized stacks: refused by the client with a clear error before the start, at the limit the
-real dev server enforces (instead of `RPCError: Blob data size exceeds limit`)."""
+"""Oversized stacks: sent by reference (the document stored in the state store, its digest in
+the input), or -- when this process cannot open the state store -- refused by the client with
+a clear error before the start, at the limit the real dev server enforces (instead of
+`RPCError: Blob data size exceeds limit`)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -15,13 +18,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from typer.testing import CliRunner
 
+from statestore import open_state_store
 from wfctl.infra_cli import infra_app
 from wfctl.stack_client import PAYLOAD_LIMIT, StackClient, StackTooLargeError
+
+# A state store only the worker can open: its DSN variable is not set here.
+WORKER_ONLY_STATE = {"backend": "postgres", "dsn_env": "WFCTL_TEST_UNSET_DSN"}
 
 
 def document(padding: int) -> dict[str, Any]:
     return {
         "stack": f"big-{uuid.uuid4().hex[:8]}",
+        "state": WORKER_ONLY_STATE,
         "providers": {"main": {"type": "test"}},
         "resources": [{"name": "vm", "type": "test.thing", "config": {"script": "x" * padding}}],
     }
@@ -61,6 +69,23 @@ async def test_the_client_refuses_exactly_what_the_server_would(client: Client) 
     await handle.terminate("measured only")
 
 
+async def test_a_stack_over_the_limit_goes_by_reference_when_its_store_opens(
+    client: Client, tmp_path: Path
+) -> None:
+    stacks = StackClient(client, task_queue=f"nobody-{uuid.uuid4().hex[:8]}")
+    over = await sized(client, PAYLOAD_LIMIT + 1)
+    over["state"] = {"backend": "sqlite", "path": str(tmp_path / "state.db")}
+    handle = await stacks.start("plan", over)
+    await handle.terminate("measured only")
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.input.ByteSize() < 4096
+    given = json.loads(started.input.payloads[0].data)
+    assert "resources" not in given
+    stored = open_state_store(over["state"], over["stack"]).get_document(given["document_digest"])
+    assert json.loads(stored)["resources"] == over["resources"]
+
+
 async def test_a_large_stack_starts_with_a_warning(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -80,7 +105,8 @@ async def test_wfctl_infra_names_the_limit_instead_of_an_rpc_error(
     stack = tmp_path / "stack.yaml"
     script = ("\\" * 99 + "\n") * 11_000
     stack.write_text(
-        "stack: backslashes\nproviders:\n  main: {type: test}\nresources:\n"
+        "stack: backslashes\nstate: {backend: postgres, dsn_env: WFCTL_TEST_UNSET_DSN}\n"
+        "providers:\n  main: {type: test}\nresources:\n"
         "  - name: vm\n    type: test.thing\n    config:\n      script: |\n"
         + "".join(f"        {line}\n" for line in script.splitlines())
     )

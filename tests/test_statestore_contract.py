@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from interfaces.errors import StateLockedError
+from interfaces.errors import DocumentError, StateLockedError
 from interfaces.iac import FieldChange, Plan, PlanAction, ResourceSpec, ResourceState, Size
 from interfaces.iac_protocols import IaCStateStore
-from statestore import PostgresStateStore, SqliteStateStore
+from statestore import PostgresStateStore, SqliteStateStore, documents
 from tests.conftest import PG_DSN
 
 OpenStore = Callable[[str], Any]
@@ -199,6 +199,19 @@ def test_plans_round_trip(open_store: OpenStore) -> None:
 
     store.save_plan(plan.model_copy(update={"state_serial": 8}))
     assert store.get_plan("plan-1").state_serial == 8
+
+
+def test_documents_round_trip_by_digest_per_stack(open_store: OpenStore) -> None:
+    store, other = open_store("docs"), open_store("other-docs")
+    document = {"stack": "docs", "resources": [{"name": "é", "type": "t"}], "providers": {}}
+    digest = documents.save_document(store, document)
+    assert digest == documents.digest_of(documents.canonical_json(document))
+    assert documents.load_document(store, digest, "docs") == document
+    documents.save_document(store, document)  # the same content twice: kept once, unchanged
+    assert store.get_document(digest) == documents.canonical_json(document)
+    assert other.get_document(digest) is None  # another stack's documents are not visible
+    with pytest.raises(DocumentError, match="no stored document has digest"):
+        documents.load_document(other, digest, "other-docs")
 
 
 def test_lock_is_exclusive_and_names_the_holder(open_store: OpenStore) -> None:

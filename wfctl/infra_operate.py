@@ -184,7 +184,7 @@ def render_progress(stack: str, progress: Progress, now: datetime | None = None)
     if progress.total:
         head += (
             f"  {progress.done}/{progress.total} done, {len(progress.running)} running, "
-            f"{len(progress.failed)} failed, {progress.skipped} skipped, "
+            f"{progress.failed_count()} failed, {progress.skipped} skipped, "
             f"{progress.waiting} waiting"
         )
     if progress.parallelism:

@@ -47,7 +47,7 @@ from interfaces.iac_control import (
     SkipRequest,
 )
 from interfaces.iac_protocols import IaCStateStore
-from statestore import open_state_store
+from statestore import documents, open_state_store
 from statestore.factory import sqlite_path, with_absolute_path
 from workflows import task_queues
 from workflows.iac.ids import lock_id
@@ -79,6 +79,11 @@ log = logging.getLogger("wfctl.stack")
 # "Blob data size exceeds limit".
 PAYLOAD_LIMIT = 2 * 1024 * 1024
 PAYLOAD_WARNING = 512 * 1024
+# Above documents.INLINE_LIMIT an input names its document instead: the document is stored in
+# the stack's state store and the run carries its digest.
+# Kinds whose workflows read a document by reference (an import reads the resource's
+# declaration from the inline document).
+BY_REFERENCE_KINDS = ("plan", "apply", "destroy", "drift", "status")
 
 
 # How long the busy answer waits for the holder's own progress (its worker answers a query in
@@ -93,7 +98,7 @@ def progress_line(progress: Progress) -> str:
     if progress.total:
         line += (
             f": {progress.done}/{progress.total} done, {len(progress.running)} running, "
-            f"{len(progress.failed)} failed"
+            f"{progress.failed_count()} failed"
         )
     if progress.paused is not None:
         line += f", paused by {progress.paused.by} since {progress.paused.since}"
@@ -175,8 +180,9 @@ class StackClient:
         workflow, result_type = WORKFLOW_TYPES[kind]
         stack = document["stack"]
         wid = workflow_id(kind, stack)
-        arg = {**document, **{k: v for k, v in options.items() if v is not None}}
-        await self.check_size(stack, arg)
+        arg = await self.workflow_input(
+            kind, document, {k: v for k, v in options.items() if v is not None}
+        )
         deadline = None if wait_for_lock is None else time.monotonic() + wait_for_lock
         while True:
             try:
@@ -210,21 +216,48 @@ class StackClient:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(holder.result(), timeout=seconds)
 
-    async def check_size(self, stack: str, arg: dict[str, Any]) -> None:
-        """Refuse before starting what Temporal would refuse as an opaque RPCError; the size
-        is measured as the server sees it, after the data converter and any codec."""
+    async def workflow_input(
+        self, kind: str, document: dict[str, Any], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The document and options as the run's input: inline when small, else by reference
+        to the document stored here in the stack's state store. A store this process cannot
+        open (a DSN variable only the worker has) leaves it inline, within Temporal's limit."""
+        arg = {**document, **options}
+        size = await self.encoded_size(arg)
+        if size <= documents.INLINE_LIMIT or kind not in BY_REFERENCE_KINDS or document.get(
+            "document_digest"
+        ):
+            self.check_size(document["stack"], size)
+            return arg
+        try:
+            store = open_store(document)
+        except Exception as error:  # a missing DSN variable, an unreachable database
+            self.check_size(document["stack"], size, f" (not stored by reference: {error})")
+            return arg
+        try:
+            digest = await asyncio.to_thread(documents.save_document, store, document)
+        finally:
+            store.close()
+        return {**documents.reference(document, digest), **options}
+
+    async def encoded_size(self, arg: dict[str, Any]) -> int:
+        """The size as the server sees it, after the data converter and any codec."""
         payloads = await self.client.data_converter.encode([arg])
-        size = Payloads(payloads=payloads).ByteSize()
+        return Payloads(payloads=payloads).ByteSize()
+
+    @staticmethod
+    def check_size(stack: str, size: int, why_inline: str = "") -> None:
+        """Refuse before starting what Temporal would refuse as an opaque RPCError."""
         if size > PAYLOAD_LIMIT:
             raise StackTooLargeError(
                 f"stack {stack!r} is {size} bytes as workflow input, over Temporal's payload "
-                f"limit of {PAYLOAD_LIMIT} bytes (2 MiB); split it into smaller stacks or move "
-                "large values (scripts, certificates) out of the document"
+                f"limit of {PAYLOAD_LIMIT} bytes (2 MiB){why_inline}; split it into smaller "
+                "stacks or move large values (scripts, certificates) out of the document"
             )
         if size > PAYLOAD_WARNING:
             log.warning(
-                "stack %r is %d KiB as workflow input; Temporal warns above %d KiB and "
-                "refuses %d KiB", stack, size // 1024, PAYLOAD_WARNING // 1024,
+                "stack %r is %d KiB as workflow input%s; Temporal warns above %d KiB and "
+                "refuses %d KiB", stack, size // 1024, why_inline, PAYLOAD_WARNING // 1024,
                 PAYLOAD_LIMIT // 1024,
             )
 

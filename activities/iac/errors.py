@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from interfaces.errors import ConfigError, ProviderError, StateLockedError
+from interfaces.errors import ConfigError, DocumentError, ProviderError, StateLockedError
 
 CLOUD_ERRORS = "cloud_call_errors_total"
 # Codes are the cloud's own names ("ThrottlingException"), a bounded set; this bounds a driver
@@ -33,6 +33,8 @@ def application_error(error: Exception, doing: str) -> ApplicationError | None:
         return ApplicationError(message, type=kind, non_retryable=True)
     if isinstance(error, StalePlanError):
         return ApplicationError(str(error), type="StalePlan", non_retryable=True)
+    if isinstance(error, DocumentError):
+        return ApplicationError(str(error), type=error.kind, non_retryable=True)
     if isinstance(error, StateLockedError):
         return ApplicationError(str(error), type="StateLocked", non_retryable=True)
     if isinstance(error, ConfigError):

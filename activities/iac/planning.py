@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from activities.iac import documents
 from activities.iac.cache import IacCache
 from activities.iac.errors import StalePlanError
 from activities.iac.live_reads import read_live
@@ -43,6 +44,10 @@ from workflows.iac.models import (
     SavedPlanRequest,
     StackTarget,
 )
+
+# A result that travels through history stays well under Temporal's 256 KB payload warning:
+# a plan is inlined only below this size, and a page of nodes stops at it.
+PAYLOAD_BUDGET = 128 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +91,9 @@ def _declared_outputs(
 
 
 def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
-    doc = load_document(cache, request.document)
-    target = target_of(doc, request.document)
+    raw, document_digest = documents.resolve(cache, request)
+    doc = load_document(cache, raw)
+    target = target_of(doc, raw)
     store = cache.store(target)
     # Serial first: a change landing between the two reads makes the plan stale, never wrong.
     serial = store.serial()
@@ -121,12 +127,13 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
         raise ConfigError(violations)
     store.save_plan(plan)
     cache.remember_plan(target, plan)
-    return digest(cache, target, plan, doc, states, request.inline_limit)
+    return digest(cache, target, plan, doc, states, request.inline_limit, document_digest)
 
 
 def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
-    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
-    target = target_of(doc, request.document)
+    raw, document_digest = documents.resolve(cache, request)
+    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
+    target = target_of(doc, raw)
     store = cache.store(target)
     plan = cache.plan(target, request.plan_id)
     if request.check_serial:
@@ -145,22 +152,39 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # read and order again at every continue-as-new).
         nodes = cache.nodes(target, plan.id)
         if nodes is not None:
-            return _digest_of(plan, doc, nodes, request.inline_limit)
+            return _digest_of(plan, doc, nodes, request.inline_limit, document_digest)
     states = {state.name: state for state in store.list_resources()}
-    return digest(cache, target, plan, doc, states, request.inline_limit)
+    return digest(cache, target, plan, doc, states, request.inline_limit, document_digest)
 
 
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
-    """One page of a plan's nodes (computed again if this worker has not got them)."""
-    doc = cache.document(request.document, f'stack "{request.document.get("stack", "?")}"')
-    target = target_of(doc, request.document)
+    """One page of a plan's nodes (computed again if this worker has not got them): at most
+    `limit`, and no more than PAYLOAD_BUDGET of them (at least one)."""
+    if request.target is not None:
+        target = request.target
+        nodes = cache.nodes(target, request.plan_id)
+        if nodes is not None:
+            return _page(nodes, request.offset, request.limit)
+    raw, _ = documents.resolve(cache, request)
+    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
+    target = target_of(doc, raw)
     nodes = cache.nodes(target, request.plan_id)
     if nodes is None:
         plan = cache.plan(target, request.plan_id)
         states = {state.name: state for state in cache.store(target).list_resources()}
         nodes = _nodes(plan, doc, states)
         cache.remember_nodes(target, request.plan_id, nodes)
-    return nodes[request.offset : request.offset + request.limit]
+    return _page(nodes, request.offset, request.limit)
+
+
+def _page(nodes: list[PlanNode], offset: int, limit: int) -> list[PlanNode]:
+    page, size = [], 0
+    for node in nodes[offset : offset + limit]:
+        size += len(node.model_dump_json()) + 1
+        if page and size > PAYLOAD_BUDGET:
+            break
+        page.append(node)
+    return page
 
 
 def digest(
@@ -170,16 +194,21 @@ def digest(
     doc: StackDocument,
     states: Mapping[str, ResourceState],
     inline_limit: int,
+    document_digest: str = "",
 ) -> PlanDigest:
     nodes = _nodes(plan, doc, states)
     cache.remember_nodes(target, plan.id, nodes)
-    return _digest_of(plan, doc, nodes, inline_limit)
+    return _digest_of(plan, doc, nodes, inline_limit, document_digest)
 
 
 def _digest_of(
-    plan: Plan, doc: StackDocument, nodes: list[PlanNode], inline_limit: int
+    plan: Plan,
+    doc: StackDocument,
+    nodes: list[PlanNode],
+    inline_limit: int,
+    document_digest: str = "",
 ) -> PlanDigest:
-    small = len(plan.actions) <= inline_limit
+    small = len(plan.actions) <= inline_limit and _fits(plan, nodes)
     return PlanDigest(
         plan_id=plan.id,
         stack=doc.stack,
@@ -188,7 +217,14 @@ def _digest_of(
         node_count=len(nodes),
         nodes=nodes if small else [],
         plan=plan if small else None,
+        document_digest=document_digest,
     )
+
+
+def _fits(plan: Plan, nodes: list[PlanNode]) -> bool:
+    """Whether the plan and its nodes together stay within PAYLOAD_BUDGET as a result."""
+    size = len(plan.model_dump_json())
+    return size + sum(len(node.model_dump_json()) for node in nodes) <= PAYLOAD_BUDGET
 
 
 def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) -> list[PlanNode]:

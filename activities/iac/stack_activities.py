@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import CancelledError
 
-from activities.iac import actions, inspection, locks, planning, reconcile
+from activities.iac import actions, documents, inspection, locks, planning, reconcile
 from activities.iac.cache import IacCache
 from activities.iac.errors import application_error, count_cloud_error
 from activities.iac.heartbeat import heartbeating
@@ -83,12 +83,11 @@ class IacActivities:
 
     @activity.defn
     def plan_stack(self, request: PlanRequest) -> PlanDigest:
-        stack = request.document.get("stack", "?")
         with heartbeating():
             return _classified(
-                f"plan stack {stack}",
+                f"plan stack {request.stack}",
                 lambda: planning.plan_stack(self.cache, request),
-                _provider_type(request.document.get("providers")),
+                _provider_type(request.providers),
             )
 
     @activity.defn
@@ -128,10 +127,19 @@ class IacActivities:
 
     @activity.defn
     def check_drift(self, request: InspectRequest) -> DriftBatch:
+        def check() -> DriftBatch:
+            checked = request
+            if request.document_digest:  # a drift by reference: the document says what to ignore
+                ignore = documents.ignore_changes(
+                    self.cache, request.target, request.document_digest, request.names
+                )
+                checked = request.model_copy(update={"ignore_changes": ignore})
+            return inspection.check_drift(self.cache, checked)
+
         with heartbeating():
             return _classified(
                 f"check drift of {len(request.names)} resources",
-                lambda: inspection.check_drift(self.cache, request),
+                check,
                 _provider_type(request.target.providers),
             )
 

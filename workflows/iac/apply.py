@@ -13,7 +13,9 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
+    from interfaces.iac import ActionError
     from workflows.iac.calls import parse_run_input
+    from workflows.iac.carry import ERRORS_CARRIED, capped_errors, pack, unpack
     from workflows.iac.models import (
         ApplyCarry,
         ApplyOutcome,
@@ -40,6 +42,26 @@ class RunEnd:
         return [name for name in self.carry.skipped if name not in left]
 
 
+# Names a result lists per kind (done, skipped, ...); the rest are counted in `left_out`.
+RESULT_NAMES_LIMIT = 1000
+
+
+def capped(lists: dict[str, list[str]], limit: int = RESULT_NAMES_LIMIT) -> dict[str, int]:
+    """Cut each list to `limit` in place; how many each lost."""
+    left_out = {}
+    for key, names in lists.items():
+        if len(names) > limit:
+            left_out[key] = len(names) - limit
+            del names[limit:]
+    return left_out
+
+
+def result_errors(end: RunEnd, left_out: dict[str, int]) -> list[ActionError]:
+    if len(end.carry.errors) > ERRORS_CARRIED:
+        left_out["errors"] = len(end.carry.errors) - ERRORS_CARRIED
+    return capped_errors(end.carry.errors)
+
+
 class PlanRun(StackRun):
     """Apply and destroy are the same run over different plans."""
 
@@ -56,8 +78,8 @@ class PlanRun(StackRun):
 
     async def _plan_and_walk(self, request: StackRunInput, kind: str) -> RunEnd:
         if request.resume is not None:
-            carry = request.resume
             digest = await self.saved_plan(request, check_serial=False)
+            carry = unpack(request.resume, digest.nodes)
         else:
             if request.plan_id:
                 digest = await self.saved_plan(request, check_serial=True)
@@ -66,6 +88,9 @@ class PlanRun(StackRun):
                     request, destroy=kind == "destroy", allow_replace=request.allow_replace
                 )
             carry = ApplyCarry(plan_id=digest.plan_id, kind=kind)  # type: ignore[arg-type]
+            # A document given inline was stored by the plan activity: from here on, and in
+            # every continue-as-new, the run names it by digest.
+            request = request.by_reference(digest.document_digest)
             if not digest.nodes:
                 return RunEnd(carry, digest, "no_changes")
             if not request.auto_approve:
@@ -80,7 +105,11 @@ class PlanRun(StackRun):
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(
                 request.model_copy(
-                    update={"resume": carry, "plan_id": carry.plan_id, "auto_approve": True}
+                    update={
+                        "resume": pack(carry, digest.nodes),
+                        "plan_id": carry.plan_id,
+                        "auto_approve": True,
+                    }
                 )
             )
         aborted = self.control.aborted
@@ -102,20 +131,25 @@ class ApplyWorkflow(PlanRun):
     @recorded("apply")
     async def run(self, input: RawValue = NO_PAYLOAD) -> ApplyOutcome:
         end = await self.execute(input, "apply")
+        lists = {
+            "skipped": end.skipped(),
+            "rolled_back": list(end.rolled_back),
+            # Listed for a cancelled run only: a finished one may have thousands.
+            "done": list(end.carry.done) if end.status == "cancelled" else [],
+            "cancelled": list(end.carry.cancelled),
+            "not_started": list(end.carry.not_started),
+        }
+        left_out = capped(lists)
         return ApplyOutcome(
             plan_id=end.digest.plan_id,
             stack=end.digest.stack,
             status=end.status,  # type: ignore[arg-type]
             resources=end.carry.outputs,
-            errors=end.carry.errors,
+            errors=result_errors(end, left_out),
             counts=end.carry.counts,
-            skipped=end.skipped(),
-            rolled_back=end.rolled_back,
             reason=end.reason,
-            # Listed for a cancelled run only: a finished one may have thousands.
-            done=end.carry.done if end.status == "cancelled" else [],
-            cancelled=end.carry.cancelled,
-            not_started=end.carry.not_started,
+            left_out=left_out,
+            **lists,
         )
 
 
@@ -125,14 +159,19 @@ class DestroyWorkflow(PlanRun):
     @recorded("destroy")
     async def run(self, input: RawValue = NO_PAYLOAD) -> DestroyOutcome:
         end = await self.execute(input, "destroy")
+        lists = {
+            "destroyed": list(end.carry.done),
+            "skipped": end.skipped(),
+            "cancelled": list(end.carry.cancelled),
+            "not_started": list(end.carry.not_started),
+        }
+        left_out = capped(lists)
         return DestroyOutcome(
             plan_id=end.digest.plan_id,
             stack=end.digest.stack,
             status=end.status,  # type: ignore[arg-type]
-            destroyed=end.carry.done,
-            errors=end.carry.errors,
-            skipped=end.skipped(),
+            errors=result_errors(end, left_out),
             reason=end.reason,
-            cancelled=end.carry.cancelled,
-            not_started=end.carry.not_started,
+            left_out=left_out,
+            **lists,
         )

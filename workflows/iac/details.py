@@ -22,7 +22,7 @@ def run_details(progress: Progress, plan: PlanOutcome | None, nodes: list[PlanNo
     if progress.total:
         lines[0] += (
             f" · {progress.done}/{progress.total} done, {len(progress.running)} running, "
-            f"{len(progress.failed)} failed, {progress.skipped} skipped, "
+            f"{progress.failed_count()} failed, {progress.skipped} skipped, "
             f"{progress.waiting} waiting"
         )
     if progress.paused is not None:

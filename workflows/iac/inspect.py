@@ -80,6 +80,7 @@ class DriftWorkflow(StackRun):
                         target=target,
                         names=batch,
                         ignore_changes={n: ignore[n] for n in batch if n in ignore},
+                        document_digest=request.document_digest,
                     ),
                     DriftBatch,
                     f"check drift of {batch[0]}..{batch[-1]} ({len(batch)})",

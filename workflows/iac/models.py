@@ -2,15 +2,20 @@
 
 A workflow input is the stack document's own fields (stack, state, providers, resources) plus
 the run's options, so `temporal workflow start --input "$(cat stack.json)"` works as it is.
+A large stack's input names its document instead: stack, state and providers inline, the
+resources left out and `document_digest` naming the document in the state store
+(statestore.documents). A run given the document inline stores it in its first plan activity
+and goes on by digest, so no later activity input or continue-as-new carries it again.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.iac.stack import heartbeat_timeout_of
+from interfaces.documents import DIGEST_PATTERN
 from interfaces.iac import (
     ActionError,
     ApplyResult,
@@ -47,6 +52,8 @@ class StackRunInput(BaseModel):
     state: dict[str, Any] = Field(default_factory=dict)
     providers: dict[str, Any] = Field(default_factory=dict)
     resources: list[Any] = Field(default_factory=list)
+    # Instead of `resources`: the digest of the whole document, stored beside the state.
+    document_digest: str = Field("", pattern=f"^$|{DIGEST_PATTERN}")
 
     # Options.
     auto_approve: bool = False
@@ -92,7 +99,24 @@ class StackRunInput(BaseModel):
             )
         return ttl
 
+    @model_validator(mode="after")
+    def _one_document(self) -> StackRunInput:
+        if self.document_digest and self.resources:
+            raise ValueError(
+                "give the stack's resources inline or a document_digest naming a stored "
+                "document, not both"
+            )
+        return self
+
+    def by_reference(self, digest: str) -> StackRunInput:
+        """This input naming its stored document instead of carrying it (a no-op without a
+        digest: a run of an old history whose plan activity stored nothing)."""
+        if not digest:
+            return self
+        return self.model_copy(update={"resources": [], "document_digest": digest})
+
     def document(self) -> dict[str, Any]:
+        """The inline document (without resources when the run is by reference)."""
         data: dict[str, Any] = {
             "stack": self.stack,
             "providers": self.providers,
@@ -130,8 +154,31 @@ class StackTarget(BaseModel):
     providers: dict[str, Any] = Field(default_factory=dict)
 
 
-class PlanRequest(BaseModel):
-    document: dict[str, Any]
+class DocumentSource(BaseModel):
+    """The stack document of a plan activity: inline (`document`, stored by the activity) or
+    by reference (`target` says which state store, `document_digest` which document)."""
+
+    document: dict[str, Any] = Field(default_factory=dict)
+    target: StackTarget | None = None
+    document_digest: str = ""
+
+    @property
+    def stack(self) -> str:
+        return self.target.stack if self.target else str(self.document.get("stack", "?"))
+
+    @property
+    def providers(self) -> Any:
+        return self.target.providers if self.target else self.document.get("providers")
+
+
+def document_source(request: StackRunInput) -> dict[str, Any]:
+    """The DocumentSource fields of a run's input, for a request's constructor."""
+    if request.document_digest:
+        return {"target": request.target(), "document_digest": request.document_digest}
+    return {"document": request.document()}
+
+
+class PlanRequest(DocumentSource):
     plan_id: str
     created_at: str  # ISO time from workflow.now()
     targets: list[str] = Field(default_factory=list)
@@ -140,8 +187,7 @@ class PlanRequest(BaseModel):
     inline_limit: int = 1000  # actions above which the plan and its nodes are not inline
 
 
-class SavedPlanRequest(BaseModel):
-    document: dict[str, Any]
+class SavedPlanRequest(DocumentSource):
     plan_id: str
     check_serial: bool = True  # refuse a plan whose state serial has moved
     allow_replace: list[str] = Field(default_factory=list)
@@ -181,10 +227,11 @@ class PlanDigest(BaseModel):
     # one payload of 10,000 nodes would pass Temporal's 2 MB limit.
     nodes: list[PlanNode] = Field(default_factory=list)
     plan: Plan | None = None  # the full plan when small enough to travel through history
+    # The digest of the stored document: the run goes on by reference with it.
+    document_digest: str = ""
 
 
-class NodesRequest(BaseModel):
-    document: dict[str, Any]
+class NodesRequest(DocumentSource):
     plan_id: str
     offset: int
     limit: int
@@ -260,6 +307,8 @@ class InspectRequest(BaseModel):
     target: StackTarget
     names: list[str]
     ignore_changes: dict[str, list[str]] = Field(default_factory=dict)
+    # A drift by reference: the activity reads ignore_changes from the stored document.
+    document_digest: str = ""
 
 
 class ImportRequest(BaseModel):
@@ -301,6 +350,12 @@ class Progress(BaseModel):
     awaiting_decision_since: str = ""
     parallelism: int = 0  # the cap for what starts next (0 before the walk)
     provider_parallelism: dict[str, int] = Field(default_factory=dict)
+    # How many names each list above (failed, cancelled, errors) left out: a query answer
+    # stays small however many actions failed.
+    left_out: dict[str, int] = Field(default_factory=dict)
+
+    def failed_count(self) -> int:
+        return len(self.failed) + self.left_out.get("failed", 0)
 
 
 class PlanOutcome(BaseModel):
@@ -328,6 +383,9 @@ class ApplyOutcome(ApplyResult):
     done: list[str] = Field(default_factory=list)
     cancelled: list[str] = Field(default_factory=list)
     not_started: list[str] = Field(default_factory=list)
+    # How many entries each list (errors, skipped, done, ...) left out: a result of a
+    # 100,000-resource run stays under the payload limits.
+    left_out: dict[str, int] = Field(default_factory=dict)
 
 
 class DestroyOutcome(DestroyResult):
@@ -338,6 +396,7 @@ class DestroyOutcome(DestroyResult):
     reason: str = ""
     cancelled: list[str] = Field(default_factory=list)
     not_started: list[str] = Field(default_factory=list)
+    left_out: dict[str, int] = Field(default_factory=dict)  # as in ApplyOutcome
 
 
 class DriftReport(BaseModel):
@@ -377,6 +436,9 @@ class ApplyCarry(BaseModel):
     outputs: list[ResourceOutput] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
     control: ControlState = Field(default_factory=ControlState)  # pause, operator's caps
+    # Instead of the name lists above: one status letter per plan node (workflows.iac.carry).
+    statuses: str = ""
+    node_count: int = 0
 
 
 StackRunInput.model_rebuild()

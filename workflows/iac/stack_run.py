@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         as_workflow_failure,
         call,
     )
+    from workflows.iac.carry import OUTPUT_BYTES, OUTPUTS_CARRIED
     from workflows.iac.control import OperatorControls
     from workflows.iac.details import run_details
     from workflows.iac.models import (
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RunningAction,
         SavedPlanRequest,
         StackRunInput,
+        document_source,
     )
     from workflows.iac.node_calls import reconcile_action, run_action
     from workflows.iac.walk import CANCELLED, DONE, DagWalk
@@ -45,8 +47,8 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-# Outputs listed in a result; beyond this, read them from the state (`wfctl infra outputs`).
-RESULT_OUTPUTS_LIMIT = 500
+# Names a progress answer lists per kind (failed, cancelled, errors); the rest are counted.
+PROGRESS_LIST_LIMIT = 100
 # History events one in-flight action may still add after the walk stopped starting new ones.
 EVENTS_PER_RUNNING_ACTION = 4
 NODES_PAGE = 2000
@@ -85,15 +87,23 @@ class StackRun(OperatorControls):
             walk = self._walk
             progress.done = walk.count(DONE)
             progress.running = list(walk.running)
-            progress.failed = walk.names("failed")
+            failed = walk.names("failed")
+            progress.failed = failed[:PROGRESS_LIST_LIMIT]
             progress.skipped = walk.count("skipped")
             progress.waiting = len(walk.nodes) - len(walk.status) - len(walk.running)
             progress.running_actions = [
                 RunningAction(name=key, action=node.action, since=walk.started_at[key])
                 for key, node in walk.running.items()
             ]
-            progress.errors = list(walk.errors)
-            progress.cancelled = walk.names(CANCELLED)
+            progress.errors = walk.errors[:PROGRESS_LIST_LIMIT]
+            cancelled = walk.names(CANCELLED)
+            progress.cancelled = cancelled[:PROGRESS_LIST_LIMIT]
+            progress.left_out = {
+                key: len(full) - PROGRESS_LIST_LIMIT
+                for key, full in (("failed", failed), ("cancelled", cancelled),
+                                  ("errors", walk.errors))
+                if len(full) > PROGRESS_LIST_LIMIT
+            }
             progress.not_started = len(walk.not_started)
             progress.parallelism = walk.parallelism
             progress.provider_parallelism = walk.caps
@@ -220,7 +230,7 @@ class StackRun(OperatorControls):
         self, request: StackRunInput, *, destroy: bool, allow_replace: list[str]
     ) -> PlanDigest:
         plan_request = PlanRequest(
-            document=request.document(),
+            **document_source(request),
             plan_id=str(workflow.uuid4()),
             created_at=workflow.now().isoformat(),
             targets=request.targets,
@@ -228,12 +238,17 @@ class StackRun(OperatorControls):
             allow_replace=allow_replace,
         )
         what = "destroy" if destroy else "plan"
+        size = (
+            f"document {request.document_digest[:12]}"
+            if request.document_digest
+            else f"{len(request.resources)} resources"
+        )
         try:
             digest = await call(
                 "plan_stack",
                 plan_request,
                 PlanDigest,
-                f"{what} stack {request.stack} ({len(request.resources)} resources)",
+                f"{what} stack {request.stack} ({size})",
                 timeout=timedelta(minutes=30),
                 heartbeat=timedelta(seconds=request.heartbeat_timeout),
             )
@@ -245,7 +260,7 @@ class StackRun(OperatorControls):
 
     async def saved_plan(self, request: StackRunInput, *, check_serial: bool) -> PlanDigest:
         load = SavedPlanRequest(
-            document=request.document(),
+            **document_source(request),
             plan_id=request.plan_id,
             check_serial=check_serial,
             allow_replace=request.allow_replace,
@@ -261,12 +276,15 @@ class StackRun(OperatorControls):
         return digest
 
     async def _complete_nodes(self, request: StackRunInput, digest: PlanDigest) -> None:
-        """Read the nodes of a large plan in pages, each well under the payload limit."""
+        """Read the nodes of a large plan in pages, each well under the payload limit (a page
+        may hold fewer than asked for: the activity also bounds it in bytes)."""
         page = NODES_PAGE
+        # The plan activity stored an inline document: the pages name it by digest.
+        request = request.by_reference(digest.document_digest)
         while len(digest.nodes) < digest.node_count:
             offset = len(digest.nodes)
             nodes_request = NodesRequest(
-                document=request.document(), plan_id=digest.plan_id, offset=offset, limit=page
+                **document_source(request), plan_id=digest.plan_id, offset=offset, limit=page
             )
             digest.nodes.extend(
                 await call(
@@ -351,6 +369,7 @@ class StackRun(OperatorControls):
             reconcile=reconcile if clean_cancel else None,
         )
         walk.restore(carry.done, carry.failed, carry.skipped, carry.cancelled)
+        output_bytes = sum(len(output.model_dump_json()) for output in carry.outputs)
         walk.not_started = list(carry.not_started)
         walk.errors = list(carry.errors)
         self._walk = walk
@@ -368,8 +387,11 @@ class StackRun(OperatorControls):
             carry.counts[result.action] = carry.counts.get(result.action, 0) + 1
             if result.action == "create":
                 carry.created.append(result.name)
-            if result.output is not None and len(carry.outputs) < RESULT_OUTPUTS_LIMIT:
-                carry.outputs.append(result.output)
+            if result.output is not None and len(carry.outputs) < OUTPUTS_CARRIED:
+                size = len(result.output.model_dump_json())
+                if output_bytes + size <= OUTPUT_BYTES:
+                    carry.outputs.append(result.output)
+                    output_bytes += size
         return finished
 
     async def roll_back(
