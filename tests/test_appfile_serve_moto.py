@@ -47,14 +47,16 @@ def in_moto(session: Any) -> dict[str, list[str]]:
     """What of the stack `shop` exists in moto, by kind."""
     ec2, rds, ecs = session.client("ec2"), session.client("rds"), session.client("ecs")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": f"tag:{STACK_TAG}", "Values": ["shop"]}])["Vpcs"]
+    # moto is shared by the session's tests: only the names of this stack count.
     databases = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
-                 if d["DBInstanceStatus"] != "deleting"]
+                 if d["DBInstanceStatus"] != "deleting"
+                 and d["DBInstanceIdentifier"].startswith("shop-")]
     services = [
         s["serviceName"]
         for cluster in ecs.list_clusters()["clusterArns"]
         for arn in [ecs.list_services(cluster=cluster)["serviceArns"]] if arn
         for s in ecs.describe_services(cluster=cluster, services=arn)["services"]
-        if s["status"] == "ACTIVE"
+        if s["status"] == "ACTIVE" and s["serviceName"].startswith("shop-")
     ]
     return {"vpc": [v["VpcId"] for v in vpcs], "database": databases, "service": services}
 
