@@ -172,34 +172,3 @@ def _string_end(text: str, i: int) -> int:
             return i + 1
         i += 1
     return -1
-
-def _closing(text: str, i: int, closer: str) -> int:
-    """The offset of `closer` ending an expression that starts at `i`, skipping strings."""
-    depth = 0
-    while i < len(text):
-        c = text[i]
-        if c in "\"'`":
-            i = _string_end(text, i)
-            if i < 0:
-                return -1
-            continue
-        if closer == "}" and c == "{":
-            depth += 1
-        elif text.startswith(closer, i):
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    return -1
-
-
-def _string_end(text: str, i: int) -> int:
-    quote, i = text[i], i + 1
-    while i < len(text):
-        if text[i] == "\\" and quote != "`":
-            i += 2
-            continue
-        if text[i] == quote:
-            return i + 1
-        i += 1
-    return -1
