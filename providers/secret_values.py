@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from interfaces import DiffResult, ResourceOutput, ResourceSpec
 from interfaces.errors import ProviderError
 from interfaces.secrets import literal_value_problems
+from providers.diffing import field_diff
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 DEFAULT_LENGTH = 32
@@ -105,3 +107,27 @@ def source_from_label(label: str | None) -> ValueSource:
     if kind == "generated" and detail.isdigit():
         return ValueSource(length=int(detail))
     return ValueSource()
+
+
+class SourcedValue:
+    """What the infra.secret drivers of every cloud share about the value's source; a mixin
+    listed before the cloud's driver base (DriverBase), whose fields and diffing it uses."""
+
+    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
+        fields = {
+            k: v for k, v in self.desired_fields(desired).items()  # type: ignore[attr-defined]
+            if k not in ("value_env", "generate_length")
+        }  # fmt: skip
+        fields.update(compared_fields(desired.config, current.outputs))
+        return field_diff(fields, current.outputs, self.same, self.forces_new)  # type: ignore[attr-defined]
+
+    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
+        config: dict[str, Any] = super().config_from_outputs(outputs)  # type: ignore[misc]
+        # Only the key of the source there is: the other one would contradict it.
+        config.pop("generate_length" if config.get("value_env") else "value_env", None)
+        if not config.get("generate_length"):
+            config.pop("generate_length", None)
+        return config
+
+    def _source(self, spec: ResourceSpec) -> ValueSource:
+        return value_source(spec.config, self.describe(spec.name))  # type: ignore[attr-defined]

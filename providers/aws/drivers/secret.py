@@ -8,20 +8,17 @@ value itself.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
-from interfaces import DiffResult, ResourceOutput, ResourceRef, ResourceSpec
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
 from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver
 from providers.creation_journal import creation_token
-from providers.diffing import field_diff
 from providers.secret_values import (
+    SourcedValue,
     ValueSource,
-    compared_fields,
     source_from_label,
-    value_source,
 )
 
 SOURCE_TAG = "wfctl:value-source"
@@ -30,7 +27,7 @@ RECOVERY_TAG = "wfctl:recovery-days"
 RECOVERY_DAYS = range(7, 31)
 
 
-class SecretDriver(AwsDriver):
+class SecretDriver(SourcedValue, AwsDriver):
     """Config: secret_name (default <stack>/<name>), description, value_env (a worker
     environment variable holding the value) or generate_length (16..4096, default 32: a
     generated value), kms_key_id, recovery_days (0: deleted at once, the default; 7..30:
@@ -153,25 +150,6 @@ class SecretDriver(AwsDriver):
         if "secret_name" in fields:
             fields["secret_name"] = self.secret_name(spec)
         return fields
-
-    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
-        fields = {
-            k: v for k, v in self.desired_fields(desired).items()
-            if k not in ("value_env", "generate_length")
-        }  # fmt: skip
-        fields.update(compared_fields(desired.config, current.outputs))
-        return field_diff(fields, current.outputs, self.same, self.forces_new)
-
-    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        config = super().config_from_outputs(outputs)
-        # Only the key of the source there is: the other one would contradict it.
-        config.pop("generate_length" if config.get("value_env") else "value_env", None)
-        if not config.get("generate_length"):
-            config.pop("generate_length", None)
-        return config
-
-    def _source(self, spec: ResourceSpec) -> ValueSource:
-        return value_source(spec.config, self.describe(spec.name))
 
     def _recovery_days(self, spec: ResourceSpec) -> int:
         days = spec.config.get("recovery_days", 0)

@@ -14,15 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from interfaces import DiffResult, ResourceOutput, ResourceRef, ResourceSpec
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError
 from providers.azure.base import ArmDriver, dns_label
-from providers.diffing import field_diff
 from providers.secret_values import (
+    SourcedValue,
     ValueSource,
-    compared_fields,
     source_from_label,
-    value_source,
 )
 
 SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets"
@@ -34,7 +32,7 @@ _SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 RETENTION_DAYS = 7
 
 
-class SecretDriver(ArmDriver):
+class SecretDriver(SourcedValue, ArmDriver):
     """Config: secret_name (default the resource name), vault_name (3-24 letters, digits and
     hyphens, unique in Azure; default from the stack and resource names plus a stable
     suffix), tenant_id (the Entra tenant the vault trusts; default AZURE_TENANT_ID on the
@@ -148,29 +146,11 @@ class SecretDriver(ArmDriver):
         fields["sku"] = str(spec.config.get("sku") or "standard").lower()
         return fields
 
-    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
-        fields = {
-            k: v for k, v in self.desired_fields(desired).items()
-            if k not in ("value_env", "generate_length")
-        }  # fmt: skip
-        fields.update(compared_fields(desired.config, current.outputs))
-        return field_diff(fields, current.outputs, self.same, self.forces_new)
-
-    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        config = super().config_from_outputs(outputs)
-        config.pop("generate_length" if config.get("value_env") else "value_env", None)
-        if not config.get("generate_length"):
-            config.pop("generate_length", None)
-        return config
-
     def secret_name(self, spec: ResourceSpec) -> str:
         return str(spec.config.get("secret_name") or spec.name.replace("_", "-"))
 
     def _tenant(self, spec: ResourceSpec) -> str:
         return str(spec.config.get("tenant_id") or os.environ.get("AZURE_TENANT_ID") or "")
-
-    def _source(self, spec: ResourceSpec) -> ValueSource:
-        return value_source(spec.config, self.describe(spec.name))
 
     def _secret(self, vault_id: str) -> dict[str, Any] | None:
         """The vault's one secret (None before it is written)."""

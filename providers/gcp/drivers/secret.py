@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from interfaces import DiffResult, ResourceOutput, ResourceRef, ResourceSpec
+from interfaces import ResourceOutput, ResourceRef, ResourceSpec
 from interfaces.errors import NotFoundError, ProviderError
-from providers.diffing import field_diff
 from providers.gcp import labels as gcplabels
 from providers.gcp.base import CONFLICT_CODES, GcpDriver
 from providers.secret_values import (
+    SourcedValue,
     ValueSource,
-    compared_fields,
     source_from_label,
-    value_source,
 )
 
 SOURCE_ANNOTATION = "wfctl-value-source"
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
-class SecretDriver(GcpDriver):
+class SecretDriver(SourcedValue, GcpDriver):
     """Config: secret_id (default <stack>-<name>), locations (regions holding replicas; none:
     Google's automatic replication; fixed once made), value_env (a worker environment
     variable holding the value) or generate_length (16..4096, default 32: a generated
@@ -138,24 +135,6 @@ class SecretDriver(GcpDriver):
         if "locations" in fields:
             fields["locations"] = self._locations(spec)
         return fields
-
-    def diff(self, desired: ResourceSpec, current: ResourceOutput) -> DiffResult:
-        fields = {
-            k: v for k, v in self.desired_fields(desired).items()
-            if k not in ("value_env", "generate_length")
-        }  # fmt: skip
-        fields.update(compared_fields(desired.config, current.outputs))
-        return field_diff(fields, current.outputs, self.same, self.forces_new)
-
-    def config_from_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any]:
-        config = super().config_from_outputs(outputs)
-        config.pop("generate_length" if config.get("value_env") else "value_env", None)
-        if not config.get("generate_length"):
-            config.pop("generate_length", None)
-        return config
-
-    def _source(self, spec: ResourceSpec) -> ValueSource:
-        return value_source(spec.config, self.describe(spec.name))
 
     def _locations(self, spec: ResourceSpec) -> list[str]:
         locations = spec.config.get("locations") or []
