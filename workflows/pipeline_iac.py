@@ -200,12 +200,23 @@ class IacSteps:
                 for result in outcome.results
                 if result.name not in ghosts
             ] + [{"name": name, "fields": [], "ghost": True} for name in outcome.ghosts]
-            return {"drifted": bool(resources), "resources": resources}
+            # The lists are capped (DriftReport): counts are exact, left_out says how many
+            # each does not list.
+            return {
+                "drifted": outcome.drifted,
+                "resources": resources,
+                "drifted_count": outcome.drifted_count,
+                "ghost_count": outcome.ghost_count,
+                "left_out": outcome.left_out,
+            }
         assert isinstance(outcome, StatusReport)
         return {
             "resources": [
                 {"name": entry.name, "status": entry.status.value} for entry in outcome.resources
-            ]
+            ],
+            "total": outcome.total,
+            "counts": outcome.counts,
+            "left_out": outcome.left_out,
         }
 
     @staticmethod

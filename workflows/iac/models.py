@@ -303,6 +303,19 @@ class StateEntry(BaseModel):
     pending: bool = False  # recorded by a create that has not finished
 
 
+class StatePageRequest(BaseModel):
+    """One page of a stack's recorded names, in name order, after `after`."""
+
+    target: StackTarget
+    after: str = ""
+    limit: int = Field(5000, ge=1, le=10_000)
+
+
+class StatePage(BaseModel):
+    names: list[str] = Field(default_factory=list)
+    more: bool = False  # names after the last one remain
+
+
 class InspectRequest(BaseModel):
     target: StackTarget
     names: list[str]
@@ -405,6 +418,11 @@ class DriftReport(BaseModel):
     drifted: bool = False
     results: list[DriftResult] = Field(default_factory=list)  # drifted resources only
     ghosts: list[str] = Field(default_factory=list)  # recorded in state, gone from the cloud
+    # Exact counts; the lists above hold at most RESULT_NAMES_LIMIT each and `left_out` says
+    # how many each does not list, so an all-drifted 100,000-resource report stays small.
+    drifted_count: int = 0
+    ghost_count: int = 0
+    left_out: dict[str, int] = Field(default_factory=dict)
 
 
 class ResourceLiveStatus(BaseModel):
@@ -419,6 +437,11 @@ class ResourceLiveStatus(BaseModel):
 class StatusReport(BaseModel):
     stack: str
     resources: list[ResourceLiveStatus] = Field(default_factory=list)
+    # Exact: every recorded resource, and how many are in each status. `resources` lists at
+    # most RESULT_NAMES_LIMIT (those not ready first); `left_out["resources"]` the rest.
+    total: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    left_out: dict[str, int] = Field(default_factory=dict)
 
 
 class ApplyCarry(BaseModel):
