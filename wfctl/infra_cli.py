@@ -495,6 +495,9 @@ def drift_command(
     ctx: typer.Context,
     file: StackFile = DEFAULT_FILE,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="list every drifted resource (read from the state)")
+    ] = False,
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Compare the cloud with the recorded state; exit 2 when something drifted."""
@@ -504,6 +507,10 @@ def drift_command(
         handle = await StackClient(client, task_queue).start("drift", document)
         _announce(handle, settings)
         report = await handle.result()
+        if every and report.left_out.get("results"):
+            with _reported():
+                report.results = StackClient.drift_results(document, report)
+            report.left_out.pop("results")
         if as_json:
             console.print_json(report.model_dump_json())
         elif not report.drifted:
@@ -533,8 +540,7 @@ def _drift_left_out(report: DriftReport) -> str:
     return (
         f"... and {report.left_out.get('results', 0):,} more drifted resources not listed "
         f"({report.drifted_count:,} drifted, {report.ghost_count:,} of them gone, of "
-        f"{report.checked:,} checked); every one is in the run's check_drift activity "
-        "results (the web UI link above)."
+        f"{report.checked:,} checked); `wfctl infra drift --all` lists every one."
     )
 
 

@@ -11,6 +11,7 @@ from engine.iac.plan import config_hash, config_path, is_ignored
 from engine.iac.plan_render import is_sensitive, mask_sensitive
 from interfaces.errors import ConfigError, ProviderError
 from interfaces.iac import DriftResult, ResourceSpec, ResourceState, ResourceStatus
+from statestore import documents
 from workflows.iac.models import (
     DriftBatch,
     ImportRequest,
@@ -106,6 +107,9 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
                     fields=[config_path(c.path) for c in changes],
                 )
             )
+    if batch.results:
+        # A large report lists only some: the rest is read from here, not from history.
+        batch.stored = documents.save_drift(store, request.target.stack, batch.results)
     return batch
 
 

@@ -74,6 +74,8 @@ def drift_report(stack: str, batches: list[DriftBatch]) -> DriftReport:
         report.checked += batch.checked
         report.results.extend(batch.results)
         report.ghosts.extend(batch.ghosts)
+        if batch.stored:
+            report.stored.append(batch.stored)
     report.drifted = bool(report.results)
     report.drifted_count, report.ghost_count = len(report.results), len(report.ghosts)
     if len(report.results) > RESULT_NAMES_LIMIT:

@@ -334,6 +334,7 @@ class DriftBatch(BaseModel):
     checked: int = 0
     results: list[DriftResult] = Field(default_factory=list)  # drifted ones only
     ghosts: list[str] = Field(default_factory=list)
+    stored: str = ""  # the digest of `results` stored beside the state (none when empty)
 
 
 # ---- what workflows return and expose ----
@@ -423,6 +424,9 @@ class DriftReport(BaseModel):
     drifted_count: int = 0
     ghost_count: int = 0
     left_out: dict[str, int] = Field(default_factory=dict)
+    # Every result, listed or not: the digests of the batches' results in the state store's
+    # documents (statestore.documents.load_drift reads them back).
+    stored: list[str] = Field(default_factory=list)
 
 
 class ResourceLiveStatus(BaseModel):
