@@ -14,6 +14,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from activities.iac_steps import OUTPUTS_LIMIT, OutputsQuery, capped_outputs
 from interfaces.iac import ResourceState
 from statestore import open_state_store
 from tests.iac_wf_support import Stack, iac_worker, start
@@ -92,3 +93,13 @@ async def test_status_and_drift_of_20000_resources_end_with_exact_counts_under_2
         largest = largest_payload(history)
         assert 0 < largest.size < PAYLOAD_WARNING, largest
     assert len(json.dumps(status.model_dump(mode="json"))) < PAYLOAD_WARNING
+
+
+def test_a_pipeline_outputs_step_lists_1000_resources_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    stack = seeded(tmp_path)
+    found = capped_outputs(OutputsQuery(document=stack.document()))
+    assert found.total == SIZE and found.left_out == SIZE - OUTPUTS_LIMIT
+    assert list(found.outputs) == [f"r{i:05d}" for i in range(OUTPUTS_LIMIT)]
+    assert found.outputs["r00001"] == {"id": "t-000000000001", "size": "s"}
