@@ -12,6 +12,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import yaml
 from temporalio.client import Client
 
 from activities.iac_steps import OUTPUTS_LIMIT, OutputsQuery, capped_outputs
@@ -19,6 +20,7 @@ from interfaces.iac import ResourceState
 from statestore import open_state_store
 from tests.iac_wf_support import Stack, iac_worker, start
 from tests.payload_sizes import largest_payload
+from tests.test_iac_wf_cli import wfctl
 from wfctl.stack_client import StackClient
 from workflows.iac.apply import RESULT_NAMES_LIMIT
 from workflows.iac.models import DriftReport, StatusReport
@@ -29,13 +31,18 @@ GONE = {f"r{i:05d}" for i in range(0, SIZE, 400)}  # 50 ghosts
 NOT_READY = {f"r{i:05d}" for i in range(7, SIZE, 500)}  # 40 still creating
 
 
-def seeded(tmp_path: Path) -> Stack:
-    """SIZE resources recorded with size "s"; the cloud has every one at size "m" (all
+def words(text: str) -> str:
+    """The text with its line wrapping undone (the console wraps at its width)."""
+    return " ".join(text.split())
+
+
+def seeded(tmp_path: Path, size: int = SIZE) -> Stack:
+    """`size` resources recorded with size "s"; the cloud has every one at size "m" (all
     drifted), GONE deleted from it and NOT_READY not ready yet."""
     stack = Stack(tmp_path, ready_after=1)
     open_state_store(stack.state, stack.name).close()  # creates the state file's tables
     states, rows = [], []
-    for i in range(SIZE):
+    for i in range(size):
         name, provider_id = f"r{i:05d}", f"t-{i:012d}"
         state = ResourceState(
             id=f"{stack.name}/{name}", name=name, type="test.thing", provider="main",
@@ -103,3 +110,32 @@ def test_a_pipeline_outputs_step_lists_1000_resources_and_counts_the_rest(
     assert found.total == SIZE and found.left_out == SIZE - OUTPUTS_LIMIT
     assert list(found.outputs) == [f"r{i:05d}" for i in range(OUTPUTS_LIMIT)]
     assert found.outputs["r00001"] == {"id": "t-000000000001", "size": "s"}
+
+
+async def test_wfctl_says_what_a_capped_report_leaves_out_and_drift_all_lists_every_one(
+    client: Client, tmp_path: Path
+) -> None:
+    size = RESULT_NAMES_LIMIT + 100
+    stack = seeded(tmp_path, size)
+    path = tmp_path / "stack.yaml"
+    path.write_text(yaml.safe_dump(stack.document()))
+    async with iac_worker(client) as queue:
+        status = await wfctl(client, queue, "status", "-f", str(path))
+        drift = await wfctl(client, queue, "drift", "-f", str(path))
+        every = await wfctl(client, queue, "drift", "-f", str(path), "--all")
+    assert status.exit_code == 0, status.output
+    ready = size - 3 - 3  # r00000, r00400, r00800 gone; r00007, r00507, r01007 creating
+    assert (
+        f"... and 100 more (those not ready are listed first). {size:,} resources: "
+        f"3 creating, 3 deleted, {ready:,} ready." in words(status.stdout)
+    ), status.stdout[-600:]
+    assert drift.exit_code == 2, drift.output
+    assert drift.stdout.count(" drifted:") + drift.stdout.count("gone from the cloud") == 1000
+    assert (
+        f"... and 100 more drifted resources not listed ({size:,} drifted, 3 of them gone, of "
+        f"{size:,} checked); `wfctl infra drift --all` lists every one." in words(drift.stdout)
+    ), drift.stdout[-600:]
+    assert every.exit_code == 2, every.output
+    assert every.stdout.count(" drifted:") == size - 3
+    assert every.stdout.count("gone from the cloud") == 3
+    assert "more drifted resources not listed" not in every.stdout
