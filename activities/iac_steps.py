@@ -62,6 +62,16 @@ class OutputsQuery(BaseModel):
     names: list[str] | None = None  # None: every recorded resource
 
 
+# Resources whose outputs one step lists: a 100,000-resource stack's would pass the payload limit.
+OUTPUTS_LIMIT = 1000
+
+
+class RecordedOutputs(BaseModel):
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)  # the first, in name order
+    total: int = 0  # resources matched, listed or not
+    left_out: int = 0
+
+
 def _refused(request: IacStepRequest, problem: str) -> ApplicationError:
     where = f'{request.source}: pipeline "{request.pipeline}": step "{request.step}"'
     return ApplicationError(f"{where}: {problem}", type="ConfigError", non_retryable=True)
@@ -166,6 +176,18 @@ def recorded_outputs(query: OutputsQuery) -> dict[str, dict[str, Any]]:
     }
 
 
+def capped_outputs(query: OutputsQuery) -> RecordedOutputs:
+    """recorded_outputs, at most OUTPUTS_LIMIT resources of them, with how many it left out."""
+    every = recorded_outputs(query)
+    names = sorted(every)
+    kept = names[:OUTPUTS_LIMIT]
+    return RecordedOutputs(
+        outputs={name: every[name] for name in kept},
+        total=len(names),
+        left_out=len(names) - len(kept),
+    )
+
+
 class IacStepActivities:
     def __init__(self, iac_task_queue: str) -> None:
         # Where the steps' stack workflows run: the IaC worker's queue.
@@ -190,5 +212,14 @@ class IacStepActivities:
     async def iac_recorded_outputs(self, query: OutputsQuery) -> dict[str, dict[str, Any]]:
         return await asyncio.to_thread(recorded_outputs, query)
 
+    @activity.defn(name="iac_recorded_outputs_capped")
+    async def iac_recorded_outputs_capped(self, query: OutputsQuery) -> RecordedOutputs:
+        return await asyncio.to_thread(capped_outputs, query)
+
     def all(self) -> list[Any]:
-        return [self.prepare_iac_step, self.describe_iac_plan, self.iac_recorded_outputs]
+        return [
+            self.prepare_iac_step,
+            self.describe_iac_plan,
+            self.iac_recorded_outputs,
+            self.iac_recorded_outputs_capped,
+        ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from interfaces.documents import DIGEST_PATTERN, INLINE_FIELDS
 from interfaces.errors import DocumentError
+from interfaces.iac import DriftResult
 from interfaces.iac_protocols import IaCStateStore
 
 _DIGEST = re.compile(DIGEST_PATTERN)
@@ -104,3 +105,19 @@ def check_inline(document: Mapping[str, Any], expected: Mapping[str, Any], diges
                 f"stack {stack!r}: the run's {key} is not the {key} of the document stored "
                 f"under digest {digest}",
             )
+
+
+def save_drift(store: IaCStateStore, stack: str, results: Sequence[DriftResult]) -> str:
+    """Store one drift batch's results (already masked) and return their digest."""
+    return save_document(
+        store, {"stack": stack, "drift": [result.model_dump(mode="json") for result in results]}
+    )
+
+
+def load_drift(store: IaCStateStore, digests: Sequence[str], stack: str) -> list[DriftResult]:
+    """Every result of a drift report's stored batches, in the report's order."""
+    found: list[DriftResult] = []
+    for digest in digests:
+        stored = load_document(store, digest, stack)
+        found.extend(DriftResult.model_validate(result) for result in stored.get("drift", []))
+    return found

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from activities.iac.cache import MAX_DOCUMENTS, IacCache
+from activities.iac.cache import IacCache, SizedLru
 from interfaces.errors import ConfigError
 
 
@@ -45,9 +45,35 @@ def test_an_invalid_document_fails_every_time_and_is_not_kept(tmp_path: Path) ->
             cache.document(bad, "stack bad")
 
 
-def test_the_cache_is_bounded(tmp_path: Path) -> None:
-    cache = IacCache()
+def test_documents_are_bounded_by_the_resources_they_hold(tmp_path: Path) -> None:
+    budget = 20
+    cache = IacCache(size=budget)
     oldest = cache.document(document(tmp_path, resources=1), "stack")
-    for size in range(2, MAX_DOCUMENTS + 2):
-        cache.document(document(tmp_path, resources=size), "stack")
-    assert cache.document(document(tmp_path, resources=1), "stack") is not oldest
+    large = cache.document(document(tmp_path, resources=budget // 2 + 1), "stack")
+    assert cache.document(document(tmp_path, resources=1), "stack") is oldest  # room for both
+    cache.document(document(tmp_path, resources=budget // 2 + 2), "stack")
+    # Two documents of over half the budget do not fit together: the least recently used went.
+    assert cache.held()["document_resources"] <= budget
+    assert cache.document(document(tmp_path, resources=budget // 2 + 1), "stack") is not large
+
+
+def test_the_newest_entry_is_kept_however_large() -> None:
+    held: SizedLru[str] = SizedLru(budget=10)
+    held.put("a", "small", 3)
+    held.put("b", "huge", 50)  # over the budget alone: kept, the older one dropped
+    assert held.get("b") == "huge" and held.get("a") is None
+    assert len(held) == 1 and held.held == 50
+    held.put("c", "next", 4)
+    assert held.get("b") is None and held.get("c") == "next" and held.held == 4
+
+
+def test_using_an_entry_keeps_it_over_older_ones() -> None:
+    held: SizedLru[str] = SizedLru(budget=10)
+    for key in "abc":
+        held.put(key, key, 3)
+    held.get("a")  # now the most recently used
+    held.put("d", "d", 3)  # 12 > 10: the least recently used ("b") goes
+    assert held.get("b") is None
+    assert [held.get(key) for key in "acd"] == ["a", "c", "d"]
+    held.put("a", "a again", 5)  # a replaced entry's old size is not counted twice
+    assert held.held <= 10

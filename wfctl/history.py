@@ -33,7 +33,8 @@ from wfctl.codec import decode_payloads_in
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 STEP_ACTIVITY = "run_step"
 DEFINITION_ACTIVITY = "load_pipeline_definition"
-IAC_OUTPUTS_ACTIVITY = "iac_recorded_outputs"
+# The step's activity: capped since the result cap, one result of every output before it.
+IAC_OUTPUTS_ACTIVITIES = ("iac_recorded_outputs_capped", "iac_recorded_outputs")
 IAC_OUTPUTS_STEP = "step.iac_outputs"
 
 
@@ -227,7 +228,7 @@ def _step_timeline(
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             identity = _step_identity(attrs.activity_type.name, _summary(event, client))
-            if attrs.activity_type.name == IAC_OUTPUTS_ACTIVITY:
+            if attrs.activity_type.name in IAC_OUTPUTS_ACTIVITIES:
                 identity = _iac_outputs_identity(_summary(event, client))
             if identity is None:
                 continue

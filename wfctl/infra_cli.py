@@ -37,7 +37,7 @@ from wfctl.stack_client import (
     state_location,
 )
 from workflows import task_queues
-from workflows.iac.models import ApplyOutcome, DestroyOutcome, PlanOutcome
+from workflows.iac.models import ApplyOutcome, DestroyOutcome, DriftReport, PlanOutcome
 
 infra_app = typer.Typer(help="Plan, apply and inspect infrastructure stacks.", no_args_is_help=True)
 state_app = typer.Typer(help="Read the recorded state of a stack.", no_args_is_help=True)
@@ -495,6 +495,9 @@ def drift_command(
     ctx: typer.Context,
     file: StackFile = DEFAULT_FILE,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="list every drifted resource (read from the state)")
+    ] = False,
     task_queue: TaskQueue = task_queues.IAC,
 ) -> None:
     """Compare the cloud with the recorded state; exit 2 when something drifted."""
@@ -504,12 +507,18 @@ def drift_command(
         handle = await StackClient(client, task_queue).start("drift", document)
         _announce(handle, settings)
         report = await handle.result()
+        if every and report.left_out.get("results"):
+            with _reported():
+                report.results = StackClient.drift_results(document, report)
+            report.left_out.pop("results")
         if as_json:
             console.print_json(report.model_dump_json())
         elif not report.drifted:
             console.print(f"No drift: {report.checked} resources match their recorded state.")
+        ghosts = set(report.ghosts)
         for result in [] if as_json else report.results:
-            if result.name in report.ghosts:
+            # A ghost's result says "(deleted)": the ghost list may be cut where results are not.
+            if result.name in ghosts or result.fields == ["(deleted)"]:
                 console.print(f'- {result.type} "{result.name}" is gone from the cloud')
                 continue
             console.print(f'~ {result.type} "{result.name}" drifted:', highlight=False)
@@ -519,9 +528,20 @@ def drift_command(
                 actual = format_value(field, result.actual.get(field))
                 console.print(f"    {field}: {expected} -> {actual}", highlight=False,
                               markup=False)
+        if not as_json and report.left_out:
+            console.print(_drift_left_out(report), highlight=False, markup=False)
         return 2 if report.drifted else 0
 
     raise typer.Exit(_run(ctx, body))
+
+
+def _drift_left_out(report: DriftReport) -> str:
+    """What a capped report does not list, counted, and where the rest is to be seen."""
+    return (
+        f"... and {report.left_out.get('results', 0):,} more drifted resources not listed "
+        f"({report.drifted_count:,} drifted, {report.ghost_count:,} of them gone, of "
+        f"{report.checked:,} checked); `wfctl infra drift --all` lists every one."
+    )
 
 
 @infra_app.command("import")
@@ -572,6 +592,16 @@ def status_command(
                 entry.name, entry.type, entry.status.value, entry.provider_id, entry.message
             )
         console.print(table)
+        unlisted = report.left_out.get("resources", 0)
+        if unlisted:
+            counts = ", ".join(f"{n:,} {status}" for status, n in sorted(report.counts.items()))
+            console.print(
+                f"... and {unlisted:,} more (those not ready are listed first). "
+                f"{report.total:,} resources: {counts}. `wfctl infra state list` lists every "
+                "recorded one.",
+                highlight=False,
+                markup=False,
+            )
 
     _run(ctx, body)
 

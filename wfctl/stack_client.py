@@ -35,7 +35,7 @@ from temporalio.service import RPCError
 from engine.iac.plan_render import mask_sensitive
 from engine.iac.stack import load_stack_file
 from interfaces.errors import WfctlError
-from interfaces.iac import Plan, ResourceState
+from interfaces.iac import DriftResult, Plan, ResourceState
 from interfaces.iac_control import (
     AbortRequest,
     CancelRequest,
@@ -381,6 +381,18 @@ class StackClient:
         store = open_store(document)
         try:
             return store.list_resources()
+        finally:
+            store.close()
+
+    @staticmethod
+    def drift_results(document: dict[str, Any], report: DriftReport) -> list[DriftResult]:
+        """Every result of a drift report, also those it does not list: read from the state
+        store, where each batch stored its results."""
+        if not report.left_out.get("results"):
+            return list(report.results)
+        store = open_store(document)
+        try:
+            return documents.load_drift(store, report.stored, report.stack)
         finally:
             store.close()
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PlanDescription,
         PlanQuery,
         PreparedStack,
+        RecordedOutputs,
     )
     from engine.pipeline_config import PipelineDefinition, StepSpec
     from engine.steps.iac import IacApplyConfig, IacStepConfig
@@ -60,6 +61,8 @@ LOCKING = ("apply", "destroy", "drift")
 ACTION_COUNTS = ("create", "update", "replace", "delete")
 READ_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=1))
 READ_TIMEOUT = timedelta(seconds=60)
+# Recorded outputs come capped (activities.iac_steps.OUTPUTS_LIMIT) from this marker on.
+CAPPED_OUTPUTS = "iac-recorded-outputs-capped"
 
 
 class IacStepFailed(Exception):
@@ -166,8 +169,9 @@ class IacSteps:
         doc = prepared.document
         stack = doc["stack"]
         if kind == "outputs":
-            outputs = await self._outputs(step, step_key, doc, None)
-            return {"outputs": outputs}
+            found = await self._outputs(step, step_key, doc, None)
+            # At most OUTPUTS_LIMIT resources listed; `left_out` counts the others.
+            return {"outputs": found.outputs, "total": found.total, "left_out": found.left_out}
         assert result_type is not None
         outcome = await self._child(
             step, step_key, kind, workflow_type, result_type, prepared, options
@@ -181,7 +185,7 @@ class IacSteps:
                 "status": outcome.status,
                 "plan_id": outcome.plan_id,
                 "counts": {k: outcome.counts.get(k, 0) for k in ACTION_COUNTS},
-                "resources": await self._outputs(step, step_key, doc, names),
+                "resources": (await self._outputs(step, step_key, doc, names)).outputs,
                 "errors": [error.model_dump(mode="json") for error in outcome.errors],
                 "skipped": outcome.skipped,
             }
@@ -200,12 +204,23 @@ class IacSteps:
                 for result in outcome.results
                 if result.name not in ghosts
             ] + [{"name": name, "fields": [], "ghost": True} for name in outcome.ghosts]
-            return {"drifted": bool(resources), "resources": resources}
+            # The lists are capped (DriftReport): counts are exact, left_out says how many
+            # each does not list.
+            return {
+                "drifted": outcome.drifted,
+                "resources": resources,
+                "drifted_count": outcome.drifted_count,
+                "ghost_count": outcome.ghost_count,
+                "left_out": outcome.left_out,
+            }
         assert isinstance(outcome, StatusReport)
         return {
             "resources": [
                 {"name": entry.name, "status": entry.status.value} for entry in outcome.resources
-            ]
+            ],
+            "total": outcome.total,
+            "counts": outcome.counts,
+            "left_out": outcome.left_out,
         }
 
     @staticmethod
@@ -279,12 +294,14 @@ class IacSteps:
 
     async def _outputs(
         self, step: StepSpec, step_key: str, document: dict[str, Any], names: list[str] | None
-    ) -> dict[str, dict[str, Any]]:
-        return await _activity(
-            IacStepActivities.iac_recorded_outputs,
-            OutputsQuery(document=document, names=names),
-            f"{step_key} ({step.type} stack {document['stack']}): read outputs",
-        )
+    ) -> RecordedOutputs:
+        summary = f"{step_key} ({step.type} stack {document['stack']}): read outputs"
+        query = OutputsQuery(document=document, names=names)
+        if workflow.patched(CAPPED_OUTPUTS):
+            return await _activity(IacStepActivities.iac_recorded_outputs_capped, query, summary)
+        # A run that started before the cap read every resource's outputs in one result.
+        every = await _activity(IacStepActivities.iac_recorded_outputs, query, summary)
+        return RecordedOutputs(outputs=every, total=len(every))
 
     async def _plan_output(
         self, step: StepSpec, step_key: str, document: dict[str, Any], outcome: PlanOutcome

@@ -6,15 +6,21 @@ hash) so a changed provider block gets a fresh instance, stores per (stack, stat
 Parsed stack documents are kept by content digest: a large apply reads its plan's nodes in
 pages and loads its plan again at every continue-as-new, each time with the same document,
 whose parse costs ~100x its digest (10,000 resources: ~140 ms against ~15 ms).
+
+Plans, nodes and documents are bounded by what they hold (actions, nodes, resources), not by
+how many there are: eight plans of 100,000 actions took the worker past 1.7 GB. The entry used
+last is always kept, however large, so a large apply never parses its plan once per action.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
 
 from engine.iac.stack import StackDocument, parse_stack
 from interfaces.errors import ConfigError
@@ -25,8 +31,48 @@ from statestore import open_state_store
 from workflows.iac.models import PlanNode, StackTarget
 
 MAX_STORES = 32
-MAX_PLANS = 8
-MAX_DOCUMENTS = 4
+# The bound of each by size: the actions of the plans kept, their nodes, the resources of the
+# documents -- about one 100,000-resource stack's worth each (its plan, nodes and document),
+# or many small stacks' (bench/README.md "IaC at scale" has the memory it saves).
+# WFCTL_IAC_CACHE_SIZE sets all three (a worker serving several large stacks at once wants
+# room for each: below that, their actions take turns re-reading their plans).
+CACHE_SIZE = int(os.environ.get("WFCTL_IAC_CACHE_SIZE", "") or 120_000)
+
+V = TypeVar("V")
+
+
+class SizedLru(Generic[V]):
+    """Least recently used entries dropped once the sizes held pass `budget`; the newest is
+    always kept. Not locked: IacCache calls it under its own lock."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self.held = 0  # the sum of the sizes kept
+
+    def get(self, key: Hashable) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: Hashable, value: V, size: int) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.held -= old[1]
+        self._entries[key] = (value, max(1, size))
+        self.held += max(1, size)
+        while self.held > self.budget and len(self._entries) > 1:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.held -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.held = 0
 
 
 def _digest(value: Any) -> str:
@@ -35,14 +81,14 @@ def _digest(value: Any) -> str:
 
 
 class IacCache:
-    def __init__(self) -> None:
+    def __init__(self, size: int = CACHE_SIZE) -> None:
         self._lock = threading.Lock()
         self._providers: dict[tuple[str, str, str], IaCProvider] = {}
         self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
-        self._plans: OrderedDict[tuple[str, str], dict[str, PlanAction]] = OrderedDict()
-        self._plan_objects: OrderedDict[tuple[str, str], Plan] = OrderedDict()
-        self._nodes: OrderedDict[tuple[str, str], list[PlanNode]] = OrderedDict()
-        self._documents: OrderedDict[str, StackDocument] = OrderedDict()
+        # A plan with its actions indexed by name (the same objects: counted once).
+        self._plans: SizedLru[tuple[Plan, dict[str, PlanAction]]] = SizedLru(size)
+        self._nodes: SizedLru[list[PlanNode]] = SizedLru(size)
+        self._documents: SizedLru[StackDocument] = SizedLru(size)
 
     def document(self, raw: Any, source: str) -> StackDocument:
         """parse_stack(raw), parsed once per content. The document is shared: callers read
@@ -50,14 +96,11 @@ class IacCache:
         key = _digest(raw)
         with self._lock:
             found = self._documents.get(key)
-            if found is not None:
-                self._documents.move_to_end(key)
-                return found
+        if found is not None:
+            return found
         document = parse_stack(raw, source)  # a ConfigError is not kept: it is raised again
         with self._lock:
-            self._documents[key] = document
-            while len(self._documents) > MAX_DOCUMENTS:
-                self._documents.popitem(last=False)
+            self._documents.put(key, document, len(document.resources))
         return document
 
     def provider(self, target: StackTarget, key: str) -> IaCProvider:
@@ -102,9 +145,9 @@ class IacCache:
         """A saved plan, read once per worker: a plan id is never saved twice, and a large
         apply loads its plan again at every continue-as-new (10,000 actions to parse)."""
         with self._lock:
-            found = self._plan_objects.get((target.stack, plan_id))
+            found = self._plans.get((target.stack, plan_id))
         if found is not None:
-            return found
+            return found[0]
         stored = self.store(target).get_plan(plan_id)
         if stored is None:
             raise ConfigError(f'stack "{target.stack}" has no saved plan "{plan_id}"')
@@ -114,25 +157,21 @@ class IacCache:
     def planned_action(self, target: StackTarget, plan_id: str, name: str) -> PlanAction:
         """The plan's action for `name`; plans are indexed once per worker, not per action."""
         with self._lock:
-            actions = self._plans.get((target.stack, plan_id))
-        if actions is None:
-            self.plan(target, plan_id)
-            with self._lock:
-                actions = self._plans[(target.stack, plan_id)]
+            found = self._plans.get((target.stack, plan_id))
+        actions = found[1] if found is not None else self._index(self.plan(target, plan_id))
         try:
             return actions[name]
         except KeyError:
             raise ConfigError(f'plan {plan_id} has no action for "{name}"') from None
 
     def remember_plan(self, target: StackTarget, plan: Plan) -> None:
-        actions = {action.resource.name: action for action in plan.actions}
+        actions = self._index(plan)
         with self._lock:
-            self._plans[(target.stack, plan.id)] = actions
-            self._plan_objects[(target.stack, plan.id)] = plan
-            while len(self._plans) > MAX_PLANS:
-                self._plans.popitem(last=False)
-            while len(self._plan_objects) > MAX_PLANS:
-                self._plan_objects.popitem(last=False)
+            self._plans.put((target.stack, plan.id), (plan, actions), len(plan.actions))
+
+    @staticmethod
+    def _index(plan: Plan) -> dict[str, PlanAction]:
+        return {action.resource.name: action for action in plan.actions}
 
     def nodes(self, target: StackTarget, plan_id: str) -> list[PlanNode] | None:
         with self._lock:
@@ -140,9 +179,16 @@ class IacCache:
 
     def remember_nodes(self, target: StackTarget, plan_id: str, nodes: list[PlanNode]) -> None:
         with self._lock:
-            self._nodes[(target.stack, plan_id)] = nodes
-            while len(self._nodes) > MAX_PLANS:
-                self._nodes.popitem(last=False)
+            self._nodes.put((target.stack, plan_id), nodes, len(nodes))
+
+    def held(self) -> dict[str, int]:
+        """What the cache holds, by size: plan actions, nodes, document resources."""
+        with self._lock:
+            return {
+                "plan_actions": self._plans.held,
+                "nodes": self._nodes.held,
+                "document_resources": self._documents.held,
+            }
 
     def close(self) -> None:
         with self._lock:
@@ -150,7 +196,6 @@ class IacCache:
             self._providers.clear()
             self._stores.clear()
             self._plans.clear()
-            self._plan_objects.clear()
             self._nodes.clear()
             self._documents.clear()
         for provider in providers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from activities.iac.cache import IacCache
@@ -10,6 +11,7 @@ from engine.iac.plan import config_hash, config_path, is_ignored
 from engine.iac.plan_render import is_sensitive, mask_sensitive
 from interfaces.errors import ConfigError, ProviderError
 from interfaces.iac import DriftResult, ResourceSpec, ResourceState, ResourceStatus
+from statestore import documents
 from workflows.iac.models import (
     DriftBatch,
     ImportRequest,
@@ -17,6 +19,8 @@ from workflows.iac.models import (
     ResourceLiveStatus,
     StackTarget,
     StateEntry,
+    StatePage,
+    StatePageRequest,
 )
 
 MASK = "(sensitive)"
@@ -33,6 +37,25 @@ def list_state(cache: IacCache, target: StackTarget) -> list[StateEntry]:
         )
         for s in cache.store(target).list_resources()
     ]
+
+
+# Bytes of names per page, so a stack of long names still pages under the payload budget.
+PAGE_BYTES = 150_000
+
+
+def list_state_page(cache: IacCache, request: StatePageRequest) -> StatePage:
+    """The recorded names after `request.after`, in name order, one bounded page."""
+    names = sorted(s.name for s in cache.store(request.target).list_resources())
+    start = bisect.bisect_right(names, request.after) if request.after else 0
+    page = StatePage()
+    size = 0
+    for name in names[start:]:
+        size += len(name.encode()) + 3  # the JSON quotes and comma
+        if len(page.names) >= request.limit or (page.names and size > PAGE_BYTES):
+            page.more = True
+            break
+        page.names.append(name)
+    return page
 
 
 def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
@@ -84,6 +107,9 @@ def check_drift(cache: IacCache, request: InspectRequest) -> DriftBatch:
                     fields=[config_path(c.path) for c in changes],
                 )
             )
+    if batch.results:
+        # A large report lists only some: the rest is read from here, not from history.
+        batch.stored = documents.save_drift(store, request.target.stack, batch.results)
     return batch
 
 

@@ -38,6 +38,8 @@ from workflows.iac.models import (
     SavedPlanRequest,
     StackTarget,
     StateEntry,
+    StatePage,
+    StatePageRequest,
 )
 
 T = TypeVar("T")
@@ -126,6 +128,13 @@ class IacActivities:
         )
 
     @activity.defn
+    def list_state_page(self, request: StatePageRequest) -> StatePage:
+        return _classified(
+            f"list state of {request.target.stack}",
+            lambda: inspection.list_state_page(self.cache, request),
+        )
+
+    @activity.defn
     def check_drift(self, request: InspectRequest) -> DriftBatch:
         def check() -> DriftBatch:
             checked = request
@@ -183,6 +192,7 @@ class IacActivities:
             self.apply_action,
             self.reconcile_action,
             self.list_state,
+            self.list_state_page,
             self.check_drift,
             self.read_live_status,
             self.import_resource,

@@ -1,7 +1,10 @@
 """DriftWorkflow, StatusWorkflow and ImportWorkflow: reading the cloud, batch by batch.
 
 Resources are read in batches of BATCH per activity, so a 10,000-resource stack costs a few
-hundred history events, not tens of thousands.
+hundred history events, not tens of thousands. The recorded names come in pages
+(list_state_page) and the reports list at most RESULT_NAMES_LIMIT entries per kind with exact
+counts: at 100,000 resources one listing or an all-drifted report would pass Temporal's 2 MB
+payload limit, and a workflow whose completion is refused retries forever holding its id.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from interfaces.iac import ResourceState
+    from interfaces.iac import ResourceState, ResourceStatus
+    from workflows.iac.apply import RESULT_NAMES_LIMIT, capped
     from workflows.iac.calls import as_workflow_failure, call, parse_input
     from workflows.iac.models import (
         DriftBatch,
@@ -27,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         StackRunInput,
         StackTarget,
         StateEntry,
+        StatePage,
+        StatePageRequest,
         StatusReport,
     )
     from workflows.iac.stack_run import StackRun
@@ -34,11 +40,66 @@ with workflow.unsafe.imports_passed_through():
     from workflows.raw_input import NO_PAYLOAD
 
 BATCH = 200
+# Names per listing page: at most ~150 KB of names however long the stack.
+STATE_PAGE = 5000
+# Runs that started listing the state in one activity result go on doing so on replay.
+PAGED_LISTING = "state-listing-in-pages"
 
 
 async def _state_names(target: StackTarget) -> list[str]:
-    entries = await call("list_state", target, list[StateEntry], f"list state of {target.stack}")
-    return [entry.name for entry in entries]
+    if not workflow.patched(PAGED_LISTING):
+        entries = await call(
+            "list_state", target, list[StateEntry], f"list state of {target.stack}"
+        )
+        return [entry.name for entry in entries]
+    names: list[str] = []
+    while True:
+        after = names[-1] if names else ""
+        page = await call(
+            "list_state_page",
+            StatePageRequest(target=target, after=after, limit=STATE_PAGE),
+            StatePage,
+            f"list state of {target.stack} after {after!r}" if after
+            else f"list state of {target.stack}",
+        )
+        names.extend(page.names)
+        if not page.more or not page.names:
+            return names
+
+
+def drift_report(stack: str, batches: list[DriftBatch]) -> DriftReport:
+    """The batches' findings, counted exactly and listed up to RESULT_NAMES_LIMIT each."""
+    report = DriftReport(stack=stack)
+    for batch in batches:
+        report.checked += batch.checked
+        report.results.extend(batch.results)
+        report.ghosts.extend(batch.ghosts)
+        if batch.stored:
+            report.stored.append(batch.stored)
+    report.drifted = bool(report.results)
+    report.drifted_count, report.ghost_count = len(report.results), len(report.ghosts)
+    if len(report.results) > RESULT_NAMES_LIMIT:
+        report.left_out["results"] = len(report.results) - RESULT_NAMES_LIMIT
+        del report.results[RESULT_NAMES_LIMIT:]
+    report.left_out.update(capped({"ghosts": report.ghosts}))
+    return report
+
+
+def status_report(stack: str, entries: list[ResourceLiveStatus]) -> StatusReport:
+    """Every status counted; listed up to RESULT_NAMES_LIMIT, those not ready first (the
+    ones an operator looks for), each part in name order."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.status.value] = counts.get(entry.status.value, 0) + 1
+    report = StatusReport(stack=stack, total=len(entries), counts=counts)
+    if len(entries) <= RESULT_NAMES_LIMIT:
+        report.resources = entries
+        return report
+    ready = ResourceStatus.READY
+    listed = [e for e in entries if e.status != ready] + [e for e in entries if e.status == ready]
+    report.resources = listed[:RESULT_NAMES_LIMIT]
+    report.left_out["resources"] = len(entries) - RESULT_NAMES_LIMIT
+    return report
 
 
 async def _batched(names: list[str], parallelism: int, run: Any) -> list[Any]:
@@ -96,13 +157,7 @@ class DriftWorkflow(StackRun):
                 raise as_workflow_failure(error) from None
 
         batches = await self.locked(request, check_all)
-        report = DriftReport(stack=request.stack)
-        for batch in batches:
-            report.checked += batch.checked
-            report.results.extend(batch.results)
-            report.ghosts.extend(batch.ghosts)
-        report.drifted = bool(report.results)
-        return report
+        return drift_report(request.stack, batches)
 
 
 @workflow.defn(name="StatusWorkflow")
@@ -130,9 +185,7 @@ class StatusWorkflow(StackRun):
 
         batches = await _batched(names, request.parallelism, read)
         self.set_phase(request.stack, "done")
-        return StatusReport(
-            stack=request.stack, resources=[entry for batch in batches for entry in batch]
-        )
+        return status_report(request.stack, [entry for batch in batches for entry in batch])
 
 
 @workflow.defn(name="ImportWorkflow")

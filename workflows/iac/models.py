@@ -303,6 +303,19 @@ class StateEntry(BaseModel):
     pending: bool = False  # recorded by a create that has not finished
 
 
+class StatePageRequest(BaseModel):
+    """One page of a stack's recorded names, in name order, after `after`."""
+
+    target: StackTarget
+    after: str = ""
+    limit: int = Field(5000, ge=1, le=10_000)
+
+
+class StatePage(BaseModel):
+    names: list[str] = Field(default_factory=list)
+    more: bool = False  # names after the last one remain
+
+
 class InspectRequest(BaseModel):
     target: StackTarget
     names: list[str]
@@ -321,6 +334,7 @@ class DriftBatch(BaseModel):
     checked: int = 0
     results: list[DriftResult] = Field(default_factory=list)  # drifted ones only
     ghosts: list[str] = Field(default_factory=list)
+    stored: str = ""  # the digest of `results` stored beside the state (none when empty)
 
 
 # ---- what workflows return and expose ----
@@ -405,6 +419,14 @@ class DriftReport(BaseModel):
     drifted: bool = False
     results: list[DriftResult] = Field(default_factory=list)  # drifted resources only
     ghosts: list[str] = Field(default_factory=list)  # recorded in state, gone from the cloud
+    # Exact counts; the lists above hold at most RESULT_NAMES_LIMIT each and `left_out` says
+    # how many each does not list, so an all-drifted 100,000-resource report stays small.
+    drifted_count: int = 0
+    ghost_count: int = 0
+    left_out: dict[str, int] = Field(default_factory=dict)
+    # Every result, listed or not: the digests of the batches' results in the state store's
+    # documents (statestore.documents.load_drift reads them back).
+    stored: list[str] = Field(default_factory=list)
 
 
 class ResourceLiveStatus(BaseModel):
@@ -419,6 +441,11 @@ class ResourceLiveStatus(BaseModel):
 class StatusReport(BaseModel):
     stack: str
     resources: list[ResourceLiveStatus] = Field(default_factory=list)
+    # Exact: every recorded resource, and how many are in each status. `resources` lists at
+    # most RESULT_NAMES_LIMIT (those not ready first); `left_out["resources"]` the rest.
+    total: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    left_out: dict[str, int] = Field(default_factory=dict)
 
 
 class ApplyCarry(BaseModel):
