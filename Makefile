@@ -22,7 +22,8 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
-# The long randomized failure runs (seeded storms, refusals and SIGKILLs over 30 resources).
+# The long randomized failure runs (seeded storms, refusals and SIGKILLs over 30 resources),
+# the longest crash and restart runs, and the 20,000-resource apply.
 soak: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m soak
 

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.iac_wf_support import Stack
@@ -53,6 +54,8 @@ def start_server(port: int, db_file: Path, log: Path) -> subprocess.Popen[bytes]
     return server
 
 
+# In `make soak`, not `make test`: the suite's 15-minute budget on 2 cores.
+@pytest.mark.soak
 async def test_apply_follows_its_run_through_a_temporal_restart(tmp_path: Path) -> None:
     port = free_port()
     address = f"127.0.0.1:{port}"

@@ -47,6 +47,8 @@ def quick_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# In `make soak`, not `make test`: the suite's 15-minute budget on 2 cores.
+@pytest.mark.soak
 async def test_a_throttling_storm_leaves_nothing_untracked_and_destroy_removes_it_all(
     client: Client,
     tmp_path: Path,

@@ -187,6 +187,8 @@ async def run_invariant(
     return log
 
 
+# In `make soak`, not `make test`: the suite's 15-minute budget on 2 cores.
+@pytest.mark.soak
 async def test_after_any_sequence_of_failures_the_cloud_is_in_state_and_destroy_empties_it(
     client: Client, tmp_path: Path, aws_provider: MakeProvider, throttling_proxy: MakeProxy
 ) -> None:

@@ -16,6 +16,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from statestore import open_state_store
@@ -46,6 +47,8 @@ def made(stack: Stack) -> int:
     return sum(stack.cloud.fresh_creates().values())
 
 
+# In `make soak`, not `make test`: the suite's 15-minute budget on 2 cores.
+@pytest.mark.soak
 async def test_apply_survives_sigkill_at_several_points(client: Client, tmp_path: Path) -> None:
     stack = Stack(tmp_path, latency=0.15, ready_after=1)
     for i in range(RESOURCES):
