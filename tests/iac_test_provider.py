@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +100,13 @@ class TestCloud:
             # WAL + NORMAL: no fsync per commit; the fake cloud must not be the bottleneck.
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
-        with self._write_lock if write else nullcontext():
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not write:
+            # Every read is one statement: in autocommit mode it is its own read transaction,
+            # without a BEGIN and a COMMIT around it.
+            yield conn
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
                 conn.execute("COMMIT")
