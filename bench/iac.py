@@ -42,12 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
-from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.iac_baseline import BareApply  # noqa: E402
 from engine.iac.graph import critical_path_length  # noqa: E402
+from wfctl.stack_client import StackClient  # noqa: E402
 from workflows import search_attributes  # noqa: E402
 from workflows.iac.models import ApplyOutcome, PlanOutcome  # noqa: E402
 
@@ -141,20 +141,37 @@ def startup_seconds(events: list[Any]) -> float:
 async def apply(client: Client, queue: str, document: dict[str, Any], parallelism: int) -> tuple[
     float, ApplyOutcome, str
 ]:
-    workflow_id = f"stack:{document['stack']}"
+    """Apply as `wfctl infra apply` sends it: a document over 128 KB stored in the state store
+    first, the runs carrying its digest (bench/iac_scale.py does the same)."""
     started = time.perf_counter()
-    outcome = await client.execute_workflow(
-        "ApplyWorkflow",
-        {**document, "auto_approve": True, "parallelism": parallelism},
-        id=workflow_id,
-        task_queue=queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        result_type=ApplyOutcome,
+    handle = await StackClient(client, task_queue=queue).start(
+        "apply", document, auto_approve=True, parallelism=parallelism
     )
+    outcome = await handle.result()
     elapsed = time.perf_counter() - started
     if outcome.status != "applied":
         raise RuntimeError(f"apply failed: {outcome.errors[:3]}")
-    return elapsed, outcome, workflow_id
+    return elapsed, outcome, handle.id
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int | None:
+    """The dev server: this process's child running the `temporal` binary."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        parent = int(text.rpartition(")")[2].split()[1])
+        if parent == os.getpid() and name.startswith("temporal"):
+            return int(stat.parent.name)
+    return None
 
 
 async def plan(client: Client, queue: str, document: dict[str, Any]) -> tuple[float, PlanOutcome]:
@@ -210,7 +227,7 @@ def start_profiler(out: str, pid: int) -> subprocess.Popen:
     spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(
         [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-         "--nonblocking", "--output", out],
+         "--output", out],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -256,11 +273,22 @@ async def main(args: argparse.Namespace) -> None:
                       f"({planned.counts.get('create', 0)} creates)")
             ideal_d = ideal_seconds(deps_d, 0.05, 100)
             profiler = start_profiler(args.profile, workers[0].pid) if args.profile else None
+            server = server_pid()
+            cpu = {"worker": sum(cpu_seconds(w.pid) for w in workers),
+                   "server": cpu_seconds(server) if server else float("nan")}
             wall_d, outcome_d, id_d = await apply(client, queue, doc_d, 100)
+            cpu_d = {"worker": sum(cpu_seconds(w.pid) for w in workers) - cpu["worker"],
+                     "server": cpu_seconds(server) - cpu["server"] if server else float("nan")}
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait()
+            cpu = {"worker": sum(cpu_seconds(w.pid) for w in bare_workers),
+                   "server": cpu_seconds(server) if server else float("nan")}
             bare_d = await bare_apply(client, bare_queue, len(deps_d), 0.05, 100)
+            cpu_bare = {
+                "worker": sum(cpu_seconds(w.pid) for w in bare_workers) - cpu["worker"],
+                "server": cpu_seconds(server) - cpu["server"] if server else float("nan"),
+            }
             histories_d = await run_histories(client, id_d)
             events_d = [len(events) for events in histories_d]
             startups = [startup_seconds(events) for events in histories_d]
@@ -279,6 +307,11 @@ async def main(args: argparse.Namespace) -> None:
                   f"continue-as-new every 2,000: {bare_d:.1f} s "
                   f"({len(deps_d) / bare_d:.0f} activities/s)")
             print(f"    wfctl / bare: {wall_d / bare_d:.2f}x (goal <= 1.5x)")
+            count = len(deps_d)
+            print(f"    CPU per action, worker / dev server: wfctl "
+                  f"{1000 * cpu_d['worker'] / count:.2f} / {1000 * cpu_d['server'] / count:.2f}"
+                  f" ms, bare {1000 * cpu_bare['worker'] / count:.2f} / "
+                  f"{1000 * cpu_bare['server'] / count:.2f} ms")
             print(f"(c) history events per resource (d): {sum(events_d) / len(deps_d):.2f} "
                   f"({sum(events_d)} events over {runs_d} runs, the longest {max(events_d)}; "
                   "Temporal's limit is 10,240 per run)")

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +50,14 @@ ON CONFLICT (stack) DO UPDATE SET serial = serial + 1
 _CLEAR_LOCK = "lock_owner = NULL, lock_acquired_at = NULL, lock_expires_at = NULL"
 
 
+@dataclass
+class _QueuedSave:
+    name: str
+    body: str
+    done: bool = False
+    error: Exception | None = None
+
+
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
@@ -67,6 +76,8 @@ class SqliteStateStore:
         self.path = Path(path).expanduser()
         self.stack = stack
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_QueuedSave] = []  # resource saves waiting for the connection
         self._conn: sqlite3.Connection | None = self._connect(busy_timeout_ms)
 
     def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -126,13 +137,52 @@ class SqliteStateStore:
         return self._conn
 
     def save_resource(self, state: ResourceState) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO wfctl_resources (stack, name, body) VALUES (?, ?, ?) "
-                "ON CONFLICT (stack, name) DO UPDATE SET body = excluded.body",
-                (self.stack, state.name, state.model_dump_json()),
-            )
-            conn.execute(_BUMP_SERIAL, (self.stack,))
+        """Saved and committed when this returns. Saves from many threads at once (100
+        actions of one apply) share one transaction: whichever thread gets the connection
+        first commits every save queued by then, and the others find theirs done."""
+        save = _QueuedSave(state.name, state.model_dump_json())
+        with self._queue_lock:
+            self._queue.append(save)
+        with self._lock:
+            if not save.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit_saves(batch)
+        if save.error is not None:
+            raise save.error
+
+    def _commit_saves(self, batch: list[_QueuedSave]) -> None:
+        conn = self._open_conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO wfctl_resources (stack, name, body) VALUES (?, ?, ?) "
+                    "ON CONFLICT (stack, name) DO UPDATE SET body = excluded.body",
+                    [(self.stack, save.name, save.body) for save in batch],
+                )
+                # The serial counts saves, as one transaction per save did.
+                conn.execute(
+                    "INSERT INTO wfctl_stacks (stack, serial) VALUES (?, ?) "
+                    "ON CONFLICT (stack) DO UPDATE SET serial = serial + excluded.serial",
+                    (self.stack, len(batch)),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except BaseException as error:
+            # Nothing of the batch was saved: each of its callers raises (and retries).
+            for save in batch:
+                save.error = error if isinstance(error, Exception) else RuntimeError(
+                    f"state save of {save.name!r} interrupted"
+                )
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            for save in batch:
+                save.done = True
 
     def get_resource(self, name: str) -> ResourceState | None:
         with self._read() as conn:

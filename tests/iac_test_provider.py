@@ -77,6 +77,11 @@ class TestCloud:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # This process's writers queue here, not on SQLite's lock: SQLite makes a waiting
+        # writer sleep and retry with growing pauses (up to 100 ms each), and with 100 actions
+        # at once those pauses, not the work, set the pace. Other processes (a test reading
+        # or tampering) still meet the file's own lock.
+        self._write_lock = threading.Lock()
         conn = sqlite3.connect(self.path, timeout=60)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -95,14 +100,20 @@ class TestCloud:
             # WAL + NORMAL: no fsync per commit; the fake cloud must not be the bottleneck.
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
+        if not write:
+            # Every read is one statement: in autocommit mode it is its own read transaction,
+            # without a BEGIN and a COMMIT around it.
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def start_call(self, op: str, name: str) -> int:
         with self.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -345,3 +346,60 @@ def test_postgres_store_reconnects_after_the_server_drops_it() -> None:
         finally:
             store.close()
             admin.execute("DELETE FROM wfctl_stacks WHERE stack = %s", (store.stack,))
+
+
+def test_sqlite_saves_from_many_threads_are_each_committed_when_they_return(
+    tmp_path: Path,
+) -> None:
+    """Concurrent saves share transactions (one commit for all queued), yet each caller
+    returns only once its own save is committed: a second connection sees it at once."""
+    store = SqliteStateStore(tmp_path / "state.db", "group")
+    other = SqliteStateStore(tmp_path / "state.db", "group")
+    unseen: list[str] = []
+    start = threading.Barrier(16)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(20):
+            name = f"r{t:02d}-{i:02d}"
+            store.save_resource(_state(name))
+            if other.get_resource(name) is None:
+                unseen.append(name)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert unseen == []
+    assert other.serial() == 320 and len(other.list_resources()) == 320
+    store.close()
+    other.close()
+
+
+def test_sqlite_a_failed_shared_commit_fails_every_save_in_it(tmp_path: Path) -> None:
+    """Another process holding the file's write lock past the busy timeout: every queued
+    save raises (its action retries), and none of them is half-saved."""
+    store = SqliteStateStore(tmp_path / "state.db", "locked", busy_timeout_ms=300)
+    blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            store.save_resource(_state(f"r{t}"))
+        except sqlite3.OperationalError as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert len(errors) == 6 and all("locked" in str(error) for error in errors)
+    assert store.list_resources() == [] and store.serial() == 0
+    store.save_resource(_state("after"))
+    assert [s.name for s in store.list_resources()] == ["after"]
+    store.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -76,8 +77,25 @@ class Stopwatch:
         return max(_wall() - self.wall, task_time, 0.0)
 
 
+# The instruments of each run's meter, made once: creating one is a call into the SDK's
+# native meter, and a large apply records two per resource action.
+_INSTRUMENTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _instrument(name: str, make: Callable[[Any], Any]) -> Any:
+    meter = workflow.metric_meter()
+    made = _INSTRUMENTS.setdefault(meter, {})
+    if name not in made:
+        made[name] = make(meter)
+    return made[name]
+
+
 def _histogram(name: str, description: str) -> Any:
-    return workflow.metric_meter().create_histogram_float(name, description, "s")
+    return _instrument(name, lambda meter: meter.create_histogram_float(name, description, "s"))
+
+
+def _counter(name: str, description: str) -> Any:
+    return _instrument(name, lambda meter: meter.create_counter(name, description))
 
 
 def record(action: str, status: str) -> None:
@@ -127,9 +145,7 @@ def recorded_action(
     watch = Stopwatch()
 
     def count(outcome: str) -> None:
-        workflow.metric_meter().create_counter(ACTIONS, "resource actions by outcome").add(
-            1, {**labels, "outcome": outcome}
-        )
+        _counter(ACTIONS, "resource actions by outcome").add(1, {**labels, "outcome": outcome})
         _histogram(ACTION_DURATION, "resource action wall time").record(watch.seconds(), labels)
 
     # Eviction and continue-as-new are BaseExceptions: the action did not end, nothing counts.

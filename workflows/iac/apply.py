@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         PlanDigest,
         StackRunInput,
     )
+    from workflows.iac.runner import SANDBOXED
     from workflows.iac.stack_run import Rejected, StackRun, failed_creates
     from workflows.metrics import recorded
     from workflows.raw_input import NO_PAYLOAD
@@ -125,7 +126,7 @@ class PlanRun(StackRun):
         return RunEnd(carry, digest, "failed", reason)
 
 
-@workflow.defn(name="ApplyWorkflow")
+@workflow.defn(name="ApplyWorkflow", sandboxed=SANDBOXED)
 class ApplyWorkflow(PlanRun):
     @workflow.run
     @recorded("apply")
@@ -153,7 +154,7 @@ class ApplyWorkflow(PlanRun):
         )
 
 
-@workflow.defn(name="DestroyWorkflow")
+@workflow.defn(name="DestroyWorkflow", sandboxed=SANDBOXED)
 class DestroyWorkflow(PlanRun):
     @workflow.run
     @recorded("destroy")

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StatePageRequest,
         StatusReport,
     )
+    from workflows.iac.runner import SANDBOXED
     from workflows.iac.stack_run import StackRun
     from workflows.metrics import recorded
     from workflows.raw_input import NO_PAYLOAD
@@ -114,7 +115,7 @@ async def _batched(names: list[str], parallelism: int, run: Any) -> list[Any]:
     return list(await asyncio.gather(*(one(batch) for batch in batches)))
 
 
-@workflow.defn(name="DriftWorkflow")
+@workflow.defn(name="DriftWorkflow", sandboxed=SANDBOXED)
 class DriftWorkflow(StackRun):
     """Compare every recorded resource with the cloud; ghosts are the ones gone from it."""
 
@@ -160,7 +161,7 @@ class DriftWorkflow(StackRun):
         return drift_report(request.stack, batches)
 
 
-@workflow.defn(name="StatusWorkflow")
+@workflow.defn(name="StatusWorkflow", sandboxed=SANDBOXED)
 class StatusWorkflow(StackRun):
     """Live status of every recorded resource; takes no lock (it changes nothing)."""
 
@@ -188,7 +189,7 @@ class StatusWorkflow(StackRun):
         return status_report(request.stack, [entry for batch in batches for entry in batch])
 
 
-@workflow.defn(name="ImportWorkflow")
+@workflow.defn(name="ImportWorkflow", sandboxed=SANDBOXED)
 class ImportWorkflow(StackRun):
     """Adopt an existing cloud resource: its ResourceState is read and saved in the state."""
 

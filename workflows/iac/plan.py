@@ -8,12 +8,13 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from workflows.iac.calls import parse_input
     from workflows.iac.models import PlanOutcome, StackRunInput
+    from workflows.iac.runner import SANDBOXED
     from workflows.iac.stack_run import StackRun
     from workflows.metrics import recorded
     from workflows.raw_input import NO_PAYLOAD
 
 
-@workflow.defn(name="PlanWorkflow")
+@workflow.defn(name="PlanWorkflow", sandboxed=SANDBOXED)
 class PlanWorkflow(StackRun):
     @workflow.run
     @recorded("plan")
