@@ -194,6 +194,15 @@ class ThrottlingProxy:
         return "text/xml", xml.encode()
 
 
+class ProxyServer(ThreadingHTTPServer):
+    """The proxy's listener: a listen backlog for a refresh's 16 reader threads connecting
+    at once (the standard library's 5 overflowed under load, and the kernel reset
+    connections a test then counted as calls retried)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def _handler(proxy: ThrottlingProxy, upstream: tuple[str, int]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -247,7 +256,7 @@ def throttling_proxy(moto_endpoint: str) -> Iterator[Callable[..., ThrottlingPro
     seed=7` throttles each matching call with probability 0.3 instead of the first `times`;
     `proxy.rate` can be changed (or set to 0) while the proxy runs.
     """
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[ProxyServer] = []
     parts = urlsplit(moto_endpoint)
     upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
 
@@ -267,8 +276,7 @@ def throttling_proxy(moto_endpoint: str) -> Iterator[Callable[..., ThrottlingPro
             url="", times=times, match=predicate, status=status, code=code,
             retry_after=retry_after, rate=rate, seed=seed,
         )  # fmt: skip
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy, upstream))
-        server.daemon_threads = True
+        server = ProxyServer(("127.0.0.1", 0), _handler(proxy, upstream))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
