@@ -16,7 +16,8 @@ from temporalio import activity
 
 @contextmanager
 def heartbeating() -> Iterator[None]:
-    timeout = activity.info().heartbeat_timeout
+    # Outside an activity (a read called directly) there is no one to heartbeat to.
+    timeout = activity.info().heartbeat_timeout if activity.in_activity() else None
     if not timeout:
         yield
         return
