@@ -122,8 +122,13 @@ class DatabaseDriver(AwsDriver):
                     if db is None:
                         found[ref.name] = None
                         continue
-                    secret = self.secret_name(self._owner(ref.name, db))
-                    found[ref.name] = self._output_of(ref, db, secret_arns.get(secret, ""))
+                    arn = secret_arns.get(self.secret_name(self._owner(ref.name, db)))
+                    if arn is None:
+                        # Asked on its own, as read does: ListSecrets can lag minutes behind
+                        # a new secret (AWS documents it as eventually consistent), and an
+                        # imported instance has none (one call, answering NotFound).
+                        arn = self._secret_arn(ref.name, db)
+                    found[ref.name] = self._output_of(ref, db, arn)
         return found
 
     def _secret_arns(self) -> dict[str, str]:
