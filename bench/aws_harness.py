@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,7 @@ class AwsBench:
     client: Client
     queue: str
     moto: str
+    worker_pid: int = 0  # the IaC worker's process, for its CPU time (cpu_seconds)
 
 
 @asynccontextmanager
@@ -47,9 +49,22 @@ async def aws_bench(prefix: str) -> AsyncIterator[AwsBench]:
     )
     try:
         assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        yield AwsBench(env.client, queue, moto)
+        yield AwsBench(env.client, queue, moto, worker.pid)
     finally:
         worker.kill()
         worker.wait()
         await env.shutdown()
         stop_sandbox()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0.0 elsewhere).
+
+    On a shared machine a benchmark's wall times swing with the other processes' load; the
+    CPU time its own processes spend does much less."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

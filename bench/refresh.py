@@ -7,13 +7,16 @@ The resources (VPCs, security groups, RDS instances with their password secrets)
 directly with boto3 and recorded in the state as an apply would have, so the plans find
 nothing to do and time only the refresh. The provider talks to moto through a counting proxy
 on 127.0.0.1; each round plans the same stack with `bulk_read: false` and then `true`, and
-prints the AWS calls and wall time of each and their ratios.
+prints the AWS calls, wall time and CPU time of each and their ratios. The CPU time is that of
+this process (moto and the proxy: the stand-in for AWS) and of the worker: on a shared machine
+the wall times swing with the other processes' load, the CPU times much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from bench.aws_harness import aws_bench  # noqa: E402
+from bench.aws_harness import aws_bench, cpu_seconds  # noqa: E402
 from engine.iac.plan import config_hash  # noqa: E402
 from interfaces import ResourceSpec, ResourceState  # noqa: E402
 from providers.aws import AwsProvider  # noqa: E402
@@ -140,7 +143,7 @@ async def main(args: argparse.Namespace) -> None:
                 stack = build_stack(bench.moto, Path(tmp), args.resources, shares)
                 made = Counter(resource["type"] for resource in stack["resources"])
                 print(f"made {dict(made)} in {time.perf_counter() - started:.1f} s")
-                await _rounds(args, bench.client, bench.queue, proxy, stack)
+                await _rounds(args, bench.client, bench.queue, proxy, stack, bench.worker_pid)
         finally:
             server.shutdown()
             server.server_close()
@@ -152,8 +155,10 @@ async def _rounds(
     queue: str,
     proxy: ThrottlingProxy,
     stack: dict[str, Any],
+    worker_pid: int,
 ) -> None:
     figures: dict[bool, list[tuple[float, int]]] = {False: [], True: []}
+    cpus: dict[bool, list[tuple[float, float]]] = {False: [], True: []}  # (moto, worker)
     for round_number in range(1, args.rounds + 1):
         for bulk in (False, True):
             provider = {"type": "aws", "region": "us-east-1", "endpoint_url": proxy.url,
@@ -162,7 +167,11 @@ async def _rounds(
             document = {**stack, "providers": {"aws": provider}, "resources": resources}
             with proxy.lock:
                 proxy.forwarded.clear()
+            moto_cpu, worker_cpu = cpu_seconds(os.getpid()), cpu_seconds(worker_pid)
             wall, outcome = await plan(client, queue, document)
+            moto_cpu = cpu_seconds(os.getpid()) - moto_cpu
+            worker_cpu = cpu_seconds(worker_pid) - worker_cpu
+            cpus[bulk].append((moto_cpu, worker_cpu))
             with proxy.lock:
                 calls = Counter(request.action for request in proxy.forwarded)
             changes = {k: v for k, v in outcome.counts.items() if v}
@@ -170,16 +179,20 @@ async def _rounds(
             figures[bulk].append((wall, sum(calls.values())))
             top = ", ".join(f"{action} {n}" for action, n in calls.most_common(4))
             print(f"round {round_number} {'bulk' if bulk else 'one by one'}: "
-                  f"{sum(calls.values())} calls in {wall:.2f} s ({top})")  # fmt: skip
+                  f"{sum(calls.values())} calls in {wall:.2f} s, CPU moto {moto_cpu:.2f} s + "
+                  f"worker {worker_cpu:.2f} s ({top})")  # fmt: skip
     one_wall = median(w for w, _ in figures[False])
     bulk_wall = median(w for w, _ in figures[True])
     one_calls = median(c for _, c in figures[False])
     bulk_calls = median(c for _, c in figures[True])
     print(f"\nplan of {args.resources} AWS resources (medians of {args.rounds} rounds)")
-    print(f"  one by one: {one_calls:.0f} calls, {one_wall:.2f} s")
-    print(f"  bulk:       {bulk_calls:.0f} calls, {bulk_wall:.2f} s")
+    one_cpu = median(moto + worker for moto, worker in cpus[False])
+    bulk_cpu = median(moto + worker for moto, worker in cpus[True])
+    print(f"  one by one: {one_calls:.0f} calls, {one_wall:.2f} s, CPU {one_cpu:.2f} s")
+    print(f"  bulk:       {bulk_calls:.0f} calls, {bulk_wall:.2f} s, CPU {bulk_cpu:.2f} s")
     print(f"  calls: {one_calls / bulk_calls:.1f}x fewer (goal >= 10x)")
     print(f"  time:  {one_wall / bulk_wall:.1f}x faster (goal >= 5x)")
+    print(f"  CPU (moto + worker): {one_cpu / bulk_cpu:.1f}x less")
 
 
 if __name__ == "__main__":

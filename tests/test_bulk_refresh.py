@@ -101,6 +101,7 @@ async def test_aws_refresh_is_the_same_in_bulk(
              "config": {"cidr": "10.42.0.0/16", "subnets": ["10.42.1.0/24"], "public": True,
                         "tags": {"team": "net"}}},
             {"name": "lost-net", "type": "infra.vpc", "config": {"cidr": "10.43.0.0/16"}},
+            {"name": "inner", "type": "infra.vpc", "config": {"cidr": "10.44.0.0/16"}},
             {"name": "web", "type": "infra.firewall",
              "config": {"vpc_id": "${net.outputs.vpc_id}",
                         "ingress": [{"port": 443, "cidr": "0.0.0.0/0"}]}},
@@ -146,13 +147,16 @@ async def test_aws_refresh_is_the_same_in_bulk(
     actions = {name: action for action, name, _ in single["actions"]}
     assert actions == {"admin": "create", "lost-net": "create", "lost-db": "create",
                        "web": "update", "net": "update", "orders": "update"}  # fmt: skip
-    # Per refresh, one by one: 4 per VPC, 1 per group, 2 per DB (1 for a ghost). In bulk:
-    # 4 for the VPCs, 1 for the groups, 2 for the DBs, plus the id-list call that AWS
-    # refuses for the ghost among the VPCs and among the groups before the id filter
-    # answers. The bucket has no bulk read: the same S3 calls both ways.
-    assert single_calls["other"] == 3 * (4 + 1 + 1 + 1 + 2 + 1)
+    # Per refresh, one by one: 4 per public VPC, 3 per private one (no route table to look
+    # for without a gateway), 1 per group, 2 per DB (1 for a ghost). In bulk: 4 for the VPCs,
+    # 1 for the groups, 2 for the DBs, plus the id-list call that AWS refuses for the ghost
+    # among the VPCs and among the groups before the id filter answers. The bucket has no
+    # bulk read: the same S3 calls both ways.
+    assert single_calls["other"] == 3 * (4 + 1 + 3 + 1 + 1 + 2 + 1)
     assert bulk_calls["other"] == 3 * (4 + 1 + 2 + 1 + 1)
     assert single_calls["s3"] == bulk_calls["s3"] > 0
+    outputs = {r.name: r.outputs for r in applied.resources}
+    assert outputs["inner"]["route_table_id"] == "" and outputs["net"]["route_table_id"]
 
     # A role allowed to describe one group at a time but not many (a policy condition):
     # the chunk is read one at a time, with the same answers as read.

@@ -22,6 +22,7 @@ from providers.azure import tags as aztags
 from providers.azure.client import ArmClient
 from providers.azure.errors import azure_errors
 from providers.driver_base import DriverBase
+from providers.shared_reads import shared
 
 _STATUS = {
     "succeeded": ResourceStatus.READY,
@@ -165,10 +166,11 @@ class ArmDriver(DriverBase[AzureContext]):
         GET each; a ref the listing lacks (in another group, or deleted) is read on its own."""
         collection = self.resource_id("").rstrip("/")
         with self.errors(f"{len(refs)} resources"):
-            listed = {
+            # Listed once per refresh, not once per chunk (providers.shared_reads).
+            listed = shared(("azure listing", id(self), collection), lambda: {
                 str(resource.get("id", "")).lower(): resource
                 for resource in self.arm.list_children(collection, self.API_VERSION)
-            }
+            })  # fmt: skip
         found: dict[str, ResourceOutput | None] = {}
         for ref in refs:
             resource_id = ref.provider_id or self.resource_id(ref.name)

@@ -23,6 +23,7 @@ from providers.aws import tags as awstags
 from providers.aws.base import AwsDriver, identifier
 from providers.aws.bulk import RDS_FILTER_VALUES, chunked, every_page, id_filter
 from providers.driver_base import BASE_OPERATIONS
+from providers.shared_reads import shared
 
 FINAL_SNAPSHOT_TAG = "wfctl:final-snapshot"
 STATUSES = {
@@ -105,17 +106,8 @@ class DatabaseDriver(AwsDriver):
         if not with_ids:
             return found
         with self.bulk_errors(len(with_ids)):
-            # Deleted secrets too: describe_secret still finds one in its recovery window.
-            secret_arns = {
-                secret["Name"]: str(secret["ARN"])
-                for secret in every_page(
-                    self.secretsmanager,
-                    "list_secrets",
-                    "SecretList",
-                    Filters=[{"Key": "name", "Values": [f"wfctl/{self.stack}/"]}],
-                    IncludePlannedDeletion=True,
-                )
-            }
+            # Listed once per refresh, whatever the number of chunks (providers.shared_reads).
+            secret_arns = shared(("aws stack secrets", id(self)), self._secret_arns)
             for chunk in chunked(with_ids, RDS_FILTER_VALUES):
                 dbs = every_page(
                     self.rds,
@@ -130,9 +122,28 @@ class DatabaseDriver(AwsDriver):
                     if db is None:
                         found[ref.name] = None
                         continue
-                    secret = self.secret_name(self._owner(ref.name, db))
-                    found[ref.name] = self._output_of(ref, db, secret_arns.get(secret, ""))
+                    arn = secret_arns.get(self.secret_name(self._owner(ref.name, db)))
+                    if arn is None:
+                        # Asked on its own, as read does: ListSecrets can lag minutes behind
+                        # a new secret (AWS documents it as eventually consistent), and an
+                        # imported instance has none (one call, answering NotFound).
+                        arn = self._secret_arn(ref.name, db)
+                    found[ref.name] = self._output_of(ref, db, arn)
         return found
+
+    def _secret_arns(self) -> dict[str, str]:
+        """Name -> ARN of the stack's password secrets, deleted ones too: describe_secret
+        still finds one in its recovery window."""
+        return {
+            secret["Name"]: str(secret["ARN"])
+            for secret in every_page(
+                self.secretsmanager,
+                "list_secrets",
+                "SecretList",
+                Filters=[{"Key": "name", "Values": [f"wfctl/{self.stack}/"]}],
+                IncludePlannedDeletion=True,
+            )
+        }
 
     def _output_of(self, ref: ResourceRef, db: dict[str, Any], secret_arn: str) -> ResourceOutput:
         db_id = ref.provider_id

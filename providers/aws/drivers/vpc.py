@@ -58,12 +58,15 @@ class VpcDriver(AwsDriver):
             vpc = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
             subnets = self._subnets(vpc_id)
             gateway = self._gateway(vpc_id)
-            table = self._route_table(vpc_id, _owner(vpc, ref.name))
+            # Our route table is made after the gateway is attached and deleted before it is
+            # detached: a VPC without one (a private VPC) has no table of ours to look for.
+            table = self._route_table(vpc_id, _owner(vpc, ref.name)) if gateway else None
         return self._output_of(ref, vpc, subnets, gateway, table)
 
     def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
-        """Four describe calls per 200 VPCs (VPCs by id, their subnets, gateways and route
-        tables filtered by VPC id) instead of four per VPC."""
+        """Four describe calls per 200 VPCs (VPCs by id, their subnets, gateways and the
+        route tables of those with a gateway, filtered by VPC id; three when none has one)
+        instead of three or four per VPC."""
         found = self.read_each(ref for ref in refs if not ref.provider_id)
         for chunk in chunked([ref for ref in refs if ref.provider_id], EC2_FILTER_VALUES):
             ids = [ref.provider_id for ref in chunk]
@@ -78,23 +81,24 @@ class VpcDriver(AwsDriver):
                     "InternetGateways",
                     Filters=id_filter("attachment.vpc-id", ids),
                 )
+                gateway_of: dict[str, dict[str, Any]] = {}
+                for gateway in gateways:
+                    for attachment in gateway.get("Attachments", []):
+                        gateway_of.setdefault(attachment["VpcId"], gateway)
+                public = [vpc_id for vpc_id in ids if vpc_id in gateway_of]  # as read does
                 tables = every_page(
                     self.ec2,
                     "describe_route_tables",
                     "RouteTables",
                     Filters=[
-                        *id_filter("vpc-id", ids),
+                        *id_filter("vpc-id", public),
                         {"Name": f"tag:{awstags.STACK_TAG}", "Values": [self.stack]},
                     ],
-                )
+                ) if public else []  # fmt: skip
             by_id = {vpc["VpcId"]: vpc for vpc in vpcs}
             subnets_of: dict[str, list[dict[str, Any]]] = {}
             for subnet in subnets:
                 subnets_of.setdefault(subnet["VpcId"], []).append(subnet)
-            gateway_of: dict[str, dict[str, Any]] = {}
-            for gateway in gateways:
-                for attachment in gateway.get("Attachments", []):
-                    gateway_of.setdefault(attachment["VpcId"], gateway)
             for ref in chunk:
                 vpc = by_id.get(ref.provider_id)
                 if vpc is None:

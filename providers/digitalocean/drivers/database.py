@@ -13,6 +13,7 @@ from interfaces.errors import ProviderError
 from providers.digitalocean import tags as dotags
 from providers.digitalocean.base import DoDriver
 from providers.driver_base import BASE_OPERATIONS
+from providers.shared_reads import shared
 
 STATUSES = {
     "creating": ResourceStatus.CREATING,
@@ -70,10 +71,11 @@ class DatabaseDriver(DoDriver):
         """The stack's clusters listed by its tag in one call (the list is not paged); a ref
         the listing lacks (an imported cluster without the tag, or one deleted) is read on
         its own."""
-        tagged = self.call(
+        # Listed once per refresh, not once per chunk (providers.shared_reads).
+        tagged = shared(("do clusters", id(self)), lambda: self.call(
             f"{len(refs)} clusters", self.do.databases.list_clusters,
             tag_name=dotags.stack_tag(self.stack),
-        )  # fmt: skip
+        ))  # fmt: skip
         listed = {str(c["id"]): c for c in tagged.get("databases") or []}
         found: dict[str, ResourceOutput | None] = {}
         for ref in refs:

@@ -8,6 +8,7 @@ from typing import Any
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from providers.digitalocean import tags as dotags
 from providers.digitalocean.base import DoDriver
+from providers.shared_reads import shared
 
 STATUSES = {
     "new": ResourceStatus.CREATING,
@@ -67,7 +68,9 @@ class DropletDriver(DoDriver):
     def read_many(self, refs: Sequence[ResourceRef]) -> dict[str, ResourceOutput | None]:
         """The stack's droplets listed by its tag (200 a page); a ref the listing lacks (an
         imported droplet without the tag, or one deleted) is read on its own."""
-        listed = {str(d["id"]): d for d in self._tagged(f"{len(refs)} droplets")}
+        # Listed once per refresh, not once per chunk (providers.shared_reads).
+        tagged = shared(("do droplets", id(self)), lambda: self._tagged(f"{len(refs)} droplets"))
+        listed = {str(d["id"]): d for d in tagged}
         found: dict[str, ResourceOutput | None] = {}
         for ref in refs:
             droplet = listed.get(ref.provider_id)

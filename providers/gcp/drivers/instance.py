@@ -10,6 +10,7 @@ from google.cloud import compute_v1
 from interfaces import ResourceOutput, ResourceRef, ResourceSpec, ResourceStatus
 from providers.gcp import labels as gcplabels
 from providers.gcp.base import GcpDriver, canonical, last_segment
+from providers.shared_reads import shared
 
 DEFAULT_IMAGE = "projects/debian-cloud/global/images/family/debian-12"
 DEFAULT_MACHINE_TYPE = "e2-small"
@@ -85,12 +86,17 @@ class InstanceDriver(GcpDriver):
         for zone, members in by_zone.items():
             scope = {"project": self.project, "zone": zone, "max_results": LIST_PAGE}
             with self.errors(f"{len(members)} instances in {zone}"):
-                vms = {vm.name: vm for vm in self.instances.list(
-                    request=compute_v1.ListInstancesRequest(**scope, filter=stack_filter)
-                )}  # fmt: skip
-                disks = {disk.name: disk for disk in self.compute(compute_v1.DisksClient).list(
-                    request=compute_v1.ListDisksRequest(**scope)
-                )}  # fmt: skip
+                # Listed once per refresh, not once per chunk (providers.shared_reads).
+                vms = shared(("gcp instances", id(self), zone), lambda scope=scope: {
+                    vm.name: vm for vm in self.instances.list(
+                        request=compute_v1.ListInstancesRequest(**scope, filter=stack_filter)
+                    )
+                })  # fmt: skip
+                disks = shared(("gcp disks", id(self), zone), lambda scope=scope: {
+                    disk.name: disk for disk in self.compute(compute_v1.DisksClient).list(
+                        request=compute_v1.ListDisksRequest(**scope)
+                    )
+                })  # fmt: skip
             for ref, name in members:
                 vm = vms.get(name)
                 boot = _boot(vm) if vm is not None else None
