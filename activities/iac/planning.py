@@ -37,6 +37,7 @@ from interfaces.iac import (
     ResourceState,
 )
 from workflows.iac.models import (
+    DocumentSource,
     NodesRequest,
     PlanDigest,
     PlanNode,
@@ -160,21 +161,30 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
     """One page of a plan's nodes (computed again if this worker has not got them): at most
     `limit`, and no more than PAYLOAD_BUDGET of them (at least one)."""
-    if request.target is not None:
-        target = request.target
-        nodes = cache.nodes(target, request.plan_id)
+    return _page(all_nodes(cache, request, request.plan_id), request.offset, request.limit)
+
+
+def all_nodes(cache: IacCache, source: DocumentSource, plan_id: str) -> list[PlanNode]:
+    """Every node of a saved plan, in plan order: this worker's, or computed again."""
+    if source.target is not None:
+        nodes = cache.nodes(source.target, plan_id)
         if nodes is not None:
-            return _page(nodes, request.offset, request.limit)
-    raw, _ = documents.resolve(cache, request)
+            return nodes
+    raw, _ = documents.resolve(cache, source)
     doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
     target = target_of(doc, raw)
-    nodes = cache.nodes(target, request.plan_id)
+    nodes = cache.nodes(target, plan_id)
     if nodes is None:
-        plan = cache.plan(target, request.plan_id)
+        plan = cache.plan(target, plan_id)
         states = {state.name: state for state in cache.store(target).list_resources()}
         nodes = _nodes(plan, doc, states)
-        cache.remember_nodes(target, request.plan_id, nodes)
-    return _page(nodes, request.offset, request.limit)
+        cache.remember_nodes(target, plan_id, nodes)
+    return nodes
+
+
+def page_size(nodes: list[PlanNode], limit: int) -> int:
+    """How many of `nodes` (at most `limit`, at least one) fit in PAYLOAD_BUDGET."""
+    return len(_page(nodes, 0, limit))
 
 
 def _page(nodes: list[PlanNode], offset: int, limit: int) -> list[PlanNode]:
