@@ -93,6 +93,7 @@ def _declared_outputs(
 
 def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
     raw, document_digest = documents.resolve(cache, request)
+    cache.forget_plans(str(raw.get("stack", "")))
     doc = load_document(cache, raw)
     target = target_of(doc, raw)
     store = cache.store(target)
