@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PlanDigest,
         StackRunInput,
     )
-    from workflows.iac.stack_run import Rejected, StackRun, failed_creates
+    from workflows.iac.stack_run import ROLLBACK_EVENTS, Rejected, StackRun, failed_creates
     from workflows.iac.window import (
         Window,
         names_of,
@@ -182,7 +182,10 @@ class PlanRun(StackRun):
                 self.set_phase(request.stack, "rollback")
                 nodes = await rollback_nodes(request, digest, window, made)
                 self._window = None  # the rollback's walk is all of its own progress
-                rolled = await self.roll_back_nodes(request, digest, nodes)
+                # A rollback does not continue as new: it may pass max_history_events
+                # (headroom under Temporal's 10,240) rather than stop with resources left
+                # behind (runs before windows stopped there).
+                rolled = await self.roll_back_nodes(request, digest, nodes, ROLLBACK_EVENTS)
             else:
                 rolled = await self.roll_back(request, digest, carry)
             return RunEnd(carry, digest, "rolled_back", reason, rolled_back=rolled,

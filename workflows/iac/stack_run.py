@@ -474,14 +474,13 @@ class StackRun(OperatorControls):
         return await self.roll_back_nodes(request, digest, nodes)
 
     async def roll_back_nodes(
-        self, request: StackRunInput, digest: PlanDigest, nodes: list[PlanNode]
+        self, request: StackRunInput, digest: PlanDigest, nodes: list[PlanNode], events: int = 0
     ) -> list[str]:
-        """Walk a rollback's deletes (roll_back's, or read from the plan's letters)."""
+        """Walk a rollback's deletes (roll_back's, or read from the plan's letters); it stops
+        at `events` of history if given, else at max_history_events."""
         rollback = ApplyCarry(plan_id=digest.plan_id)
-        # A rollback does not continue as new: it may pass max_history_events (headroom
-        # under Temporal's 10,240) rather than stop with resources left behind.
         await self.walk(request, digest.model_copy(update={"nodes": nodes}), rollback,
-                        events=ROLLBACK_EVENTS)
+                        events=events)
         return rollback.done
 
 
