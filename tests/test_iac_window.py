@@ -139,3 +139,18 @@ def test_the_window_activity_pages_what_the_workflow_would_choose(tmp_path: Path
     assert names.names["s"] == ["r04"] and names.rollback == 2  # r00 made, r03 pending
     store = open_state_store(stack.state, stack.name)
     store.close()
+
+
+async def test_a_carry_of_name_lists_is_walked_as_before(client: Client, tmp_path: Path) -> None:
+    """A run handed a carry of name lists (before the carry packed status letters) reads all
+    nodes, as those runs did, and takes over what the lists say is done."""
+    stack = chain_stack(tmp_path, 4)
+    async with iac_worker(client) as queue:
+        planned = await (await start(client, "PlanWorkflow", queue, stack.document())).result()
+        resume = {"plan_id": planned.plan_id, "done": ["r00"]}
+        handle = await start(client, "ApplyWorkflow", queue, stack.document(
+            auto_approve=True, plan_id=planned.plan_id, resume=resume))
+        result = await handle.result()
+    assert result.status == "applied", result.errors
+    assert result.counts == {"create": 3}
+    assert set(stack.cloud.live()) == {"r01", "r02", "r03"}

@@ -102,8 +102,11 @@ class PlanRun(StackRun):
         return await self.locked(request, lambda: self._plan_and_walk(request, kind))
 
     async def _plan_and_walk(self, request: StackRunInput, kind: str) -> RunEnd:
-        # Runs started before windows read every node of the plan at each run start.
-        windowed = workflow.patched("plan-window")
+        # Runs started before windows read every node of the plan at each run start; so does
+        # a run handed a carry of name lists (from before the carry packed status letters).
+        windowed = workflow.patched("plan-window") and (
+            request.resume is None or bool(request.resume.statuses)
+        )
         window: Window | None = None
         if request.resume is not None:
             digest = await self.saved_plan(request, check_serial=False, all_nodes=not windowed)
