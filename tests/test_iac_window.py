@@ -49,18 +49,13 @@ async def test_a_failure_skips_its_dependents_in_later_windows_and_runs(
         result = await handle.result()
         runs = await runs_of(client, stack.workflow_id)
         await replays(client, stack.workflow_id)
-        live = set(stack.cloud.live())
-        destroy = await start(client, "DestroyWorkflow", queue, stack.document(**SMALL))
-        destroyed = await destroy.result()
     assert result.status == "failed"
     assert [e.resource for e in result.errors] == ["r04"]
     assert sorted(result.skipped) == ["late", "r05"]
     assert result.counts == {"create": 28}
     made = {f"r{i:02d}" for i in range(30)} - {"r04", "r05"}
-    assert live == made
+    assert set(stack.cloud.live()) == made
     assert runs >= 2
-    assert destroyed.status == "applied" and stack.cloud.live() == {}
-    assert made <= set(destroyed.destroyed)
 
 
 async def test_retry_of_an_action_failed_in_an_earlier_run(client: Client, tmp_path: Path) -> None:
