@@ -24,7 +24,9 @@ from workflows.iac import window_select
 from workflows.iac.carry import pack_letters, read_letters
 from workflows.iac.models import NamesRequest, PlanRequest, WindowRequest
 
-SMALL = {"auto_approve": True, "parallelism": 3, "max_history_events": 200, "window_nodes": 5}
+# One action at a time: each takes its own workflow task, so the history fills at the same
+# pace however loaded the machine is, and every test's apply continues as new.
+SMALL = {"auto_approve": True, "parallelism": 1, "max_history_events": 200, "window_nodes": 5}
 
 
 async def runs_of(client: Client, workflow_id: str) -> int:
@@ -41,7 +43,7 @@ def chain_stack(tmp_path: Path, size: int) -> Stack:
 async def test_a_failure_skips_its_dependents_in_later_windows_and_runs(
     client: Client, tmp_path: Path
 ) -> None:
-    stack = chain_stack(tmp_path, 30)
+    stack = chain_stack(tmp_path, 26)
     stack.add("late", depends_on=["r04"])  # last in the plan: windows after r04's
     stack.provider["fail"] = {"r04": "nope"}
     async with iac_worker(client) as queue:
@@ -52,8 +54,8 @@ async def test_a_failure_skips_its_dependents_in_later_windows_and_runs(
     assert result.status == "failed"
     assert [e.resource for e in result.errors] == ["r04"]
     assert sorted(result.skipped) == ["late", "r05"]
-    assert result.counts == {"create": 28}
-    made = {f"r{i:02d}" for i in range(30)} - {"r04", "r05"}
+    assert result.counts == {"create": 24}
+    made = {f"r{i:02d}" for i in range(26)} - {"r04", "r05"}
     assert set(stack.cloud.live()) == made
     assert runs >= 2
 
@@ -62,7 +64,7 @@ async def test_retry_of_an_action_failed_in_an_earlier_run(client: Client, tmp_p
     stack = Stack(tmp_path, latency=0.0)
     stack.add("net", "test.network", config={"cidr": "10.0.0.0/16"})
     stack.add("app", config={"net": "${net.outputs.id}"})
-    for i in range(24):
+    for i in range(30):
         stack.add(f"x{i:02d}")
     stack.cloud.break_resource("net", "CIDR overlaps")
     async with iac_worker(client) as queue:
@@ -72,20 +74,20 @@ async def test_retry_of_an_action_failed_in_an_earlier_run(client: Client, tmp_p
         waited = await progress_when(
             handle, lambda p: bool(p.awaiting_decision_since), "waiting for a decision"
         )
-        assert (waited.failed, waited.done, waited.waiting) == (["net"], 24, 1)
+        assert (waited.failed, waited.done, waited.waiting) == (["net"], 30, 1)
         assert await runs_of(client, stack.workflow_id) >= 2  # net failed in the first
         stack.cloud.fix_resource("net")
         await StackClient(client).retry(stack.name, by="ada")
         result = await handle.result()
         await replays(client, stack.workflow_id)
     assert result.status == "applied", result.errors
-    assert result.counts == {"create": 26}
-    assert len(stack.cloud.live()) == 26
+    assert result.counts == {"create": 32}
+    assert len(stack.cloud.live()) == 32
 
 
 async def test_rollback_deletes_what_earlier_runs_created(client: Client, tmp_path: Path) -> None:
-    stack = chain_stack(tmp_path, 24)
-    stack.add("bad", depends_on=["r22"])
+    stack = chain_stack(tmp_path, 30)
+    stack.add("bad", depends_on=["r28"])
     stack.provider["fail"] = {"bad": "nope"}
     async with iac_worker(client) as queue:
         handle = await start(
@@ -94,7 +96,7 @@ async def test_rollback_deletes_what_earlier_runs_created(client: Client, tmp_pa
         result = await handle.result()
         runs = await runs_of(client, stack.workflow_id)
     assert result.status == "rolled_back"
-    assert sorted(result.rolled_back) == sorted([f"r{i:02d}" for i in range(24)] + ["bad"])
+    assert sorted(result.rolled_back) == sorted([f"r{i:02d}" for i in range(30)] + ["bad"])
     assert stack.cloud.live() == {}
     assert runs >= 2
 
