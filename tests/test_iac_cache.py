@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activities.iac.cache import IacCache, SizedLru
+from activities.iac.planning import plan_stack
 from interfaces.errors import ConfigError
+from providers.registry import MODULES_ENV, load_provider_modules
+from workflows.iac.models import PlanRequest, StackTarget
 
 
 def document(tmp_path: Path, resources: int = 3, **extra: Any) -> dict[str, Any]:
@@ -77,3 +81,20 @@ def test_using_an_entry_keeps_it_over_older_ones() -> None:
     assert [held.get(key) for key in "acd"] == ["a", "c", "d"]
     held.put("a", "a again", 5)  # a replaced entry's old size is not counted twice
     assert held.held <= 10
+
+
+def test_planning_a_stack_again_drops_its_older_plans_first(tmp_path: Path) -> None:
+    """A new plan of a large stack is not built while the last one is still held; a run of
+    the older plan still finds it, read back from the store."""
+    os.environ.setdefault(MODULES_ENV, "tests.iac_test_provider")
+    load_provider_modules()
+    cache = IacCache()
+    doc = document(tmp_path)
+    target = StackTarget(stack="cached", state=doc["state"], providers=doc["providers"])
+    when = "2026-01-01T00:00:00+00:00"
+    plan_stack(cache, PlanRequest(document=doc, plan_id="first", created_at=when))
+    assert cache.held()["plan_actions"] == 3 and cache.nodes(target, "first") is not None
+    plan_stack(cache, PlanRequest(document=doc, plan_id="second", created_at=when))
+    assert cache.held() == {"plan_actions": 3, "nodes": 3, "document_resources": 0}
+    assert cache.nodes(target, "first") is None
+    assert [a.resource.name for a in cache.plan(target, "first").actions] == ["r0", "r1", "r2"]

@@ -4,6 +4,9 @@ tests/histories/iac/*_before_operate.json were recorded with the code of main be
 feature (commit 99bf7e9): an apply cancelled by Temporal mid-run (the old path: cancel the
 running actions, release the lock, end as cancelled; the clean cancel with its reconcile is
 behind workflow.patched("clean-cancel")) and an apply whose failure skipped a dependent.
+continued_before_window.json was recorded with the code before windows (commit 6f79961): the
+second run of an apply's continue-as-new chain, resumed from a carry of status letters, that
+reads every node of its plan (windows are behind workflow.patched("plan-window")).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ RECORDED = sorted((Path(__file__).resolve().parent / "histories" / "iac").glob("
 
 
 def test_both_recordings_are_there() -> None:
-    assert [p.stem for p in RECORDED] == ["cancelled_before_operate", "failed_before_operate"]
+    assert [p.stem for p in RECORDED] == [
+        "cancelled_before_operate", "continued_before_window", "failed_before_operate"
+    ]
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)

@@ -19,7 +19,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from engine.iac.stack import StackDocument, parse_stack
@@ -66,6 +66,11 @@ class SizedLru(Generic[V]):
         while self.held > self.budget and len(self._entries) > 1:
             _, (_, dropped) = self._entries.popitem(last=False)
             self.held -= dropped
+
+    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+        """Drop the entries whose key `keep` refuses."""
+        for key in [key for key in self._entries if not keep(key)]:
+            self.held -= self._entries.pop(key)[1]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -172,6 +177,14 @@ class IacCache:
     @staticmethod
     def _index(plan: Plan) -> dict[str, PlanAction]:
         return {action.resource.name: action for action in plan.actions}
+
+    def forget_plans(self, stack: str) -> None:
+        """Drop the stack's plans and nodes before it is planned again: a new plan of a
+        100,000-resource stack built while the last one is still held took the worker past
+        1 GB. A run still walking an older plan reads it back from the store, once."""
+        with self._lock:
+            for kept in (self._plans, self._nodes):
+                kept.drop(lambda key: not (isinstance(key, tuple) and key[0] == stack))
 
     def nodes(self, target: StackTarget, plan_id: str) -> list[PlanNode] | None:
         with self._lock:

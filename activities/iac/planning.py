@@ -37,6 +37,7 @@ from interfaces.iac import (
     ResourceState,
 )
 from workflows.iac.models import (
+    DocumentSource,
     NodesRequest,
     PlanDigest,
     PlanNode,
@@ -92,6 +93,7 @@ def _declared_outputs(
 
 def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
     raw, document_digest = documents.resolve(cache, request)
+    cache.forget_plans(str(raw.get("stack", "")))
     doc = load_document(cache, raw)
     target = target_of(doc, raw)
     store = cache.store(target)
@@ -131,6 +133,15 @@ def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
 
 
 def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
+    if not request.check_serial and request.target is not None and request.document_digest:
+        # A continue-as-new of a run by reference whose nodes this worker holds: neither the
+        # document (100,000 resources: seconds to parse, ~175 MB parsed) nor the state is
+        # read again.
+        nodes = cache.nodes(request.target, request.plan_id)
+        if nodes is not None:
+            plan = cache.plan(request.target, request.plan_id)
+            return _digest_of(plan, request.target.stack, nodes, request.inline_limit,
+                              request.document_digest)
     raw, document_digest = documents.resolve(cache, request)
     doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
     target = target_of(doc, raw)
@@ -152,7 +163,7 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # read and order again at every continue-as-new).
         nodes = cache.nodes(target, plan.id)
         if nodes is not None:
-            return _digest_of(plan, doc, nodes, request.inline_limit, document_digest)
+            return _digest_of(plan, doc.stack, nodes, request.inline_limit, document_digest)
     states = {state.name: state for state in store.list_resources()}
     return digest(cache, target, plan, doc, states, request.inline_limit, document_digest)
 
@@ -160,21 +171,30 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
     """One page of a plan's nodes (computed again if this worker has not got them): at most
     `limit`, and no more than PAYLOAD_BUDGET of them (at least one)."""
-    if request.target is not None:
-        target = request.target
-        nodes = cache.nodes(target, request.plan_id)
+    return _page(all_nodes(cache, request, request.plan_id), request.offset, request.limit)
+
+
+def all_nodes(cache: IacCache, source: DocumentSource, plan_id: str) -> list[PlanNode]:
+    """Every node of a saved plan, in plan order: this worker's, or computed again."""
+    if source.target is not None:
+        nodes = cache.nodes(source.target, plan_id)
         if nodes is not None:
-            return _page(nodes, request.offset, request.limit)
-    raw, _ = documents.resolve(cache, request)
+            return nodes
+    raw, _ = documents.resolve(cache, source)
     doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
     target = target_of(doc, raw)
-    nodes = cache.nodes(target, request.plan_id)
+    nodes = cache.nodes(target, plan_id)
     if nodes is None:
-        plan = cache.plan(target, request.plan_id)
+        plan = cache.plan(target, plan_id)
         states = {state.name: state for state in cache.store(target).list_resources()}
         nodes = _nodes(plan, doc, states)
-        cache.remember_nodes(target, request.plan_id, nodes)
-    return _page(nodes, request.offset, request.limit)
+        cache.remember_nodes(target, plan_id, nodes)
+    return nodes
+
+
+def page_size(nodes: list[PlanNode], limit: int) -> int:
+    """How many of `nodes` (at most `limit`, at least one) fit in PAYLOAD_BUDGET."""
+    return len(_page(nodes, 0, limit))
 
 
 def _page(nodes: list[PlanNode], offset: int, limit: int) -> list[PlanNode]:
@@ -198,12 +218,12 @@ def digest(
 ) -> PlanDigest:
     nodes = _nodes(plan, doc, states)
     cache.remember_nodes(target, plan.id, nodes)
-    return _digest_of(plan, doc, nodes, inline_limit, document_digest)
+    return _digest_of(plan, doc.stack, nodes, inline_limit, document_digest)
 
 
 def _digest_of(
     plan: Plan,
-    doc: StackDocument,
+    stack: str,
     nodes: list[PlanNode],
     inline_limit: int,
     document_digest: str = "",
@@ -211,7 +231,7 @@ def _digest_of(
     small = len(plan.actions) <= inline_limit and _fits(plan, nodes)
     return PlanDigest(
         plan_id=plan.id,
-        stack=doc.stack,
+        stack=stack,
         state_serial=plan.state_serial,
         counts=plan_counts(plan),
         node_count=len(nodes),

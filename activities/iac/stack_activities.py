@@ -14,7 +14,15 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import CancelledError
 
-from activities.iac import actions, documents, inspection, locks, planning, reconcile
+from activities.iac import (
+    actions,
+    documents,
+    inspection,
+    locks,
+    planning,
+    reconcile,
+    windows,
+)
 from activities.iac.cache import IacCache
 from activities.iac.errors import application_error, count_cloud_error
 from activities.iac.heartbeat import heartbeating
@@ -29,10 +37,13 @@ from workflows.iac.models import (
     LockHeld,
     LockReleased,
     LockRequest,
+    NamesRequest,
     NodesRequest,
     PlanDigest,
+    PlanNames,
     PlanNode,
     PlanRequest,
+    PlanWindow,
     Reconciled,
     ResourceLiveStatus,
     SavedPlanRequest,
@@ -40,6 +51,7 @@ from workflows.iac.models import (
     StateEntry,
     StatePage,
     StatePageRequest,
+    WindowRequest,
 )
 
 T = TypeVar("T")
@@ -102,6 +114,18 @@ class IacActivities:
     def plan_nodes(self, request: NodesRequest) -> list[PlanNode]:
         return _classified(
             f"read plan {request.plan_id}", lambda: planning.plan_nodes(self.cache, request)
+        )
+
+    @activity.defn
+    def plan_window(self, request: WindowRequest) -> PlanWindow:
+        return _classified(
+            f"read plan {request.plan_id}", lambda: windows.window(self.cache, request)
+        )
+
+    @activity.defn
+    def plan_names(self, request: NamesRequest) -> PlanNames:
+        return _classified(
+            f"read plan {request.plan_id}", lambda: windows.names(self.cache, request)
         )
 
     @activity.defn
@@ -189,6 +213,8 @@ class IacActivities:
             self.plan_stack,
             self.load_saved_plan,
             self.plan_nodes,
+            self.plan_window,
+            self.plan_names,
             self.apply_action,
             self.reconcile_action,
             self.list_state,

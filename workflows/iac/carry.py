@@ -31,6 +31,7 @@ OUTPUT_BYTES = 96 * 1024
 
 _NOT_STARTED = "n"  # skipped because the run was aborted before it started
 _UNRUN = "."
+LETTERS = "dfscn."
 
 
 def pack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
@@ -43,7 +44,7 @@ def pack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
         for name in names:
             status[name] = letter
     letters = "".join(status.get(node.key, _UNRUN) for node in nodes)
-    packed = base64.b64encode(zlib.compress(letters.encode())).decode()
+    packed = pack_letters(letters)
     return carry.model_copy(
         update={
             "done": [], "failed": [], "skipped": [], "cancelled": [], "not_started": [],
@@ -60,19 +61,7 @@ def unpack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
     that did not pack (an older history) as it is."""
     if not carry.statuses:
         return carry
-    # A failed workflow task would be retried forever: a carry that does not fit the plan
-    # (hand-written, or of another plan) fails the run instead, saying why.
-    try:
-        letters = zlib.decompress(base64.b64decode(carry.statuses, validate=True)).decode()
-    except (ValueError, zlib.error) as error:
-        raise _bad_carry(f"resume.statuses cannot be read ({error})") from None
-    if len(letters) != len(nodes) or carry.node_count != len(nodes):
-        raise _bad_carry(
-            f"resume.statuses are for {carry.node_count} actions, plan {carry.plan_id} has "
-            f"{len(nodes)}"
-        )
-    if set(letters) - set("dfscn."):
-        raise _bad_carry("resume.statuses hold letters other than d, f, s, c, n and .")
+    letters = unpack_letters(carry, len(nodes))
     lists: dict[str, list[str]] = {letter: [] for letter in ("d", "f", "s", "c", "n")}
     created = []
     for node, letter in zip(nodes, letters, strict=True):
@@ -90,6 +79,33 @@ def unpack(carry: ApplyCarry, nodes: Sequence[PlanNode]) -> ApplyCarry:
             "statuses": "", "node_count": 0,
         }
     )
+
+
+def pack_letters(letters: str) -> str:
+    return base64.b64encode(zlib.compress(letters.encode())).decode()
+
+
+def unpack_letters(carry: ApplyCarry, node_count: int) -> str:
+    """The carry's status letters, checked against a plan of `node_count` nodes."""
+    # A failed workflow task would be retried forever: a carry that does not fit the plan
+    # (hand-written, or of another plan) fails the run instead, saying why.
+    letters = read_letters(carry.statuses)
+    if len(letters) != node_count or carry.node_count != node_count:
+        raise _bad_carry(
+            f"resume.statuses are for {carry.node_count} actions, plan {carry.plan_id} has "
+            f"{node_count}"
+        )
+    return letters
+
+
+def read_letters(packed: str) -> str:
+    try:
+        letters = zlib.decompress(base64.b64decode(packed, validate=True)).decode()
+    except (ValueError, zlib.error) as error:
+        raise _bad_carry(f"resume.statuses cannot be read ({error})") from None
+    if set(letters) - set(LETTERS):
+        raise _bad_carry("resume.statuses hold letters other than d, f, s, c, n and .")
+    return letters
 
 
 def _bad_carry(problem: str) -> ApplicationError:

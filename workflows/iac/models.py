@@ -36,6 +36,8 @@ ReplacePart = Literal["whole", "new", "old"]
 DEFAULT_PARALLELISM = 10
 # Headroom under Temporal's 10,240-event limit per run; the in-flight actions' events come on top.
 DEFAULT_MAX_HISTORY_EVENTS = 8000
+# Nodes a run of an apply walks at a time: about twice what one run of the chain does.
+DEFAULT_WINDOW_NODES = 5000
 # Seconds. Below this a lock renewed every third of its life lapses after one slow renewal
 # and the stack can be taken by another run while this one is still working.
 MIN_LOCK_TTL = 60.0
@@ -73,6 +75,8 @@ class StackRunInput(BaseModel):
     action_timeout: float = Field(3600.0, gt=0)  # one create/update/delete incl. becoming ready
     heartbeat_timeout: float = Field(30.0, gt=0)
     max_history_events: int = Field(DEFAULT_MAX_HISTORY_EVENTS, ge=200, le=10_000)
+    # Nodes an apply or destroy walks at a time (workflows.iac.window); tests set it low.
+    window_nodes: int = Field(DEFAULT_WINDOW_NODES, ge=1, le=20_000)
     resume: ApplyCarry | None = None  # set by continue-as-new, never by callers
 
     @field_validator("providers")
@@ -235,6 +239,46 @@ class NodesRequest(DocumentSource):
     plan_id: str
     offset: int
     limit: int
+
+
+class WindowRequest(DocumentSource):
+    """A page of the next window of nodes a run walks (activities.iac.windows)."""
+
+    plan_id: str
+    statuses: str  # one status letter per plan node, packed (workflows.iac.carry)
+    node_count: int
+    limit: int  # nodes in the window
+    offset: int = 0  # of the window's nodes: where this page starts
+    wait_on_failure: bool = False
+
+
+class PlanWindow(BaseModel):
+    """A page of the window: its nodes (deps cut to those not done), their plan indices and
+    letters, and the statuses with the skips the window found (dependents of a failure)."""
+
+    statuses: str
+    size: int  # nodes in the whole window
+    nodes: list[PlanNode] = Field(default_factory=list)
+    indices: list[int] = Field(default_factory=list)
+    letters: str = ""
+    waiting: bool = False  # only nodes waiting on failures (and the failed): nothing else left
+
+
+class NamesRequest(DocumentSource):
+    """The names behind a run's status letters, for its result and its rollback."""
+
+    plan_id: str
+    statuses: str
+    node_count: int
+    limit: int
+    rollback_offset: int = -1  # >= 0: a page of the rollback's nodes from there instead
+
+
+class PlanNames(BaseModel):
+    names: dict[str, list[str]] = Field(default_factory=dict)  # letter -> first `limit` keys
+    counts: dict[str, int] = Field(default_factory=dict)  # letter -> how many
+    rollback: int = 0  # the created and failed creates a rollback would delete
+    rollback_nodes: list[PlanNode] = Field(default_factory=list)  # a page of them
 
 
 class ActionRequest(BaseModel):

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.iac.node_calls import reconcile_action, run_action
     from workflows.iac.walk import CANCELLED, DONE, DagWalk
+    from workflows.iac.window import Window
     from workflows.raw_input import NO_PAYLOAD, update_argument
     from workflows.search_attributes import PHASE, STACK_NAME
 
@@ -52,6 +53,7 @@ PROGRESS_LIST_LIMIT = 100
 # History events one in-flight action may still add after the walk stopped starting new ones.
 EVENTS_PER_RUNNING_ACTION = 4
 NODES_PAGE = 2000
+ROLLBACK_EVENTS = 10_000
 DETAILS_EVERY = timedelta(seconds=1)
 
 
@@ -69,7 +71,8 @@ class StackRun(OperatorControls):
         self._awaiting_approval = False
         self._decision: tuple[str, str] | None = None
         self._walk: DagWalk | None = None
-        self._nodes: list[PlanNode] = []
+        self._nodes: list[PlanNode] = []  # all of the plan's, or the window's being walked
+        self._window: Window | None = None
         self._details_signature: tuple[object, ...] = ()
         self._details_at: datetime | None = None
 
@@ -109,8 +112,36 @@ class StackRun(OperatorControls):
             progress.provider_parallelism = walk.caps
             if walk.blocked and self.control.waiting_since:
                 progress.awaiting_decision_since = self.control.waiting_since
+            if self._window is not None:
+                self._window_progress(progress, walk, self._window)
         progress.paused = self.control.paused
         return progress
+
+    @staticmethod
+    def _window_progress(progress: Progress, walk: DagWalk, window: Window) -> None:
+        """The walk's counts are its window's: add what the letters say of the rest (between
+        windows, the walk is the one done and the letters say it all)."""
+        if not window.index:
+            progress.done = progress.skipped = progress.waiting = progress.not_started = 0
+            progress.running, progress.running_actions, progress.failed = [], [], []
+            progress.left_out.pop("failed", None)
+        outside = window.outside
+        progress.done += outside["d"]
+        progress.skipped += outside["s"] + outside["n"]
+        progress.waiting += outside["."]
+        progress.not_started += outside["n"]
+        if outside["f"]:
+            # Failed in an earlier window (a run that does not wait on failures): named from
+            # the errors carried, counted from the letters.
+            listed = set(progress.failed)
+            earlier = [e.resource for e in walk.errors
+                       if e.resource not in walk.status and e.resource not in listed]
+            failed = [*earlier, *progress.failed][:PROGRESS_LIST_LIMIT]
+            total = progress.failed_count() + outside["f"]
+            progress.failed = failed
+            progress.left_out.pop("failed", None)
+            if total > len(failed):
+                progress.left_out["failed"] = total - len(failed)
 
     def current_phase(self) -> str:
         return self._progress.phase
@@ -227,7 +258,12 @@ class StackRun(OperatorControls):
             workflow.logger.warning("could not release the state lock: %s", error)
 
     async def make_plan(
-        self, request: StackRunInput, *, destroy: bool, allow_replace: list[str]
+        self,
+        request: StackRunInput,
+        *,
+        destroy: bool,
+        allow_replace: list[str],
+        all_nodes: bool = True,
     ) -> PlanDigest:
         plan_request = PlanRequest(
             **document_source(request),
@@ -254,11 +290,14 @@ class StackRun(OperatorControls):
             )
         except ActivityError as error:
             raise as_workflow_failure(error) from None
-        await self._complete_nodes(request, digest)
+        if all_nodes:
+            await self._complete_nodes(request, digest)
         self._remember(digest)
         return digest
 
-    async def saved_plan(self, request: StackRunInput, *, check_serial: bool) -> PlanDigest:
+    async def saved_plan(
+        self, request: StackRunInput, *, check_serial: bool, all_nodes: bool = True
+    ) -> PlanDigest:
         load = SavedPlanRequest(
             **document_source(request),
             plan_id=request.plan_id,
@@ -271,7 +310,8 @@ class StackRun(OperatorControls):
             )
         except ActivityError as error:
             raise as_workflow_failure(error) from None
-        await self._complete_nodes(request, digest)
+        if all_nodes:
+            await self._complete_nodes(request, digest)
         self._remember(digest)
         return digest
 
@@ -303,7 +343,7 @@ class StackRun(OperatorControls):
             counts=digest.counts,
             plan=digest.plan,
         )
-        self._progress.total = len(digest.nodes)
+        self._progress.total = max(digest.node_count, len(digest.nodes))
         self._nodes = digest.nodes
 
     async def await_approval(self, request: StackRunInput) -> None:
@@ -330,6 +370,16 @@ class StackRun(OperatorControls):
         if verdict != "approved":
             raise Rejected("rejected", reason)
 
+    def history_full(
+        self, request: StackRunInput, parallelism: int | None = None, events: int = 0
+    ) -> bool:
+        # Room for the events of every action that may be in flight when the walk stops.
+        if parallelism is None:
+            parallelism = self.parallelism_of(request.parallelism)
+        reserve = EVENTS_PER_RUNNING_ACTION * parallelism + 50
+        limit = max((events or request.max_history_events) - reserve, 100)
+        return workflow.info().get_current_history_length() >= limit
+
     async def walk(
         self,
         request: StackRunInput,
@@ -337,8 +387,14 @@ class StackRun(OperatorControls):
         carry: ApplyCarry,
         *,
         wait_on_failure: bool = False,
+        stop_when_blocked: bool = False,
+        events: int = 0,
     ) -> bool:
-        """Run the plan's actions; False when stopped to continue as new (carry is updated)."""
+        """Run the plan's actions; False when stopped to continue as new (carry is updated).
+
+        `stop_when_blocked`: a window with more to do outside it stops (False) instead of
+        waiting for a decision; `events`: the history's length to stop at, if not the run's
+        max_history_events."""
 
         async def execute(node: PlanNode) -> ActionResult:
             return await run_action(request, digest.plan_id, node, clean_cancel=clean_cancel)
@@ -350,10 +406,10 @@ class StackRun(OperatorControls):
         clean_cancel = workflow.patched("clean-cancel")
 
         def history_full() -> bool:
-            # Room for the events of every action that may be in flight when the walk stops.
-            reserve = EVENTS_PER_RUNNING_ACTION * walk.parallelism + 50
-            limit = max(request.max_history_events - reserve, 100)
-            return workflow.info().get_current_history_length() >= limit
+            return self.history_full(request, walk.parallelism, events)
+
+        def should_stop() -> bool:
+            return history_full() or (stop_when_blocked and walk.blocked)
 
         async def blocked() -> None:
             await self.await_decision(walk, request.failure_timeout, history_full)
@@ -374,7 +430,7 @@ class StackRun(OperatorControls):
         walk.errors = list(carry.errors)
         self._walk = walk
         self.control_changed()  # an operator's caps and abort, carried across continue-as-new
-        finished = await walk.run(history_full)
+        finished = await walk.run(should_stop if stop_when_blocked else history_full)
         carry.done = walk.names(DONE)
         carry.failed = walk.names("failed")
         carry.skipped = walk.names("skipped")
@@ -415,8 +471,16 @@ class StackRun(OperatorControls):
                     update={"action": "delete", "deps": users, "pending_only": name in failed}
                 )
             )
+        return await self.roll_back_nodes(request, digest, nodes)
+
+    async def roll_back_nodes(
+        self, request: StackRunInput, digest: PlanDigest, nodes: list[PlanNode], events: int = 0
+    ) -> list[str]:
+        """Walk a rollback's deletes (roll_back's, or read from the plan's letters); it stops
+        at `events` of history if given, else at max_history_events."""
         rollback = ApplyCarry(plan_id=digest.plan_id)
-        await self.walk(request, digest.model_copy(update={"nodes": nodes}), rollback)
+        await self.walk(request, digest.model_copy(update={"nodes": nodes}), rollback,
+                        events=events)
         return rollback.done
 
 

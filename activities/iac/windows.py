@@ -1,0 +1,82 @@
+"""The plan_window and plan_names activities: workflows.iac.window_select over the nodes of
+a large plan, which the workflow no longer holds (workflows.iac.window), a page at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from activities.iac.cache import IacCache
+from activities.iac.planning import all_nodes, page_size
+from workflows.iac import window_select
+from workflows.iac.carry import pack_letters, read_letters
+from workflows.iac.models import (
+    NamesRequest,
+    PlanNames,
+    PlanNode,
+    PlanWindow,
+    WindowRequest,
+)
+
+PAGE_NODES = 2000
+
+_lock = threading.Lock()
+# The dependency order and key index of the last few plans, by node list: computed once per
+# worker, not once per page (0.3 s at 100,000 nodes).
+_orders: OrderedDict[int, tuple[list[PlanNode], tuple[list[int], dict[str, int]]]] = (
+    OrderedDict()
+)
+
+
+def _ordered(nodes: list[PlanNode]) -> tuple[list[int], dict[str, int]]:
+    with _lock:
+        found = _orders.get(id(nodes))
+        if found is not None and found[0] is nodes:
+            return found[1]
+    ordered = window_select.dependency_order(nodes)
+    with _lock:
+        _orders[id(nodes)] = (nodes, ordered)  # the list is held: its id stays its own
+        while len(_orders) > 2:
+            _orders.popitem(last=False)
+    return ordered
+
+
+def _letters(request: WindowRequest | NamesRequest, count: int) -> list[str]:
+    letters = list(read_letters(request.statuses))
+    if len(letters) != count or request.node_count != count:
+        raise ValueError(f"statuses are for {len(letters)} actions, plan has {count}")
+    return letters
+
+
+def window(cache: IacCache, request: WindowRequest) -> PlanWindow:
+    nodes = all_nodes(cache, request, request.plan_id)
+    letters = _letters(request, len(nodes))
+    ordered = _ordered(nodes)
+    chosen, waiting = window_select.select(
+        nodes, letters, request.limit, request.wait_on_failure, ordered
+    )
+    page = [nodes[i] for i in chosen[request.offset : request.offset + PAGE_NODES]]
+    page = [window_select.reduced(node, letters, ordered[1]) for node in page]
+    page = page[: page_size(page, PAGE_NODES)] if page else []
+    indices = chosen[request.offset : request.offset + len(page)]
+    return PlanWindow(
+        statuses=pack_letters("".join(letters)),
+        size=len(chosen),
+        nodes=page,
+        indices=indices,
+        letters="".join(letters[i] for i in indices),
+        waiting=waiting,
+    )
+
+
+def names(cache: IacCache, request: NamesRequest) -> PlanNames:
+    """The first `limit` keys of each status letter and their counts; or, rollback_offset
+    set, a page of the rollback's nodes."""
+    nodes = all_nodes(cache, request, request.plan_id)
+    letters = _letters(request, len(nodes))
+    if request.rollback_offset < 0:
+        return window_select.outcome_names(nodes, letters, request.limit)
+    rollback = window_select.rollback_nodes(nodes, letters)
+    page = rollback[request.rollback_offset : request.rollback_offset + PAGE_NODES]
+    return PlanNames(rollback=len(rollback), rollback_nodes=page[: page_size(page, PAGE_NODES)])
