@@ -193,12 +193,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_workers(module: str, address: str, queue: str, count: int) -> list[subprocess.Popen]:
+def start_workers(module: str, address: str, queue: str, count: int,
+                  *extra: str) -> list[subprocess.Popen]:
     """`count` worker processes of `module` on `queue`, each answering "ready" once polling."""
     workers = []
     for _ in range(count):
         worker = subprocess.Popen(
-            [sys.executable, "-m", module, address, queue, str(SLOTS)],
+            [sys.executable, "-m", module, address, queue, str(SLOTS), *extra],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -253,10 +254,13 @@ async def main(args: argparse.Namespace) -> None:
     bare_queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     address = env.client.service_client.config.target_host
     workers = start_workers("tests.iac_worker_process", address, queue, args.workers)
-    bare_workers = start_workers("bench.iac_baseline", address, bare_queue, args.workers)
+    bare_workers = start_workers("bench.iac_baseline", address, bare_queue, args.workers,
+                                 *(["--unsandboxed"] if args.bare_unsandboxed else []))
     client = env.client
     print(f"{args.workers} worker process(es) of {SLOTS} slots each; eager activities "
-          f"{'on' if args.eager else 'off'}; load average before: {load_average()}")
+          f"{'on' if args.eager else 'off'}; bare floor "
+          f"{'outside' if args.bare_unsandboxed else 'inside'} the SDK sandbox; "
+          f"load average before: {load_average()}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
@@ -356,6 +360,8 @@ async def bench_a(client: Client, queue: str, workdir: Path, scale: int,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--bare-unsandboxed", action="store_true",
+                        help="run the bare floor's workflow outside the SDK sandbox too")
     parser.add_argument("--sequential", action="store_true", help="measure one-at-a-time too")
     parser.add_argument("--only", choices=("all", "d"), default="all",
                         help="d: just the 10,000-resource apply and its bare floor")

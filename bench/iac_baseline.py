@@ -3,7 +3,7 @@ the same latency, the same parallelism and continue-as-new every CHUNK activitie
 worker in its own process with the same slots as wfctl's. No state, no plan, no fake cloud:
 what is left is Temporal's own cost per activity on this machine.
 
-    python -m bench.iac_baseline ADDRESS TASK_QUEUE SLOTS    # the worker process
+    python -m bench.iac_baseline ADDRESS TASK_QUEUE SLOTS [--unsandboxed]   # the worker process
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 CHUNK = 2000  # activities per run before continuing as new
 
@@ -66,7 +66,9 @@ class BareApplyWorkflow:
         return end
 
 
-async def serve(address: str, queue: str, slots: int) -> None:
+async def serve(address: str, queue: str, slots: int, sandboxed: bool = True) -> None:
+    """`sandboxed=False`: the floor's workflow outside the SDK's sandbox, as wfctl runs its
+    IaC workflows (workflows/iac/runner.py); the default is the SDK's own."""
     client = await Client.connect(address)
     with ThreadPoolExecutor(slots) as executor:
         worker = Worker(
@@ -76,10 +78,11 @@ async def serve(address: str, queue: str, slots: int) -> None:
             activities=[bare_action],
             activity_executor=executor,
             max_concurrent_activities=slots,
+            **({} if sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}),
         )
         print("ready", flush=True)
         await worker.run()
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    asyncio.run(serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), "--unsandboxed" not in sys.argv))
