@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -34,17 +34,22 @@ from workflows.iac.models import (
 
 
 @asynccontextmanager
-async def iac_worker(client: Client, threads: int = 32) -> AsyncIterator[str]:
-    """A worker serving every IaC workflow and activity on a fresh task queue (yielded)."""
+async def iac_worker(
+    client: Client, threads: int = 32, *, workflows: Sequence[type] = IAC_WORKFLOWS,
+    **options: Any,
+) -> AsyncIterator[str]:
+    """A worker serving every IaC workflow and activity on a fresh task queue (yielded);
+    `workflows` and `options` (e.g. a workflow_runner) change what it serves and how."""
     queue = f"iac-test-{uuid.uuid4()}"
     with ThreadPoolExecutor(threads) as executor:
         async with guarded_worker(
             client,
             task_queue=queue,
-            workflows=IAC_WORKFLOWS,
+            workflows=list(workflows),
             activities=iac_activities(client),
             activity_executor=executor,
             max_concurrent_activities=threads,
+            **options,
         ):
             yield queue
 
