@@ -61,3 +61,16 @@ def test_many_actions_at_once_each_beat_on_their_own_interval() -> None:
     for thread in threads:
         thread.join()
     assert all(2 <= len(times) <= 3 for times in beats.values()), beats
+
+
+def test_a_beat_that_fails_does_not_stop_the_beats_of_other_actions() -> None:
+    def refuse(*details: object) -> None:
+        raise RuntimeError("this action's heartbeat cannot be sent")
+
+    failing = ActivityEnvironment()
+    failing.info = dataclasses.replace(failing.info, heartbeat_timeout=timedelta(seconds=0.3))
+    failing.on_heartbeat = refuse
+    failing.run(blocked_action, 0.25)
+    beats: list[float] = []
+    environment(0.3, beats).run(blocked_action, 0.25)
+    assert len(beats) >= 1

@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextvars
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio import activity
+
+log = logging.getLogger("wfctl.iac.heartbeat")
 
 
 class Heartbeats:
@@ -74,6 +77,9 @@ class Heartbeats:
             # action's context is its own copy, entered only by this thread.
             try:
                 context.run(activity.heartbeat)
+            except Exception:
+                # One action's failed beat must not end the thread that beats for them all.
+                log.warning("heartbeat of a running action failed", exc_info=True)
             finally:
                 with self._wake:
                     self._beating = None
