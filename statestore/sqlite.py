@@ -42,9 +42,10 @@ CREATE TABLE IF NOT EXISTS wfctl_documents (
 );
 """
 
+# Parameters: the stack, and how many changes the serial counts.
 _BUMP_SERIAL = """
-INSERT INTO wfctl_stacks (stack, serial) VALUES (?, 1)
-ON CONFLICT (stack) DO UPDATE SET serial = serial + 1
+INSERT INTO wfctl_stacks (stack, serial) VALUES (?, ?)
+ON CONFLICT (stack) DO UPDATE SET serial = serial + excluded.serial
 """
 
 _CLEAR_LOCK = "lock_owner = NULL, lock_acquired_at = NULL, lock_expires_at = NULL"
@@ -120,16 +121,21 @@ class SqliteStateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._open_conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the connection (the caller holds `_lock`)."""
+        conn = self._open_conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _open_conn(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -152,26 +158,15 @@ class SqliteStateStore:
             raise save.error
 
     def _commit_saves(self, batch: list[_QueuedSave]) -> None:
-        conn = self._open_conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as conn:
                 conn.executemany(
                     "INSERT INTO wfctl_resources (stack, name, body) VALUES (?, ?, ?) "
                     "ON CONFLICT (stack, name) DO UPDATE SET body = excluded.body",
                     [(self.stack, save.name, save.body) for save in batch],
                 )
                 # The serial counts saves, as one transaction per save did.
-                conn.execute(
-                    "INSERT INTO wfctl_stacks (stack, serial) VALUES (?, ?) "
-                    "ON CONFLICT (stack) DO UPDATE SET serial = serial + excluded.serial",
-                    (self.stack, len(batch)),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                conn.execute(_BUMP_SERIAL, (self.stack, len(batch)))
         except BaseException as error:
             # Nothing of the batch was saved: each of its callers raises (and retries).
             for save in batch:
@@ -205,7 +200,7 @@ class SqliteStateStore:
                 "DELETE FROM wfctl_resources WHERE stack = ? AND name = ?", (self.stack, name)
             ).rowcount
             if removed:
-                conn.execute(_BUMP_SERIAL, (self.stack,))
+                conn.execute(_BUMP_SERIAL, (self.stack, 1))
 
     def save_plan(self, plan: Plan) -> None:
         with self._write() as conn:
