@@ -7,7 +7,9 @@ hands it on to the next run of the chain, which has the same owner).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -145,19 +147,21 @@ class PlanRun(StackRun):
         if window is not None:
             return await self._walk_windows(request, kind, digest, carry, window)
         if not await self.walk(request, digest, carry, wait_on_failure=self.waits_on_failure):
-            carry.control = self.control
-            # An Update accepted in this last task must answer before the run hands over.
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            workflow.continue_as_new(
-                request.model_copy(
-                    update={
-                        "resume": pack(carry, digest.nodes),
-                        "plan_id": carry.plan_id,
-                        "auto_approve": True,
-                    }
-                )
-            )
+            await self._hand_over(request, carry, lambda: pack(carry, digest.nodes))
         return await self._end(request, digest, carry)
+
+    async def _hand_over(
+        self, request: StackRunInput, carry: ApplyCarry, resume: Callable[[], ApplyCarry]
+    ) -> NoReturn:
+        """Continue as new with the carry `resume` packs, the operator's controls in it."""
+        carry.control = self.control
+        # An Update accepted in this last task must answer before the run hands over.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            request.model_copy(
+                update={"resume": resume(), "plan_id": carry.plan_id, "auto_approve": True}
+            )
+        )
 
     async def _end(self, request: StackRunInput, digest: PlanDigest, carry: ApplyCarry,
                    window: Window | None = None) -> RunEnd:
@@ -228,21 +232,11 @@ class PlanRun(StackRun):
             if not window.left():
                 break
             if self.history_full(request):
-                carry.control = self.control
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    request.model_copy(
-                        update={
-                            "resume": carry.model_copy(update={
-                                "statuses": window.packed(),
-                                "node_count": len(window.letters),
-                                "created": [],
-                            }),
-                            "plan_id": carry.plan_id,
-                            "auto_approve": True,
-                        }
-                    )
-                )
+                await self._hand_over(request, carry, lambda: carry.model_copy(update={
+                    "statuses": window.packed(),
+                    "node_count": len(window.letters),
+                    "created": [],
+                }))
         return await self._end(request, digest, carry, window)
 
 
