@@ -1,9 +1,9 @@
 """Listings that the bulk reads of one refresh share, made once instead of once per chunk.
 
-The engine reads a type's resources in chunks of 200 (activities/iac/live_reads.py), but some
+The engine reads a type's resources in chunks (BULK_CHUNK in activities/iac/live_reads.py), but some
 bulk reads list more than their chunk: the stack's password secrets, a resource group's
 resources of one type, the droplets carrying the stack's tag. Made once per chunk, such a
-listing costs chunks x listing: at 100,000 resources, 500 chunks each paging through all
+listing costs chunks x listing: at 100,000 resources, 1,000 chunks each paging through all
 100,000, more calls than reading every resource on its own. Inside `refresh_scope()` (the
 engine opens one per refresh) `shared(key, list_them)` runs `list_them` once for every chunk
 asking with the same key, the others waiting for its answer; outside one (a direct read_many
