@@ -95,6 +95,7 @@ def test_planning_a_stack_again_drops_its_older_plans_first(tmp_path: Path) -> N
     plan_stack(cache, PlanRequest(document=doc, plan_id="first", created_at=when))
     assert cache.held()["plan_actions"] == 3 and cache.nodes(target, "first") is not None
     plan_stack(cache, PlanRequest(document=doc, plan_id="second", created_at=when))
-    assert cache.held() == {"plan_actions": 3, "nodes": 3, "document_resources": 0}
+    # The parsed document is kept: the apply's runs, and a destroy planned next, use it.
+    assert cache.held() == {"plan_actions": 3, "nodes": 3, "document_resources": 3}
     assert cache.nodes(target, "first") is None
     assert [a.resource.name for a in cache.plan(target, "first").actions] == ["r0", "r1", "r2"]

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
+from activities.iac.compact import compact_document, compact_plan
 from engine.iac.stack import StackDocument, parse_stack
 from interfaces.errors import ConfigError
 from interfaces.iac import Plan, PlanAction
@@ -103,7 +104,8 @@ class IacCache:
             found = self._documents.get(key)
         if found is not None:
             return found
-        document = parse_stack(raw, source)  # a ConfigError is not kept: it is raised again
+        # A ConfigError is not kept: it is raised again.
+        document = compact_document(parse_stack(raw, source))
         with self._lock:
             self._documents.put(key, document, len(document.resources))
         return document
@@ -170,7 +172,7 @@ class IacCache:
             raise ConfigError(f'plan {plan_id} has no action for "{name}"') from None
 
     def remember_plan(self, target: StackTarget, plan: Plan) -> None:
-        actions = self._index(plan)
+        actions = self._index(compact_plan(plan))
         with self._lock:
             self._plans.put((target.stack, plan.id), (plan, actions), len(plan.actions))
 
