@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
@@ -79,6 +80,37 @@ async def test_a_20000_resource_stack_plans_by_reference_under_256kb(
     ]
     # The run reads its actions a window at a time once it walks: none before the approval.
     assert reads == []
+
+
+def scheduled(history: list[Any], name: str) -> list[Any]:
+    return [
+        e.activity_task_scheduled_event_attributes for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == name
+    ]
+
+
+async def test_a_large_plan_run_reads_only_the_first_actions_for_its_table(
+    client: Client, tmp_path: Path
+) -> None:
+    """A plan run held every node of the plan for the web UI's table of 100: at 100,000
+    resources, 160 pages and a 21 MB history (Temporal ends a run at 50 MB)."""
+    stack = wide(Stack(tmp_path), 3000)  # over the 1,000 actions a plan is inlined up to
+    async with iac_worker(client) as queue:
+        handle = await StackClient(client, task_queue=queue).start("plan", stack.document())
+        plan = await handle.result()
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        history = [event async for event in handle.fetch_history_events()]
+    assert plan.counts["create"] == 3000 and plan.plan is None
+    pages = scheduled(history, "plan_nodes")
+    assert len(pages) == 1, len(pages)
+    details = metadata.current_details
+    assert "| net00000 | test.network | create |  |" in details
+    assert "| vm00099 |" in details and "vm00100" not in details
+    assert "… and 2900 more actions (`wfctl infra progress`)" in details
+    # The plan is whole in the store: an apply of it walks all 3,000.
+    saved = store_of(stack).get_plan(plan.plan_id)
+    assert saved is not None and len(saved.actions) == 3000
 
 
 async def test_an_inline_start_is_stored_and_continues_as_new_by_digest(

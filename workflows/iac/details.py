@@ -37,14 +37,16 @@ def run_details(progress: Progress, plan: PlanOutcome | None, nodes: list[PlanNo
     for error in progress.errors[:10]:
         lines.append(f"- failed: {error.action} {error.resource}: {error.error}")
     if nodes:
-        lines += ["", *_plan_table(plan, nodes)]
+        lines += ["", *_plan_table(plan, nodes, max(progress.total, len(nodes)))]
     text = "\n".join(lines)
     if len(text) > DETAILS_CHARS:
         text = text[:DETAILS_CHARS].rsplit("\n", 1)[0] + "\n\n(details cut at the UI's limit)"
     return text
 
 
-def _plan_table(plan: PlanOutcome | None, nodes: list[PlanNode]) -> list[str]:
+def _plan_table(plan: PlanOutcome | None, nodes: list[PlanNode], total: int) -> list[str]:
+    """The first TABLE_ROWS of `nodes`, and how many of the run's `total` actions are left
+    out (the nodes held may be the first page or the window of a large plan)."""
     changed: dict[str, str] = {}
     if plan is not None and plan.plan is not None:
         for action in plan.plan.actions:
@@ -53,8 +55,9 @@ def _plan_table(plan: PlanOutcome | None, nodes: list[PlanNode]) -> list[str]:
     for node in nodes[:TABLE_ROWS]:
         fields = changed.get(node.name, "") if node.action in ("update", "replace") else ""
         rows.append(f"| {_cell(node.key)} | {_cell(node.type)} | {node.action} | {_cell(fields)} |")
-    if len(nodes) > TABLE_ROWS:
-        rows.append(f"\n… and {len(nodes) - TABLE_ROWS} more actions (`wfctl infra progress`)")
+    shown = min(len(nodes), TABLE_ROWS)
+    if total > shown:
+        rows.append(f"\n… and {total - shown} more actions (`wfctl infra progress`)")
     return rows
 
 

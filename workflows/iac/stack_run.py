@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.iac.carry import OUTPUT_BYTES, OUTPUTS_CARRIED
     from workflows.iac.control import OperatorControls
-    from workflows.iac.details import run_details
+    from workflows.iac.details import TABLE_ROWS, run_details
     from workflows.iac.models import (
         ActionResult,
         ApplyCarry,
@@ -315,13 +315,20 @@ class StackRun(OperatorControls):
         self._remember(digest)
         return digest
 
-    async def _complete_nodes(self, request: StackRunInput, digest: PlanDigest) -> None:
+    async def _complete_nodes(
+        self,
+        request: StackRunInput,
+        digest: PlanDigest,
+        upto: int | None = None,
+        page: int = NODES_PAGE,
+    ) -> None:
         """Read the nodes of a large plan in pages, each well under the payload limit (a page
-        may hold fewer than asked for: the activity also bounds it in bytes)."""
-        page = NODES_PAGE
+        may hold fewer than asked for: the activity also bounds it in bytes); all of them, or
+        the first `upto`."""
+        wanted = digest.node_count if upto is None else min(upto, digest.node_count)
         # The plan activity stored an inline document: the pages name it by digest.
         request = request.by_reference(digest.document_digest)
-        while len(digest.nodes) < digest.node_count:
+        while len(digest.nodes) < wanted:
             offset = len(digest.nodes)
             nodes_request = NodesRequest(
                 **document_source(request), plan_id=digest.plan_id, offset=offset, limit=page
@@ -334,6 +341,11 @@ class StackRun(OperatorControls):
                     f"read plan {digest.plan_id} actions {offset + 1}-{offset + page}",
                 )
             )
+
+    async def table_nodes(self, request: StackRunInput, digest: PlanDigest) -> None:
+        """The first nodes of a large plan, for the web UI's table of the plan only."""
+        await self._complete_nodes(request, digest, upto=TABLE_ROWS, page=TABLE_ROWS)
+        self._nodes = digest.nodes
 
     def _remember(self, digest: PlanDigest) -> None:
         self._plan = PlanOutcome(
