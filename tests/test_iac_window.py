@@ -5,6 +5,7 @@ what failed or was made in an earlier run."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,30 @@ async def test_a_carry_of_name_lists_is_walked_as_before(client: Client, tmp_pat
     assert result.status == "applied", result.errors
     assert result.counts == {"create": 3}
     assert set(stack.cloud.live()) == {"r01", "r02", "r03"}
+
+
+def test_a_plans_window_order_goes_with_its_nodes(tmp_path: Path) -> None:
+    """The order the window activity keeps of a plan's nodes does not keep the nodes: a
+    finished apply's 100,000 nodes stayed in memory through the planning of its destroy."""
+    os.environ.setdefault(MODULES_ENV, "tests.iac_test_provider")
+    load_provider_modules()
+    stack = chain_stack(tmp_path, 12)
+    cache = IacCache()
+    digest = plan_stack(
+        cache, PlanRequest(document=stack.document(), plan_id="p1",
+                           created_at="2026-01-01T00:00:00+00:00"),
+    )
+    source: dict[str, Any] = {"target": {"stack": stack.name, "state": stack.state,
+                                         "providers": {"main": stack.provider}},
+                              "document_digest": digest.document_digest}
+    request = WindowRequest(**source, plan_id="p1", statuses=pack_letters("." * 12),
+                            node_count=12, limit=4)
+    first = windows.window(cache, request)
+    held = [entry[0]() for entry in windows._orders.values()]
+    assert any(nodes is not None and len(nodes) == 12 for nodes in held)
+    del held
+    cache.forget_plans(stack.name)  # as planning the stack again does
+    gc.collect()
+    assert all(entry[0]() is None for entry in windows._orders.values())
+    # Asked again, the window is the same, from nodes computed again.
+    assert windows.window(cache, request) == first

@@ -28,7 +28,7 @@ from interfaces.errors import ConfigError
 from interfaces.iac import Plan, PlanAction
 from interfaces.iac_protocols import IaCProvider, IaCStateStore
 from providers.registry import create_provider
-from statestore import open_state_store
+from statestore import documents, open_state_store
 from workflows.iac.models import PlanNode, StackTarget
 
 MAX_STORES = 32
@@ -81,9 +81,25 @@ class SizedLru(Generic[V]):
         self.held = 0
 
 
+class PlanNodes(list[PlanNode]):
+    """A plan's nodes as the cache keeps them; weakly referable, so what is derived from
+    them (activities.iac.windows' order) goes when they go."""
+
+    __slots__ = ("__weakref__",)
+
+
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _document_digest(raw: Any) -> str:
+    """The digest the state store gives `raw`; a document it would refuse (a date from YAML,
+    NaN) still gets a key of its own, and parse_stack says what is wrong with it."""
+    try:
+        return documents.digest_of(documents.canonical_json(raw))
+    except (TypeError, ValueError):
+        return "unstored:" + _digest(raw)
 
 
 class IacCache:
@@ -93,13 +109,14 @@ class IacCache:
         self._stores: OrderedDict[tuple[str, str], IaCStateStore] = OrderedDict()
         # A plan with its actions indexed by name (the same objects: counted once).
         self._plans: SizedLru[tuple[Plan, dict[str, PlanAction]]] = SizedLru(size)
-        self._nodes: SizedLru[list[PlanNode]] = SizedLru(size)
+        self._nodes: SizedLru[PlanNodes] = SizedLru(size)
         self._documents: SizedLru[StackDocument] = SizedLru(size)
 
-    def document(self, raw: Any, source: str) -> StackDocument:
-        """parse_stack(raw), parsed once per content. The document is shared: callers read
-        it, never change it (a model_copy for a change)."""
-        key = _digest(raw)
+    def document(self, raw: Any, source: str, digest: str = "") -> StackDocument:
+        """parse_stack(raw), parsed once per content: `digest` is the stored document's
+        (statestore.documents), computed here when not given. The document is shared:
+        callers read it, never change it (a model_copy for a change)."""
+        key = digest or _document_digest(raw)
         with self._lock:
             found = self._documents.get(key)
         if found is not None:
@@ -188,11 +205,11 @@ class IacCache:
             for kept in (self._plans, self._nodes):
                 kept.drop(lambda key: not (isinstance(key, tuple) and key[0] == stack))
 
-    def nodes(self, target: StackTarget, plan_id: str) -> list[PlanNode] | None:
+    def nodes(self, target: StackTarget, plan_id: str) -> PlanNodes | None:
         with self._lock:
             return self._nodes.get((target.stack, plan_id))
 
-    def remember_nodes(self, target: StackTarget, plan_id: str, nodes: list[PlanNode]) -> None:
+    def remember_nodes(self, target: StackTarget, plan_id: str, nodes: PlanNodes) -> None:
         with self._lock:
             self._nodes.put((target.stack, plan_id), nodes, len(nodes))
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from activities.iac import documents
-from activities.iac.cache import IacCache
+from activities.iac.cache import IacCache, PlanNodes
 from activities.iac.compact import all_shared, compact_plan, full_fields, interned
 from activities.iac.errors import StalePlanError
 from activities.iac.live_reads import read_live
@@ -65,12 +65,17 @@ def target_of(doc: StackDocument, raw: Mapping[str, object]) -> StackTarget:
     )
 
 
-def load_document(cache: IacCache, raw: Mapping[str, object]) -> StackDocument:
-    """Parse and validate a stack document against its providers' capabilities. The parse is
-    the worker's cached one: planning a destroy right after an apply of 100,000 resources
-    parsed a second copy (~180 MB) beside the one the apply's runs had kept."""
-    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
-    target = target_of(doc, raw)
+def parsed(cache: IacCache, source: DocumentSource) -> tuple[StackDocument, StackTarget, str]:
+    """The source's document as the worker's cached parse, its target and its digest. The
+    document as read is let go on return: 100,000 resources held 60 MB beside the parse
+    through every plan, and planning a destroy after an apply parsed a second ~180 MB copy."""
+    raw, document_digest = documents.resolve(cache, source)
+    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"', document_digest)
+    return doc, target_of(doc, raw), document_digest
+
+
+def validated(cache: IacCache, doc: StackDocument, target: StackTarget) -> StackDocument:
+    """The document, checked against its providers' capabilities."""
     capabilities = {key: cache.provider(target, key).capabilities() for key in doc.providers}
     declared = _declared_outputs(cache, target, doc, capabilities)
     validate_stack(doc, capabilities, f'stack "{doc.stack}"', declared)
@@ -98,10 +103,9 @@ def _declared_outputs(
 
 
 def plan_stack(cache: IacCache, request: PlanRequest) -> PlanDigest:
-    raw, document_digest = documents.resolve(cache, request)
-    cache.forget_plans(str(raw.get("stack", "")))
-    doc = load_document(cache, raw)
-    target = target_of(doc, raw)
+    cache.forget_plans(request.stack)
+    doc, target, document_digest = parsed(cache, request)
+    validated(cache, doc, target)
     store = cache.store(target)
     # Serial first: a change landing between the two reads makes the plan stale, never wrong.
     serial = store.serial()
@@ -150,9 +154,7 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
             return _digest_of(
                 plan, request.target.stack, nodes, request.inline_limit, request.document_digest
             )
-    raw, document_digest = documents.resolve(cache, request)
-    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
-    target = target_of(doc, raw)
+    doc, target, document_digest = parsed(cache, request)
     store = cache.store(target)
     plan = cache.plan(target, request.plan_id)
     if request.check_serial:
@@ -182,15 +184,13 @@ def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
     return _page(all_nodes(cache, request, request.plan_id), request.offset, request.limit)
 
 
-def all_nodes(cache: IacCache, source: DocumentSource, plan_id: str) -> list[PlanNode]:
+def all_nodes(cache: IacCache, source: DocumentSource, plan_id: str) -> PlanNodes:
     """Every node of a saved plan, in plan order: this worker's, or computed again."""
     if source.target is not None:
         nodes = cache.nodes(source.target, plan_id)
         if nodes is not None:
             return nodes
-    raw, _ = documents.resolve(cache, source)
-    doc = cache.document(raw, f'stack "{raw.get("stack", "?")}"')
-    target = target_of(doc, raw)
+    doc, target, _ = parsed(cache, source)
     nodes = cache.nodes(target, plan_id)
     if nodes is None:
         plan = cache.plan(target, plan_id)
@@ -260,9 +260,9 @@ def _fits(plan: Plan, nodes: list[PlanNode]) -> bool:
     return size + sum(len(node.model_dump_json()) for node in nodes) <= PAYLOAD_BUDGET
 
 
-def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) -> list[PlanNode]:
+def _nodes(plan: Plan, doc: StackDocument, states: Mapping[str, ResourceState]) -> PlanNodes:
     actions = {action.resource.name: action for action in plan.actions}
-    nodes = []
+    nodes = PlanNodes()
     for step in plan_steps(plan, doc, states):
         action = actions[step.name]
         name = step.name

@@ -5,16 +5,16 @@ a large plan, which the workflow no longer holds (workflows.iac.window), a page 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 
-from activities.iac.cache import IacCache
+from activities.iac.cache import IacCache, PlanNodes
 from activities.iac.planning import all_nodes, page_size
 from workflows.iac import window_select
 from workflows.iac.carry import pack_letters, read_letters
 from workflows.iac.models import (
     NamesRequest,
     PlanNames,
-    PlanNode,
     PlanWindow,
     WindowRequest,
 )
@@ -23,20 +23,25 @@ PAGE_NODES = 2000
 
 _lock = threading.Lock()
 # The dependency order and key index of the last few plans, by node list: computed once per
-# worker, not once per page (0.3 s at 100,000 nodes).
-_orders: OrderedDict[int, tuple[list[PlanNode], tuple[list[int], dict[str, int]]]] = (
+# worker, not once per page (0.3 s at 100,000 nodes). The lists are held weakly: holding them
+# kept a finished apply's 100,000 nodes alive through the planning of the destroy after it.
+_orders: OrderedDict[int, tuple[weakref.ref[PlanNodes], tuple[list[int], dict[str, int]]]] = (
     OrderedDict()
 )
 
 
-def _ordered(nodes: list[PlanNode]) -> tuple[list[int], dict[str, int]]:
+def _ordered(nodes: PlanNodes) -> tuple[list[int], dict[str, int]]:
+    key = id(nodes)
     with _lock:
-        found = _orders.get(id(nodes))
-        if found is not None and found[0] is nodes:
+        found = _orders.get(key)
+        if found is not None and found[0]() is nodes:
             return found[1]
     ordered = window_select.dependency_order(nodes)
+    # Dropped with its list (the callback runs when the list goes; a plain dict operation,
+    # safe in whichever thread lets the list go).
+    held = weakref.ref(nodes, lambda _: _orders.pop(key, None))
     with _lock:
-        _orders[id(nodes)] = (nodes, ordered)  # the list is held: its id stays its own
+        _orders[key] = (held, ordered)
         while len(_orders) > 2:
             _orders.popitem(last=False)
     return ordered
