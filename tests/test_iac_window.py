@@ -23,7 +23,7 @@ from tests.test_iac_operate import progress_when
 from wfctl.stack_client import StackClient
 from workflows.iac import window_select
 from workflows.iac.carry import pack_letters, read_letters
-from workflows.iac.models import NamesRequest, PlanRequest, WindowRequest
+from workflows.iac.models import NamesRequest, PlanDigest, PlanRequest, WindowRequest
 
 # One action at a time: each takes its own workflow task, so the history fills at the same
 # pace however loaded the machine is, and every test's apply continues as new.
@@ -102,9 +102,9 @@ async def test_rollback_deletes_what_earlier_runs_created(client: Client, tmp_pa
     assert runs >= 2
 
 
-def test_the_window_activity_pages_what_the_workflow_would_choose(tmp_path: Path) -> None:
-    """Large plans' windows come from the activity: the same nodes and skips as the workflow
-    chooses for a small plan, and the names of the outcome."""
+def planned_chain(tmp_path: Path) -> tuple[IacCache, Stack, PlanDigest, dict[str, Any]]:
+    """A 12-resource chain planned in this process ("p1"), and the source its window and
+    names requests name it by."""
     os.environ.setdefault(MODULES_ENV, "tests.iac_test_provider")
     load_provider_modules()
     stack = chain_stack(tmp_path, 12)
@@ -113,14 +113,21 @@ def test_the_window_activity_pages_what_the_workflow_would_choose(tmp_path: Path
         cache, PlanRequest(document=stack.document(), plan_id="p1",
                            created_at="2026-01-01T00:00:00+00:00"),
     )
+    source: dict[str, Any] = {"target": {"stack": stack.name, "state": stack.state,
+                                         "providers": {"main": stack.provider}},
+                              "document_digest": digest.document_digest}
+    return cache, stack, digest, source
+
+
+def test_the_window_activity_pages_what_the_workflow_would_choose(tmp_path: Path) -> None:
+    """Large plans' windows come from the activity: the same nodes and skips as the workflow
+    chooses for a small plan, and the names of the outcome."""
+    cache, stack, digest, source = planned_chain(tmp_path)
     nodes = digest.nodes
     letters = ["."] * len(nodes)
     index = {node.key: i for i, node in enumerate(nodes)}
     letters[index["r00"]] = "d"
     letters[index["r03"]] = "f"  # r04, r05 depend on it
-    source: dict[str, Any] = {"target": {"stack": stack.name, "state": stack.state,
-                                         "providers": {"main": stack.provider}},
-                              "document_digest": digest.document_digest}
     page = windows.window(cache, WindowRequest(
         **source, plan_id="p1", statuses=pack_letters("".join(letters)),
         node_count=len(nodes), limit=4))
@@ -157,17 +164,7 @@ async def test_a_carry_of_name_lists_is_walked_as_before(client: Client, tmp_pat
 def test_a_plans_window_order_goes_with_its_nodes(tmp_path: Path) -> None:
     """The order the window activity keeps of a plan's nodes does not keep the nodes: a
     finished apply's 100,000 nodes stayed in memory through the planning of its destroy."""
-    os.environ.setdefault(MODULES_ENV, "tests.iac_test_provider")
-    load_provider_modules()
-    stack = chain_stack(tmp_path, 12)
-    cache = IacCache()
-    digest = plan_stack(
-        cache, PlanRequest(document=stack.document(), plan_id="p1",
-                           created_at="2026-01-01T00:00:00+00:00"),
-    )
-    source: dict[str, Any] = {"target": {"stack": stack.name, "state": stack.state,
-                                         "providers": {"main": stack.provider}},
-                              "document_digest": digest.document_digest}
+    cache, stack, digest, source = planned_chain(tmp_path)
     request = WindowRequest(**source, plan_id="p1", statuses=pack_letters("." * 12),
                             node_count=12, limit=4)
     first = windows.window(cache, request)
