@@ -205,16 +205,25 @@ def _listed(store: IaCStateStore) -> dict[str, ResourceState]:
     return {state.name: state for state in all_shared(store.list_resources())}
 
 
-def page_size(nodes: list[PlanNode], limit: int) -> int:
-    """How many of `nodes` (at most `limit`, at least one) fit in PAYLOAD_BUDGET."""
-    return len(_page(nodes, 0, limit))
+def page_size(
+    nodes: list[PlanNode], limit: int, budget: int = PAYLOAD_BUDGET, per_node: int = 0
+) -> int:
+    """How many of `nodes` (at most `limit`, at least one) fit in `budget`, each taking
+    `per_node` bytes more of it (what the result carries for each besides the node)."""
+    return len(_page(nodes, 0, limit, budget, per_node))
 
 
-def _page(nodes: list[PlanNode], offset: int, limit: int) -> list[PlanNode]:
+def _page(
+    nodes: list[PlanNode],
+    offset: int,
+    limit: int,
+    budget: int = PAYLOAD_BUDGET,
+    per_node: int = 0,
+) -> list[PlanNode]:
     page, size = [], 0
     for node in nodes[offset : offset + limit]:
-        size += len(node.model_dump_json()) + 1
-        if page and size > PAYLOAD_BUDGET:
+        size += len(node.model_dump_json()) + 1 + per_node
+        if page and size > budget:
             break
         page.append(node)
     return page
