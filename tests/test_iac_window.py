@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from activities.iac import windows
 from activities.iac.cache import IacCache
-from activities.iac.planning import plan_stack
+from activities.iac.planning import PAYLOAD_BUDGET, plan_stack
 from providers.registry import MODULES_ENV, load_provider_modules
 from statestore import open_state_store
 from tests.iac_history import replays
@@ -176,3 +176,34 @@ def test_a_plans_window_order_goes_with_its_nodes(tmp_path: Path) -> None:
     assert all(entry[0]() is None for entry in windows._orders.values())
     # Asked again, the window is the same, from nodes computed again.
     assert windows.window(cache, request) == first
+
+
+def test_a_window_page_stays_within_the_payload_budget_as_a_whole(tmp_path: Path) -> None:
+    """The nodes alone were bounded: with their indices, letters and the statuses beside
+    them, a window of 100,000 reached 132.6 KB against the 128 KB budget."""
+    os.environ.setdefault(MODULES_ENV, "tests.iac_test_provider")
+    load_provider_modules()
+    stack = Stack(tmp_path)
+    for i in range(3000):
+        stack.add(f"a-resource-with-a-long-descriptive-name-{i:05d}",
+                  depends_on=[f"a-resource-with-a-long-descriptive-name-{i - 1:05d}"] if i % 7
+                  else [])
+    cache = IacCache()
+    digest = plan_stack(cache, PlanRequest(document=stack.document(), plan_id="p1",
+                                           created_at="2026-01-01T00:00:00+00:00"))
+    source: dict[str, Any] = {"target": {"stack": stack.name, "state": stack.state,
+                                         "providers": {"main": stack.provider}},
+                              "document_digest": digest.document_digest}
+    letters = "".join("d" if i % 3 == 0 else "." for i in range(3000))  # statuses that vary
+    offset, pages = 0, []
+    while True:
+        page = windows.window(cache, WindowRequest(
+            **source, plan_id="p1", statuses=pack_letters(letters), node_count=3000,
+            limit=3000, offset=offset))
+        pages.append(page)
+        offset += len(page.indices)
+        if offset >= page.size:
+            break
+    assert len(pages) >= 2  # the budget cut the window into pages
+    assert max(len(page.model_dump_json()) for page in pages) <= PAYLOAD_BUDGET
+    assert offset == pages[0].size == 2000  # every node not done, each once

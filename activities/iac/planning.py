@@ -148,12 +148,9 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # A continue-as-new of a run by reference whose nodes this worker holds: neither the
         # document (100,000 resources: seconds to parse, ~175 MB parsed) nor the state is
         # read again.
-        nodes = cache.nodes(request.target, request.plan_id)
-        if nodes is not None:
-            plan = cache.plan(request.target, request.plan_id)
-            return _digest_of(
-                plan, request.target.stack, nodes, request.inline_limit, request.document_digest
-            )
+        held = _held(cache, request.target, request.plan_id, request)
+        if held is not None:
+            return held
     doc, target, document_digest = parsed(cache, request)
     store = cache.store(target)
     plan = cache.plan(target, request.plan_id)
@@ -171,11 +168,27 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # A continue-as-new of the run walking this plan: its nodes are the ones this worker
         # computed when the chain began, whatever the state says by now (10,000 entries to
         # read and order again at every continue-as-new).
-        nodes = cache.nodes(target, plan.id)
-        if nodes is not None:
-            return _digest_of(plan, doc.stack, nodes, request.inline_limit, document_digest)
+        held = _held(cache, target, plan.id, request, document_digest)
+        if held is not None:
+            return held
     states = _listed(store)
     return digest(cache, target, plan, doc, states, request.inline_limit, document_digest)
+
+
+def _held(
+    cache: IacCache,
+    target: StackTarget,
+    plan_id: str,
+    request: SavedPlanRequest,
+    document_digest: str = "",
+) -> PlanDigest | None:
+    """The digest of a plan whose nodes this worker holds, made without reading the state."""
+    nodes = cache.nodes(target, plan_id)
+    if nodes is None:
+        return None
+    plan = cache.plan(target, plan_id)
+    digest = document_digest or request.document_digest
+    return _digest_of(plan, target.stack, nodes, request.inline_limit, digest)
 
 
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
@@ -205,16 +218,25 @@ def _listed(store: IaCStateStore) -> dict[str, ResourceState]:
     return {state.name: state for state in all_shared(store.list_resources())}
 
 
-def page_size(nodes: list[PlanNode], limit: int) -> int:
-    """How many of `nodes` (at most `limit`, at least one) fit in PAYLOAD_BUDGET."""
-    return len(_page(nodes, 0, limit))
+def page_size(
+    nodes: list[PlanNode], limit: int, budget: int = PAYLOAD_BUDGET, per_node: int = 0
+) -> int:
+    """How many of `nodes` (at most `limit`, at least one) fit in `budget`, each taking
+    `per_node` bytes more of it (what the result carries for each besides the node)."""
+    return len(_page(nodes, 0, limit, budget, per_node))
 
 
-def _page(nodes: list[PlanNode], offset: int, limit: int) -> list[PlanNode]:
+def _page(
+    nodes: list[PlanNode],
+    offset: int,
+    limit: int,
+    budget: int = PAYLOAD_BUDGET,
+    per_node: int = 0,
+) -> list[PlanNode]:
     page, size = [], 0
     for node in nodes[offset : offset + limit]:
-        size += len(node.model_dump_json()) + 1
-        if page and size > PAYLOAD_BUDGET:
+        size += len(node.model_dump_json()) + 1 + per_node
+        if page and size > budget:
             break
         page.append(node)
     return page

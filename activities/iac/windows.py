@@ -9,7 +9,7 @@ import weakref
 from collections import OrderedDict
 
 from activities.iac.cache import IacCache, PlanNodes
-from activities.iac.planning import all_nodes, page_size
+from activities.iac.planning import PAYLOAD_BUDGET, all_nodes, page_size
 from workflows.iac import window_select
 from workflows.iac.carry import pack_letters, read_letters
 from workflows.iac.models import (
@@ -20,6 +20,8 @@ from workflows.iac.models import (
 )
 
 PAGE_NODES = 2000
+# The field names, counts and punctuation of a PlanWindow as JSON, with room to spare.
+RESULT_FIELDS = 256
 
 _lock = threading.Lock()
 # The dependency order and key index of the last few plans, by node list: computed once per
@@ -63,10 +65,16 @@ def window(cache: IacCache, request: WindowRequest) -> PlanWindow:
     )
     page = [nodes[i] for i in chosen[request.offset : request.offset + PAGE_NODES]]
     page = [window_select.reduced(node, letters, ordered[1]) for node in page]
-    page = page[: page_size(page, PAGE_NODES)] if page else []
+    statuses = pack_letters("".join(letters))
+    # The whole result stays within the budget, not only its nodes: beside them travel the
+    # statuses, and each node's index and letter (the nodes alone filled it, and a window
+    # of 100,000 reached 132.6 KB).
+    room = PAYLOAD_BUDGET - len(statuses) - RESULT_FIELDS
+    per_node = len(str(len(nodes))) + 2  # its index, a comma, its letter
+    page = page[: page_size(page, PAGE_NODES, room, per_node)] if page else []
     indices = chosen[request.offset : request.offset + len(page)]
     return PlanWindow(
-        statuses=pack_letters("".join(letters)),
+        statuses=statuses,
         size=len(chosen),
         nodes=page,
         indices=indices,
