@@ -25,9 +25,6 @@ from interfaces.iac import Plan
 M = TypeVar("M", bound=BaseModel)
 
 _FULL: dict[type[BaseModel], set[str]] = {}
-# The lifecycle of every resource that declares none, in the worker's cached documents
-# (read, never changed: IacCache.document).
-_NO_LIFECYCLE = Lifecycle()
 
 
 def full_fields(model: type[BaseModel]) -> set[str]:
@@ -44,6 +41,11 @@ def shared(instance: M) -> M:
     return instance
 
 
+# The lifecycle of every resource that declares none, in the worker's cached documents
+# (read, never changed: IacCache.document).
+_NO_LIFECYCLE = shared(Lifecycle())
+
+
 def all_shared(instances: Iterable[M]) -> list[M]:
     return [shared(instance) for instance in instances]
 
@@ -56,7 +58,6 @@ def interned(names: Iterable[str]) -> list[str]:
 
 def compact_document(document: StackDocument) -> StackDocument:
     """A parsed document made smaller in place, for the worker's cache (shared, read-only)."""
-    shared(_NO_LIFECYCLE)
     for resource in all_shared(document.resources):
         if resource.lifecycle == _NO_LIFECYCLE:
             resource.__dict__["lifecycle"] = _NO_LIFECYCLE

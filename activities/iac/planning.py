@@ -148,7 +148,8 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # A continue-as-new of a run by reference whose nodes this worker holds: neither the
         # document (100,000 resources: seconds to parse, ~175 MB parsed) nor the state is
         # read again.
-        held = _held(cache, request.target, request.plan_id, request)
+        held = _held(cache, request.target, request.plan_id, request.inline_limit,
+                     request.document_digest)
         if held is not None:
             return held
     doc, target, document_digest = parsed(cache, request)
@@ -168,7 +169,7 @@ def load_saved_plan(cache: IacCache, request: SavedPlanRequest) -> PlanDigest:
         # A continue-as-new of the run walking this plan: its nodes are the ones this worker
         # computed when the chain began, whatever the state says by now (10,000 entries to
         # read and order again at every continue-as-new).
-        held = _held(cache, target, plan.id, request, document_digest)
+        held = _held(cache, target, plan.id, request.inline_limit, document_digest)
         if held is not None:
             return held
     states = _listed(store)
@@ -179,16 +180,15 @@ def _held(
     cache: IacCache,
     target: StackTarget,
     plan_id: str,
-    request: SavedPlanRequest,
-    document_digest: str = "",
+    inline_limit: int,
+    document_digest: str,
 ) -> PlanDigest | None:
     """The digest of a plan whose nodes this worker holds, made without reading the state."""
     nodes = cache.nodes(target, plan_id)
     if nodes is None:
         return None
     plan = cache.plan(target, plan_id)
-    digest = document_digest or request.document_digest
-    return _digest_of(plan, target.stack, nodes, request.inline_limit, digest)
+    return _digest_of(plan, target.stack, nodes, inline_limit, document_digest)
 
 
 def plan_nodes(cache: IacCache, request: NodesRequest) -> list[PlanNode]:
